@@ -1,0 +1,254 @@
+//! JSON in and out of the CLI: requests read from files, answers printed with `--json`.
+//! Field names follow the proto (and so the Datadog documents).
+
+use anyhow::{Result, bail};
+use serde_json::{Value, json};
+use symx_proto::v1 as pb;
+
+fn ts(t: &Option<prost_types::Timestamp>) -> Value {
+    match t {
+        Some(t) => json!(format_rfc3339(t.seconds, t.nanos)),
+        None => Value::Null,
+    }
+}
+
+/// RFC 3339 in UTC from Unix seconds (civil-from-days, Howard Hinnant's algorithm).
+pub fn format_rfc3339(secs: i64, nanos: i32) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if mo <= 2 { y + 1 } else { y };
+    let ms = nanos / 1_000_000;
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}.{ms:03}Z")
+}
+
+pub fn kind_name(k: i32) -> &'static str {
+    use pb::MapKind as K;
+    match K::try_from(k).unwrap_or(K::Unspecified) {
+        K::Unspecified => "unknown",
+        K::Js => "js",
+        K::React => "react",
+        K::Jvm => "jvm",
+        K::Ios => "ios",
+        K::Flutter => "flutter",
+        K::Ndk => "ndk",
+        K::Elf => "elf",
+        K::Pe => "pe",
+        K::Il2cpp => "il2cpp",
+        K::Repository => "repository",
+    }
+}
+
+pub fn status_name(s: i32) -> &'static str {
+    use pb::FrameStatus as S;
+    match S::try_from(s).unwrap_or(S::Unspecified) {
+        S::Unspecified => "unspecified",
+        S::Resolved => "resolved",
+        S::MissingArtifact => "missing_artifact",
+        S::MalformedArtifact => "malformed_artifact",
+        S::OutOfRange => "out_of_range",
+        S::InvalidFrame => "invalid_frame",
+        S::UnsupportedPlatform => "unsupported_platform",
+    }
+}
+
+pub fn artifact(a: &pb::Artifact) -> Value {
+    json!({
+        "id": a.id,
+        "mapkind": kind_name(a.mapkind),
+        "created_at": ts(&a.created_at),
+        "deleted_at": ts(&a.deleted_at),
+        "size": a.size,
+        "debug_id": (!a.debug_id.is_empty()).then_some(&a.debug_id),
+        "attributes": a.attributes,
+    })
+}
+
+pub fn artifact_line(a: &pb::Artifact) -> String {
+    let attrs = &a.attributes;
+    let what = match kind_name(a.mapkind) {
+        "js" => format!(
+            "{} {} {}",
+            attrs.get("service").map(String::as_str).unwrap_or("-"),
+            attrs.get("version").map(String::as_str).unwrap_or("-"),
+            attrs
+                .get("minified_url")
+                .or(attrs.get("absolute_path"))
+                .map(String::as_str)
+                .unwrap_or("-")
+        ),
+        _ => {
+            let mut parts: Vec<String> = attrs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            parts.truncate(4);
+            parts.join(" ")
+        }
+    };
+    let deleted = if a.deleted_at.is_some() { " (deleted)" } else { "" };
+    format!("{}  {}  {} bytes  {what}{deleted}", a.id, kind_name(a.mapkind), a.size)
+}
+
+pub fn source_map_file(f: &pb::SourceMapFile) -> Value {
+    json!({
+        "data": {
+            "id": f.id,
+            "type": "sourcemap_files",
+            "attributes": {
+                "file": f.file,
+                "mappings": f.mappings,
+                "minifiedLineLengths": f.minified_line_lengths,
+                "names": f.names,
+                "sourceRoot": f.source_root,
+                "sources": f.sources,
+                "sourcesContent": f.sources_content.iter().map(|c| c.content.clone()).collect::<Vec<_>>(),
+                "version": f.version,
+            }
+        }
+    })
+}
+
+pub fn frame_result(r: &pb::FrameResult) -> Value {
+    json!({
+        "status": status_name(r.status),
+        "artifact_id": (!r.artifact_id.is_empty()).then_some(&r.artifact_id),
+        "message": (!r.message.is_empty()).then_some(&r.message),
+        "frames": r.frames.iter().map(|f| json!({
+            "source": f.source,
+            "lineno": f.lineno,
+            "colno": f.colno,
+            "symbol": (!f.symbol.is_empty()).then_some(&f.symbol),
+            "function": (!f.function.is_empty()).then_some(&f.function),
+            "pre_context": f.pre_context,
+            "context_line": f.context_line,
+            "post_context": f.post_context,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn result_line(r: &pb::FrameResult) -> String {
+    match r.frames.first() {
+        Some(f) if r.status == pb::FrameStatus::Resolved as i32 => {
+            let name = if f.function.is_empty() { &f.symbol } else { &f.function };
+            format!("at {name} ({}:{}:{})", f.source, f.lineno, f.colno)
+        }
+        _ => format!("[{}] {}", status_name(r.status), r.message),
+    }
+}
+
+pub fn response(r: &pb::SymbolicateResponse) -> Value {
+    json!({
+        "stacktraces": r.stacktraces.iter().map(|st| json!({
+            "frames": st.frames.iter().map(frame_result).collect::<Vec<_>>()
+        })).collect::<Vec<_>>()
+    })
+}
+
+fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+fn frame_from_json(v: &Value) -> Result<pb::Frame> {
+    let url = str_field(v, "abs_path")
+        .or_else(|| str_field(v, "url"))
+        .or_else(|| str_field(v, "filename"))
+        .unwrap_or_default();
+    let num = |k: &str, alt: &str| {
+        v.get(k)
+            .or_else(|| v.get(alt))
+            .and_then(Value::as_u64)
+            .map(|n| n.min(u32::MAX as u64) as u32)
+    };
+    let (Some(line), Some(col)) = (num("lineno", "line"), num("colno", "column")) else {
+        bail!("frame {v} needs `lineno` and `colno` (1-based)");
+    };
+    Ok(pb::Frame {
+        frame: Some(pb::frame::Frame::Js(pb::JsFrame {
+            abs_path: url.to_owned(),
+            lineno: line,
+            colno: col,
+            function: str_field(v, "function").unwrap_or_default().to_owned(),
+            debug_id: str_field(v, "debug_id").unwrap_or_default().to_owned(),
+        })),
+    })
+}
+
+fn stacktrace_from_json(v: &Value, service: Option<&str>, version: Option<&str>) -> Result<pb::StackTrace> {
+    let frames = match v.get("frames").and_then(Value::as_array) {
+        Some(a) => a,
+        None => bail!("a stack trace needs a `frames` array"),
+    };
+    Ok(pb::StackTrace {
+        service: str_field(v, "service").or(service).unwrap_or_default().to_owned(),
+        version: str_field(v, "version").or(version).unwrap_or_default().to_owned(),
+        frames: frames.iter().map(frame_from_json).collect::<Result<_>>()?,
+    })
+}
+
+/// Reads a request from JSON: `{"stacktraces": [...], "context_lines": n, "debug_ids": {}}`,
+/// a single `{"frames": [...]}`, or a bare array of frames. `service`/`version` fill in what
+/// the JSON leaves out.
+pub fn request_from_json(v: &Value, service: Option<&str>, version: Option<&str>) -> Result<pb::SymbolicateRequest> {
+    let service = str_field(v, "service").or(service);
+    let version = str_field(v, "version").or(version);
+    let stacktraces = if let Some(a) = v.as_array() {
+        vec![stacktrace_from_json(&json!({ "frames": a }), service, version)?]
+    } else if let Some(sts) = v.get("stacktraces").and_then(Value::as_array) {
+        sts.iter()
+            .map(|st| stacktrace_from_json(st, service, version))
+            .collect::<Result<_>>()?
+    } else if v.get("frames").is_some() {
+        vec![stacktrace_from_json(v, service, version)?]
+    } else {
+        bail!("expected `stacktraces`, `frames`, or an array of frames");
+    };
+    let debug_ids = v
+        .get("debug_ids")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(pb::SymbolicateRequest {
+        stacktraces,
+        context_lines: v
+            .get("context_lines")
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+            .min(u32::MAX as u64) as u32,
+        debug_ids,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_of_known_instants() {
+        assert_eq!(format_rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_rfc3339(1_704_067_200, 5_000_000), "2024-01-01T00:00:00.005Z");
+        assert_eq!(format_rfc3339(951_782_400, 0), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn requests_in_three_shapes() {
+        let a = request_from_json(&json!([{"abs_path": "a.js", "lineno": 1, "colno": 2}]), Some("s"), Some("v")).expect("array");
+        assert_eq!(a.stacktraces[0].service, "s");
+        let b = request_from_json(&json!({"frames": [{"url": "a.js", "line": 1, "column": 2}], "service": "x"}), None, None).expect("frames");
+        assert_eq!(b.stacktraces[0].service, "x");
+        let c = request_from_json(&json!({"stacktraces": [{"frames": []}], "context_lines": 3}), None, None).expect("full");
+        assert_eq!(c.context_lines, 3);
+        assert!(request_from_json(&json!({"nope": 1}), None, None).is_err());
+        assert!(request_from_json(&json!([{"abs_path": "a.js"}]), None, None).is_err());
+    }
+}

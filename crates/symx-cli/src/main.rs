@@ -1,0 +1,446 @@
+//! `symx`: the admin CLI of symx, a gRPC client of `symxd`.
+
+mod json;
+mod reprocess;
+mod stacktrace;
+mod upload;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use std::io::Read;
+use std::path::PathBuf;
+use symx_proto::v1 as pb;
+use symx_proto::v1::artifact_service_client::ArtifactServiceClient;
+use symx_proto::v1::symbolication_service_client::SymbolicationServiceClient;
+use tonic::transport::Channel;
+
+#[derive(Parser, Debug)]
+#[command(name = "symx", version, about = "Upload debug artifacts to symxd and symbolicate stack traces")]
+struct Cli {
+    /// The gRPC endpoint of symxd.
+    #[arg(long, global = true, env = "SYMX_ENDPOINT", default_value = "http://127.0.0.1:50051")]
+    endpoint: String,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Upload artifacts.
+    #[command(subcommand)]
+    Upload(upload::UploadCommand),
+    /// List artifacts of a kind.
+    List(ListArgs),
+    /// Show one artifact by id.
+    Show {
+        id: String,
+    },
+    /// Fetch a JavaScript source map (the get API) by file or debug id.
+    Get(GetArgs),
+    /// Delete artifacts matching filters (soft: restorable until purged).
+    Delete(DeleteArgs),
+    /// Restore soft-deleted artifacts.
+    Restore {
+        ids: Vec<String>,
+        /// Replace an artifact that took the identity meanwhile.
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Symbolicate frames: JSON (a request or an array of frames) or raw Error.stack text.
+    Symbolicate(SymbolicateArgs),
+    /// Reprocess NDJSON events through the streaming API, resumably.
+    Reprocess(reprocess::ReprocessArgs),
+}
+
+/// `filter[...]` parameters, as in the list and delete documents.
+#[derive(Args, Debug, Default, Clone)]
+struct FilterArgs {
+    #[arg(long)]
+    service: Vec<String>,
+    #[arg(long, alias = "release-version")]
+    version: Vec<String>,
+    #[arg(long)]
+    variant: Vec<String>,
+    #[arg(long)]
+    id: Vec<String>,
+    #[arg(long)]
+    build_id: Vec<String>,
+    #[arg(long)]
+    uuid: Vec<String>,
+    #[arg(long)]
+    platform: Vec<String>,
+    #[arg(long)]
+    build_number: Vec<String>,
+    #[arg(long)]
+    bundle_name: Vec<String>,
+    #[arg(long)]
+    arch: Vec<String>,
+    #[arg(long)]
+    symbol_source: Vec<String>,
+    #[arg(long)]
+    origin: Vec<String>,
+    #[arg(long)]
+    origin_version: Vec<String>,
+    #[arg(long)]
+    filename: Option<String>,
+    #[arg(long)]
+    debug_id: Option<String>,
+    #[arg(long)]
+    gnu_build_id: Option<String>,
+    #[arg(long)]
+    go_build_id: Option<String>,
+    #[arg(long)]
+    file_hash: Option<String>,
+}
+
+impl FilterArgs {
+    fn to_pb(&self) -> pb::Filters {
+        let f = self.clone();
+        pb::Filters {
+            service: f.service,
+            version: f.version,
+            variant: f.variant,
+            id: f.id,
+            build_id: f.build_id,
+            uuid: f.uuid,
+            platform: f.platform,
+            build_number: f.build_number,
+            bundle_name: f.bundle_name,
+            arch: f.arch,
+            symbol_source: f.symbol_source,
+            origin: f.origin,
+            origin_version: f.origin_version,
+            filename: f.filename,
+            debug_id: f.debug_id,
+            gnu_build_id: f.gnu_build_id,
+            go_build_id: f.go_build_id,
+            file_hash: f.file_hash,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct ListArgs {
+    /// js, react, jvm, ios, flutter, ndk, elf, pe, il2cpp, repository.
+    #[arg(long, default_value = "js")]
+    kind: String,
+    #[command(flatten)]
+    filters: FilterArgs,
+    #[arg(long)]
+    page_size: Option<u32>,
+    #[arg(long)]
+    page: Option<u32>,
+    /// Include soft-deleted artifacts.
+    #[arg(long)]
+    include_deleted: bool,
+}
+
+#[derive(Args, Debug)]
+struct GetArgs {
+    #[arg(long, conflicts_with_all = ["service", "version", "filename"])]
+    debug_id: Option<String>,
+    #[arg(long)]
+    service: Option<String>,
+    #[arg(long, alias = "release-version")]
+    version: Option<String>,
+    /// The minified file (URL, path or file name).
+    #[arg(long)]
+    filename: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct DeleteArgs {
+    #[arg(long)]
+    kind: String,
+    #[command(flatten)]
+    filters: FilterArgs,
+    /// Only show what would be deleted.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Args, Debug)]
+struct SymbolicateArgs {
+    /// Service of the frames (for raw text and frames without debug ids).
+    #[arg(long)]
+    service: Option<String>,
+    #[arg(long, alias = "release-version")]
+    version: Option<String>,
+    /// Context lines around each resolved line.
+    #[arg(long, default_value_t = 0)]
+    context_lines: u32,
+    /// Input file; `-` or nothing reads stdin.
+    input: Option<PathBuf>,
+}
+
+pub fn parse_kind(s: &str) -> Result<pb::MapKind> {
+    use pb::MapKind as K;
+    Ok(match s {
+        "js" => K::Js,
+        "react" => K::React,
+        "jvm" => K::Jvm,
+        "ios" => K::Ios,
+        "flutter" => K::Flutter,
+        "ndk" => K::Ndk,
+        "elf" => K::Elf,
+        "pe" => K::Pe,
+        "il2cpp" => K::Il2cpp,
+        "repository" => K::Repository,
+        other => bail!("unknown kind `{other}`: expected js, react, jvm, ios, flutter, ndk, elf, pe, il2cpp or repository"),
+    })
+}
+
+async fn channel(endpoint: &str) -> Result<Channel> {
+    Channel::from_shared(endpoint.to_owned())
+        .with_context(|| format!("invalid endpoint {endpoint}"))?
+        .connect()
+        .await
+        .with_context(|| format!("cannot connect to symxd at {endpoint}"))
+}
+
+/// Turns a gRPC status into a one-line error for humans.
+pub fn rpc_error(s: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{:?}: {}", s.code(), s.message())
+}
+
+pub type ArtifactClient = ArtifactServiceClient<Channel>;
+
+pub fn artifacts_client(ch: Channel) -> ArtifactClient {
+    ArtifactServiceClient::new(ch)
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(16 << 20)
+}
+
+pub fn symbolication_client(ch: Channel) -> SymbolicationServiceClient<Channel> {
+    SymbolicationServiceClient::new(ch)
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(16 << 20)
+}
+
+fn print_artifacts(artifacts: &[pb::Artifact], json: bool) {
+    if json {
+        let v: Vec<serde_json::Value> = artifacts.iter().map(json::artifact).collect();
+        println!("{}", serde_json::Value::Array(v));
+        return;
+    }
+    for a in artifacts {
+        println!("{}", json::artifact_line(a));
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let json = cli.json;
+    let ch = channel(&cli.endpoint).await?;
+    match cli.command {
+        Command::Upload(cmd) => upload::run(cmd, ch, json).await,
+        Command::List(args) => {
+            let resp = artifacts_client(ch)
+                .list(pb::ListRequest {
+                    mapkind: parse_kind(&args.kind)? as i32,
+                    filters: Some(args.filters.to_pb()),
+                    page_size: args.page_size,
+                    page_number: args.page,
+                    include_deleted: args.include_deleted,
+                })
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "artifacts": resp.artifacts.iter().map(json::artifact).collect::<Vec<_>>(),
+                        "total_filtered_count": resp.total_filtered_count,
+                        "has_more_results": resp.has_more_results,
+                    })
+                );
+            } else {
+                print_artifacts(&resp.artifacts, false);
+                println!(
+                    "{} of {} shown{}",
+                    resp.artifacts.len(),
+                    resp.total_filtered_count,
+                    if resp.has_more_results { "; more with --page" } else { "" }
+                );
+            }
+            Ok(())
+        }
+        Command::Show { id } => {
+            let a = artifacts_client(ch)
+                .get_artifact(pb::GetArtifactRequest { id })
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            if json {
+                println!("{}", json::artifact(&a));
+            } else {
+                println!("{}", json::artifact_line(&a));
+                for (k, v) in &a.attributes {
+                    println!("  {k}: {v}");
+                }
+            }
+            Ok(())
+        }
+        Command::Get(args) => {
+            let selector = match (args.debug_id, args.service, args.version, args.filename) {
+                (Some(d), ..) => pb::get_source_map_request::Selector::DebugId(d),
+                (None, Some(service), Some(version), Some(filename)) => {
+                    pb::get_source_map_request::Selector::File(pb::SourceMapByFile {
+                        filename,
+                        service,
+                        version,
+                    })
+                }
+                _ => bail!("give --debug-id, or --service, --version and --filename"),
+            };
+            let f = artifacts_client(ch)
+                .get_source_map(pb::GetSourceMapRequest {
+                    selector: Some(selector),
+                })
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            // The get document's shape, which is also a usable source map.
+            println!("{}", json::source_map_file(&f));
+            Ok(())
+        }
+        Command::Delete(args) => {
+            let resp = artifacts_client(ch)
+                .delete(pb::DeleteRequest {
+                    mapkind: parse_kind(&args.kind)? as i32,
+                    filters: Some(args.filters.to_pb()),
+                    dry_run: args.dry_run,
+                })
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            print_artifacts(&resp.artifacts, json);
+            if !json {
+                let verb = if resp.dry_run { "would be deleted (dry run)" } else { "deleted" };
+                println!("{} artifact(s) {verb}", resp.artifacts.len());
+            }
+            Ok(())
+        }
+        Command::Restore { ids, overwrite } => {
+            let resp = artifacts_client(ch)
+                .restore(pb::RestoreRequest { ids, overwrite })
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            print_artifacts(&resp.artifacts, json);
+            if !json {
+                println!("{} artifact(s) restored", resp.artifacts.len());
+            }
+            Ok(())
+        }
+        Command::Symbolicate(args) => symbolicate(args, ch, json).await,
+        Command::Reprocess(args) => reprocess::run(args, ch).await,
+    }
+}
+
+async fn symbolicate(args: SymbolicateArgs, ch: Channel, as_json: bool) -> Result<()> {
+    let mut text = String::new();
+    match &args.input {
+        Some(p) if p.as_os_str() != "-" => {
+            text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+        }
+        _ => {
+            std::io::stdin().read_to_string(&mut text)?;
+        }
+    }
+    let trimmed = text.trim_start();
+    let mut client = symbolication_client(ch);
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        let value: serde_json::Value = serde_json::from_str(&text).context("input is not valid JSON")?;
+        let mut req = json::request_from_json(&value, args.service.as_deref(), args.version.as_deref())?;
+        if req.context_lines == 0 {
+            req.context_lines = args.context_lines;
+        }
+        let resp = client.symbolicate(req).await.map_err(rpc_error)?.into_inner();
+        if as_json {
+            println!("{}", json::response(&resp));
+        } else {
+            for (i, st) in resp.stacktraces.iter().enumerate() {
+                println!("stack trace {i}:");
+                for r in &st.frames {
+                    println!("    {}", json::result_line(r));
+                }
+            }
+        }
+        return Ok(());
+    }
+    // Raw Error.stack text.
+    let lines = stacktrace::parse(&text);
+    let frames: Vec<pb::Frame> = lines
+        .iter()
+        .filter_map(|l| match l {
+            stacktrace::StackLine::Frame { frame, .. } => Some(pb::Frame {
+                frame: Some(pb::frame::Frame::Js(pb::JsFrame {
+                    abs_path: frame.url.clone(),
+                    lineno: frame.line,
+                    colno: frame.column,
+                    function: frame.function.clone().unwrap_or_default(),
+                    debug_id: String::new(),
+                })),
+            }),
+            stacktrace::StackLine::Text(_) => None,
+        })
+        .collect();
+    if frames.is_empty() {
+        bail!("no stack frames found in the input (expected V8, Firefox or Safari Error.stack text, or JSON)");
+    }
+    let req = pb::SymbolicateRequest {
+        stacktraces: vec![pb::StackTrace {
+            service: args.service.clone().unwrap_or_default(),
+            version: args.version.clone().unwrap_or_default(),
+            frames,
+        }],
+        context_lines: args.context_lines,
+        debug_ids: Default::default(),
+    };
+    let resp = client.symbolicate(req).await.map_err(rpc_error)?.into_inner();
+    let results = resp
+        .stacktraces
+        .into_iter()
+        .next()
+        .map(|s| s.frames)
+        .unwrap_or_default();
+    if as_json {
+        let v: Vec<serde_json::Value> = results.iter().map(json::frame_result).collect();
+        println!("{}", serde_json::Value::Array(v));
+        return Ok(());
+    }
+    let mut it = results.iter();
+    for line in &lines {
+        match line {
+            stacktrace::StackLine::Text(t) => println!("{t}"),
+            stacktrace::StackLine::Frame { raw, .. } => match it.next() {
+                Some(r) if r.status == pb::FrameStatus::Resolved as i32 && !r.frames.is_empty() => {
+                    for f in &r.frames {
+                        let name = if f.function.is_empty() { &f.symbol } else { &f.function };
+                        if name.is_empty() {
+                            println!("    at {}:{}:{}", f.source, f.lineno, f.colno);
+                        } else {
+                            println!("    at {name} ({}:{}:{})", f.source, f.lineno, f.colno);
+                        }
+                    }
+                }
+                Some(r) => println!("{raw}    [{}: {}]", json::status_name(r.status), r.message),
+                None => println!("{raw}"),
+            },
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! `symx reprocess`: NDJSON events in, NDJSON out, through the bidirectional `Reprocess`
+//! stream, with a progress bar and a checkpoint so an interrupted run resumes where it
+//! stopped.
+//!
+//! Input: one JSON object per line, with `stacktraces` (or `frames`) as `symx symbolicate`
+//! reads them, plus optional `service`, `version`, `debug_ids` and an id (`id` or
+//! `event_id`). Output: each input object with a `symx` field added holding the results, in
+//! input order. A line that is not valid JSON (or not an event) is answered with an `error`
+//! line and the run goes on.
+//!
+//! Checkpoint: after every flushed batch, `{lines_done, output_bytes}` is written atomically
+//! (temp file + rename). Resuming truncates the output to `output_bytes` (dropping a partly
+//! written batch) and skips `lines_done` input lines.
+
+use crate::{json, rpc_error, symbolication_client};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Seek, Write};
+use std::path::{Path, PathBuf};
+use symx_proto::v1 as pb;
+use tokio_stream::StreamExt;
+use tonic::transport::Channel;
+
+#[derive(Args, Debug)]
+pub struct ReprocessArgs {
+    /// NDJSON input file.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// NDJSON output file (appended to when resuming).
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Checkpoint file (default: OUTPUT.checkpoint). Delete it to start over.
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Service for events that do not name one.
+    #[arg(long)]
+    pub service: Option<String>,
+    #[arg(long, alias = "release-version")]
+    pub version: Option<String>,
+    /// Events per checkpoint.
+    #[arg(long, default_value_t = 256)]
+    pub batch: usize,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+struct Checkpoint {
+    input: String,
+    lines_done: u64,
+    output_bytes: u64,
+}
+
+fn load_checkpoint(path: &Path) -> Result<Option<Checkpoint>> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(serde_json::from_slice(&b).with_context(|| format!("checkpoint {} is unreadable", path.display()))?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn save_checkpoint(path: &Path, cp: &Checkpoint) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&serde_json::to_vec(cp)?)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+pub async fn run(args: ReprocessArgs, ch: Channel) -> Result<()> {
+    let cp_path = args.checkpoint.clone().unwrap_or_else(|| {
+        let mut p = args.output.clone().into_os_string();
+        p.push(".checkpoint");
+        PathBuf::from(p)
+    });
+    let input_name = args.input.display().to_string();
+    let mut cp = match load_checkpoint(&cp_path)? {
+        Some(cp) if cp.input == input_name => {
+            eprintln!("resuming after {} events", cp.lines_done);
+            cp
+        }
+        Some(cp) => bail!(
+            "checkpoint {} belongs to input {}, not {input_name}; delete it to start over",
+            cp_path.display(),
+            cp.input
+        ),
+        None => Checkpoint {
+            input: input_name,
+            ..Default::default()
+        },
+    };
+    let total_lines = BufReader::new(std::fs::File::open(&args.input).with_context(|| format!("cannot open {}", args.input.display()))?)
+        .lines()
+        .count() as u64;
+    let mut out = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&args.output)
+        .with_context(|| format!("cannot open {}", args.output.display()))?;
+    out.set_len(cp.output_bytes)?;
+    out.seek(std::io::SeekFrom::End(0))?;
+
+    let bar = ProgressBar::new(total_lines);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} events ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_position(cp.lines_done);
+
+    let reader = BufReader::new(std::fs::File::open(&args.input)?);
+    let mut lines = reader.lines().skip(cp.lines_done as usize);
+    let mut client = symbolication_client(ch);
+    let batch = args.batch.max(1);
+    loop {
+        // One stream per batch: a checkpoint is taken between batches, after their output is
+        // flushed and synced.
+        let mut events: Vec<Result<Value, String>> = Vec::with_capacity(batch);
+        for line in lines.by_ref().take(batch) {
+            let line = line?;
+            events.push(serde_json::from_str::<Value>(&line).map_err(|e| format!("invalid JSON: {e}")));
+        }
+        if events.is_empty() {
+            break;
+        }
+        let mut requests = Vec::new();
+        let mut prepared: Vec<Result<Value, String>> = Vec::with_capacity(events.len());
+        for (i, ev) in events.into_iter().enumerate() {
+            let ev = ev.and_then(|v| {
+                json::request_from_json(&v, args.service.as_deref(), args.version.as_deref())
+                    .map(|req| {
+                        requests.push(pb::ReprocessEvent {
+                            id: i.to_string(),
+                            request: Some(req),
+                        });
+                        v
+                    })
+                    .map_err(|e| format!("{e:#}"))
+            });
+            prepared.push(ev);
+        }
+        let mut results = std::collections::HashMap::new();
+        if !requests.is_empty() {
+            let mut stream = client
+                .reprocess(tokio_stream::iter(requests))
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            while let Some(r) = stream.next().await {
+                let r = r.map_err(rpc_error)?;
+                results.insert(r.id.clone(), r);
+            }
+        }
+        for (i, ev) in prepared.into_iter().enumerate() {
+            let line = match ev {
+                Err(e) => serde_json::json!({"line": cp.lines_done + i as u64 + 1, "error": e}),
+                Ok(mut v) => {
+                    let symx = match results.remove(&i.to_string()) {
+                        Some(r) if r.error.is_empty() => json::response(&r.response.unwrap_or_default()),
+                        Some(r) => serde_json::json!({"error": r.error}),
+                        None => serde_json::json!({"error": "no result from the server"}),
+                    };
+                    if let Some(obj) = v.as_object_mut() {
+                        obj.insert("symx".into(), symx);
+                    }
+                    v
+                }
+            };
+            serde_json::to_writer(&mut out, &line)?;
+            out.write_all(b"\n")?;
+            bar.inc(1);
+        }
+        out.flush()?;
+        out.sync_data()?;
+        cp.lines_done = bar.position();
+        cp.output_bytes = out.stream_position()?;
+        save_checkpoint(&cp_path, &cp)?;
+    }
+    bar.finish_and_clear();
+    eprintln!("{} events written to {}", cp.lines_done, args.output.display());
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! Raw JavaScript `Error.stack` text as V8 (Chrome, Node, Edge), Firefox and Safari print it.
+
+/// One frame read from stack text. Line and column are 1-based, as printed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TextFrame {
+    pub function: Option<String>,
+    pub url: String,
+    pub line: u32,
+    pub column: u32,
+}
+
+/// A line of stack text: a frame, or text kept as is (the message, `Caused by`, ...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StackLine {
+    Frame { raw: String, frame: TextFrame },
+    Text(String),
+}
+
+/// Splits `url:line:col` (the URL may itself contain colons).
+fn location(s: &str) -> Option<(String, u32, u32)> {
+    let (rest, col) = s.rsplit_once(':')?;
+    let (url, line) = rest.rsplit_once(':')?;
+    let line = line.trim().parse().ok()?;
+    let col = col.trim().parse().ok()?;
+    (!url.is_empty()).then(|| (url.to_owned(), line, col))
+}
+
+/// V8: `at fn (url:1:2)`, `at url:1:2`, `at async fn (url:1:2)`, `at new C (url:1:2)`,
+/// `at obj.fn [as alias] (url:1:2)`.
+fn v8(line: &str) -> Option<TextFrame> {
+    let rest = line.trim_start().strip_prefix("at ")?.trim();
+    if let Some(open) = rest.rfind(" (")
+        && rest.ends_with(')')
+    {
+        let inner = &rest[open + 2..rest.len() - 1];
+        // `eval at f (url:1:2), <anonymous>:3:4`: take the outer location.
+        let inner = inner.rsplit(", ").next().unwrap_or(inner);
+        let (url, l, c) = location(inner)?;
+        let mut name = rest[..open].trim();
+        name = name.strip_prefix("async ").unwrap_or(name);
+        if let Some(i) = name.find(" [as ") {
+            name = &name[..i];
+        }
+        return Some(TextFrame {
+            function: (!name.is_empty()).then(|| name.to_owned()),
+            url,
+            line: l,
+            column: c,
+        });
+    }
+    let rest = rest.strip_prefix("async ").unwrap_or(rest);
+    let (url, l, c) = location(rest)?;
+    Some(TextFrame {
+        function: None,
+        url,
+        line: l,
+        column: c,
+    })
+}
+
+/// Firefox and Safari: `fn@url:1:2`, `@url:1:2`, `global code@url:1:2`.
+fn gecko(line: &str) -> Option<TextFrame> {
+    let t = line.trim();
+    let at = t.find('@')?;
+    let (name, loc) = (&t[..at], &t[at + 1..]);
+    if name.contains(' ') && name != "global code" && !name.starts_with("async ") {
+        return None;
+    }
+    let (url, l, c) = location(loc)?;
+    Some(TextFrame {
+        function: (!name.is_empty()).then(|| name.to_owned()),
+        url,
+        line: l,
+        column: c,
+    })
+}
+
+pub fn parse(text: &str) -> Vec<StackLine> {
+    text.lines()
+        .map(|raw| match v8(raw).or_else(|| gecko(raw)) {
+            Some(frame) => StackLine::Frame {
+                raw: raw.to_owned(),
+                frame,
+            },
+            None => StackLine::Text(raw.to_owned()),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(text: &str) -> Vec<TextFrame> {
+        parse(text)
+            .into_iter()
+            .filter_map(|l| match l {
+                StackLine::Frame { frame, .. } => Some(frame),
+                StackLine::Text(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn v8_stacks() {
+        let f = frames(
+            "TypeError: x is undefined\n    at a.b [as c] (https://h.io/app.min.js:1:234)\n    at https://h.io/app.min.js:2:5\n    at async Promise.all (index 0)\n    at new Foo (http://localhost:8080/x.js?v=1:10:20)",
+        );
+        assert_eq!(f.len(), 3);
+        assert_eq!(f[0].function.as_deref(), Some("a.b"));
+        assert_eq!((f[0].url.as_str(), f[0].line, f[0].column), ("https://h.io/app.min.js", 1, 234));
+        assert_eq!(f[1].function, None);
+        assert_eq!(f[2].function.as_deref(), Some("new Foo"));
+        assert_eq!(f[2].url, "http://localhost:8080/x.js?v=1");
+    }
+
+    #[test]
+    fn firefox_and_safari_stacks() {
+        let f = frames("r@https://h.io/app.min.js:1:99\n@https://h.io/app.min.js:1:5\nglobal code@https://h.io/a.js:3:1");
+        assert_eq!(f.len(), 3);
+        assert_eq!(f[0].function.as_deref(), Some("r"));
+        assert_eq!(f[1].function, None);
+        assert_eq!((f[2].line, f[2].column), (3, 1));
+    }
+
+    #[test]
+    fn prose_is_kept_as_text() {
+        let lines = parse("Error: boom at 12:30\nsomething else");
+        assert!(lines.iter().all(|l| matches!(l, StackLine::Text(_))));
+    }
+}

@@ -1,0 +1,377 @@
+//! `symx upload`: one artifact, or a whole build folder walked the way
+//! `datadog-ci sourcemaps upload DIR --service --release-version --minified-path-prefix` does.
+
+use crate::{artifacts_client, json, rpc_error};
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use symx_proto::v1 as pb;
+use tokio::io::AsyncReadExt;
+use tonic::transport::Channel;
+
+/// Upload chunk size: well under the 16 MiB message limit, big enough to keep the stream busy.
+const CHUNK: usize = 1 << 20;
+
+#[derive(Subcommand, Debug)]
+pub enum UploadCommand {
+    /// JavaScript: a minified file and its source map, or every `*.js.map` under a folder.
+    Js(JsArgs),
+    /// Any upload type, with metadata fields and file parts given explicitly
+    /// (e.g. `--type jvm_mapping_file --meta service=app --meta version=1 --part jvm_mapping_file=mapping.txt`).
+    Raw(RawArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct JsArgs {
+    /// A build folder, or one minified file.
+    pub path: PathBuf,
+    /// The source map of a single minified file (default: PATH.map).
+    pub map: Option<PathBuf>,
+    #[arg(long)]
+    pub service: String,
+    #[arg(long, alias = "release-version")]
+    pub version: String,
+    /// Prefix joined with each file's path relative to the folder to form its minified URL
+    /// (a URL like `https://cdn.example.com/static` or a path like `/static`).
+    #[arg(long)]
+    pub minified_path_prefix: Option<String>,
+    /// The exact minified URL (single file only).
+    #[arg(long, conflicts_with = "minified_path_prefix")]
+    pub minified_url: Option<String>,
+    /// Replace artifacts with the same identity.
+    #[arg(long)]
+    pub overwrite: bool,
+    #[arg(long)]
+    pub project_path: Option<String>,
+    #[arg(long)]
+    pub repository_url: Option<String>,
+    #[arg(long)]
+    pub commit_sha: Option<String>,
+    /// Show what would be uploaded without uploading.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RawArgs {
+    /// The upload `type` (js_sourcemap, jvm_mapping_file, ios_symbols, ...).
+    #[arg(long = "type")]
+    pub upload_type: String,
+    /// A metadata field, `key=value` (repeatable), named as in the upload document.
+    #[arg(long = "meta", value_parser = key_value)]
+    pub meta: Vec<(String, String)>,
+    /// A file part, `name=path` (repeatable).
+    #[arg(long = "part", value_parser = key_value)]
+    pub parts: Vec<(String, String)>,
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("`{s}` is not key=value"))
+}
+
+fn upload_type(s: &str) -> Result<pb::UploadType> {
+    use pb::UploadType as T;
+    Ok(match s {
+        "js_sourcemap" => T::JsSourcemap,
+        "react_native_sourcemap" => T::ReactNativeSourcemap,
+        "jvm_mapping_file" => T::JvmMappingFile,
+        "ios_symbols" => T::IosSymbols,
+        "flutter_symbol_file" => T::FlutterSymbolFile,
+        "ndk_symbol_file" => T::NdkSymbolFile,
+        "il2cpp_mapping_file" => T::Il2cppMappingFile,
+        "elf_symbol_file" => T::ElfSymbolFile,
+        "pe_symbol_file" => T::PeSymbolFile,
+        "repository" => T::Repository,
+        other => bail!("unknown upload type `{other}`"),
+    })
+}
+
+fn set_meta(m: &mut pb::UploadMetadata, key: &str, value: String) -> Result<()> {
+    match key {
+        "service" => m.service = value,
+        "version" => m.version = value,
+        "cli_version" => m.cli_version = value,
+        "git_commit_sha" => m.git_commit_sha = value,
+        "git_repository_url" => m.git_repository_url = value,
+        "minified_url" => m.minified_url = value,
+        "project_path" => m.project_path = value,
+        "build_number" => m.build_number = value,
+        "bundle_name" => m.bundle_name = value,
+        "bundle_version" => m.bundle_version = value,
+        "debug_id" => m.debug_id = value,
+        "platform" => m.platform = value,
+        "build_id" => m.build_id = value,
+        "variant" => m.variant = value,
+        "uuids" => m.uuids = value,
+        "arch" => m.arch = value,
+        "filename" => m.filename = value,
+        "file_hash" => m.file_hash = value,
+        "gnu_build_id" => m.gnu_build_id = value,
+        "go_build_id" => m.go_build_id = value,
+        "origin" => m.origin = value,
+        "origin_version" => m.origin_version = value,
+        "symbol_source" => m.symbol_source = value,
+        "pdb_sig" => m.pdb_sig = value,
+        "pdb_age" => {
+            m.pdb_age = Some(value.parse().with_context(|| format!("pdb_age `{value}` is not an integer"))?)
+        }
+        other => bail!("unknown metadata field `{other}`"),
+    }
+    Ok(())
+}
+
+/// One planned upload: metadata and (part name, file) pairs.
+struct Planned {
+    label: String,
+    meta: pb::UploadMetadata,
+    parts: Vec<(String, PathBuf)>,
+}
+
+fn join_url(prefix: &str, rel: &str) -> String {
+    format!("{}/{}", prefix.trim_end_matches('/'), rel.trim_start_matches('/'))
+}
+
+fn plan_js(args: &JsArgs) -> Result<Vec<Planned>> {
+    let base = |minified_url: String| pb::UploadMetadata {
+        r#type: pb::UploadType::JsSourcemap as i32,
+        overwrite: args.overwrite,
+        service: args.service.clone(),
+        version: args.version.clone(),
+        cli_version: env!("CARGO_PKG_VERSION").to_owned(),
+        minified_url,
+        project_path: args.project_path.clone().unwrap_or_default(),
+        git_repository_url: args.repository_url.clone().unwrap_or_default(),
+        git_commit_sha: args.commit_sha.clone().unwrap_or_default(),
+        ..Default::default()
+    };
+    if args.path.is_file() {
+        let map = args.map.clone().unwrap_or_else(|| {
+            let mut p = args.path.clone().into_os_string();
+            p.push(".map");
+            PathBuf::from(p)
+        });
+        if !map.is_file() {
+            bail!("source map {} not found (give it as the second argument)", map.display());
+        }
+        let name = args
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let url = match (&args.minified_url, &args.minified_path_prefix) {
+            (Some(u), _) => u.clone(),
+            (None, Some(prefix)) => join_url(prefix, &name),
+            (None, None) => bail!("give --minified-url or --minified-path-prefix"),
+        };
+        return Ok(vec![Planned {
+            label: args.path.display().to_string(),
+            meta: base(url),
+            parts: vec![
+                ("source_map".into(), map),
+                ("minified_file".into(), args.path.clone()),
+            ],
+        }]);
+    }
+    if !args.path.is_dir() {
+        bail!("{} is neither a file nor a folder", args.path.display());
+    }
+    let Some(prefix) = &args.minified_path_prefix else {
+        bail!("uploading a folder needs --minified-path-prefix");
+    };
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(&args.path).sort_by_file_name() {
+        let entry = entry?;
+        let p = entry.path();
+        let name = p.to_string_lossy();
+        if !entry.file_type().is_file() || !(name.ends_with(".js.map") || name.ends_with(".mjs.map") || name.ends_with(".cjs.map")) {
+            continue;
+        }
+        let minified = PathBuf::from(&name[..name.len() - 4]);
+        if !minified.is_file() {
+            eprintln!("warning: skipping {}: no minified file {} beside it", p.display(), minified.display());
+            continue;
+        }
+        let rel = minified
+            .strip_prefix(&args.path)
+            .unwrap_or(&minified)
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        out.push(Planned {
+            label: rel.clone(),
+            meta: base(join_url(prefix, &rel)),
+            parts: vec![
+                ("source_map".into(), p.to_owned()),
+                ("minified_file".into(), minified),
+            ],
+        });
+    }
+    if out.is_empty() {
+        bail!("no *.js.map files with their minified files found under {}", args.path.display());
+    }
+    Ok(out)
+}
+
+fn plan_raw(args: &RawArgs) -> Result<Vec<Planned>> {
+    let mut meta = pb::UploadMetadata {
+        r#type: upload_type(&args.upload_type)? as i32,
+        overwrite: args.overwrite,
+        cli_version: env!("CARGO_PKG_VERSION").to_owned(),
+        ..Default::default()
+    };
+    for (k, v) in &args.meta {
+        set_meta(&mut meta, k, v.clone())?;
+    }
+    if args.parts.is_empty() {
+        bail!("give at least one --part name=path");
+    }
+    Ok(vec![Planned {
+        label: args.upload_type.clone(),
+        meta,
+        parts: args
+            .parts
+            .iter()
+            .map(|(n, p)| (n.clone(), PathBuf::from(p)))
+            .collect(),
+    }])
+}
+
+fn size_of(p: &Path) -> Result<u64> {
+    Ok(std::fs::metadata(p)
+        .with_context(|| format!("cannot read {}", p.display()))?
+        .len())
+}
+
+/// Streams one planned upload: metadata, then every part in chunks.
+async fn send(client: &mut crate::ArtifactClient, plan: &Planned, bar: &ProgressBar) -> Result<pb::UploadResponse> {
+    let mut meta = plan.meta.clone();
+    let mut total = 0u64;
+    for (_, p) in &plan.parts {
+        total += size_of(p)?;
+    }
+    meta.total_size = Some(total);
+    let (tx, rx) = tokio::sync::mpsc::channel::<pb::UploadRequest>(4);
+    let parts = plan.parts.clone();
+    let bar = bar.clone();
+    let producer = tokio::spawn(async move {
+        if tx
+            .send(pb::UploadRequest {
+                payload: Some(pb::upload_request::Payload::Metadata(meta)),
+            })
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
+        for (name, path) in parts {
+            let mut f = tokio::fs::File::open(&path)
+                .await
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            loop {
+                let mut buf = vec![0u8; CHUNK];
+                let n = f.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                buf.truncate(n);
+                bar.inc(n as u64);
+                let msg = pb::UploadRequest {
+                    payload: Some(pb::upload_request::Payload::Chunk(pb::FileChunk {
+                        part: name.clone(),
+                        data: buf,
+                    })),
+                };
+                if tx.send(msg).await.is_err() {
+                    // The server ended the call (e.g. it rejected the upload); its status
+                    // says why.
+                    return Ok(());
+                }
+            }
+        }
+        anyhow::Ok(())
+    });
+    let result = client
+        .upload(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await;
+    producer.await??;
+    Ok(result.map_err(rpc_error)?.into_inner())
+}
+
+pub async fn run(cmd: UploadCommand, ch: Channel, as_json: bool) -> Result<()> {
+    let (plans, dry_run) = match &cmd {
+        UploadCommand::Js(a) => (plan_js(a)?, a.dry_run),
+        UploadCommand::Raw(a) => (plan_raw(a)?, false),
+    };
+    if dry_run {
+        for p in &plans {
+            println!("would upload {} as {}", p.label, p.meta.minified_url);
+        }
+        return Ok(());
+    }
+    let mut total = 0u64;
+    for p in &plans {
+        for (_, f) in &p.parts {
+            total += size_of(f)?;
+        }
+    }
+    let bar = if as_json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(total)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut client = artifacts_client(ch);
+    let mut failures = 0;
+    let mut out = Vec::new();
+    for p in &plans {
+        bar.set_message(p.label.clone());
+        match send(&mut client, p, &bar).await {
+            Ok(resp) => {
+                let a = resp.artifact.unwrap_or_default();
+                if as_json {
+                    out.push(serde_json::json!({
+                        "file": p.label, "artifact": json::artifact(&a),
+                        "replaced_id": (!resp.replaced_id.is_empty()).then_some(&resp.replaced_id),
+                        "unchanged": resp.unchanged,
+                    }));
+                } else {
+                    let note = if resp.unchanged {
+                        " (unchanged)".to_owned()
+                    } else if !resp.replaced_id.is_empty() {
+                        format!(" (replaced {})", resp.replaced_id)
+                    } else {
+                        String::new()
+                    };
+                    bar.println(format!("uploaded {} -> {}{note}", p.label, a.id));
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                if as_json {
+                    out.push(serde_json::json!({"file": p.label, "error": format!("{e:#}")}));
+                } else {
+                    bar.println(format!("failed {}: {e:#}", p.label));
+                }
+            }
+        }
+    }
+    bar.finish_and_clear();
+    if as_json {
+        println!("{}", serde_json::Value::Array(out));
+    } else {
+        println!("{} uploaded, {failures} failed", plans.len() - failures);
+    }
+    if failures > 0 {
+        bail!("{failures} upload(s) failed");
+    }
+    Ok(())
+}

@@ -1,0 +1,220 @@
+//! Proto <-> domain conversion. Empty proto strings mean "absent".
+
+use crate::status;
+use symx_proto::v1 as pb;
+use symx_service::{
+    ArtifactView, Filters, Frame, FrameResult, ServiceError, StackTrace, SymbolicateRequest,
+    SymbolicateResponse,
+};
+use symx_types::{ArtifactKind, FrameStatus, JsFrame, UploadMetadata, UploadType};
+use tonic::Status;
+
+fn opt(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+pub fn upload_type_from_pb(t: i32) -> Result<UploadType, ServiceError> {
+    use pb::UploadType as P;
+    Ok(match P::try_from(t).unwrap_or(P::Unspecified) {
+        P::Unspecified => {
+            return Err(ServiceError::invalid("type", "Missing required field: type"));
+        }
+        P::JsSourcemap => UploadType::JsSourcemap,
+        P::ReactNativeSourcemap => UploadType::ReactNativeSourcemap,
+        P::JvmMappingFile => UploadType::JvmMappingFile,
+        P::IosSymbols => UploadType::IosSymbols,
+        P::FlutterSymbolFile => UploadType::FlutterSymbolFile,
+        P::NdkSymbolFile => UploadType::NdkSymbolFile,
+        P::Il2cppMappingFile => UploadType::Il2cppMappingFile,
+        P::ElfSymbolFile => UploadType::ElfSymbolFile,
+        P::PeSymbolFile => UploadType::PeSymbolFile,
+        P::Repository => UploadType::Repository,
+    })
+}
+
+pub fn metadata_from_pb(m: pb::UploadMetadata) -> Result<UploadMetadata, ServiceError> {
+    let mut out = UploadMetadata::new(upload_type_from_pb(m.r#type)?);
+    out.overwrite = m.overwrite;
+    out.service = opt(m.service);
+    out.version = opt(m.version);
+    out.cli_version = opt(m.cli_version);
+    out.git_commit_sha = opt(m.git_commit_sha);
+    out.git_repository_url = opt(m.git_repository_url);
+    out.minified_url = opt(m.minified_url);
+    out.project_path = opt(m.project_path);
+    out.build_number = opt(m.build_number);
+    out.bundle_name = opt(m.bundle_name);
+    out.bundle_version = opt(m.bundle_version);
+    out.debug_id = opt(m.debug_id);
+    out.platform = opt(m.platform);
+    out.build_id = opt(m.build_id);
+    out.variant = opt(m.variant);
+    out.uuids = opt(m.uuids);
+    out.arch = opt(m.arch);
+    out.filename = opt(m.filename);
+    out.file_hash = opt(m.file_hash);
+    out.gnu_build_id = opt(m.gnu_build_id);
+    out.go_build_id = opt(m.go_build_id);
+    out.origin = opt(m.origin);
+    out.origin_version = opt(m.origin_version);
+    out.symbol_source = opt(m.symbol_source);
+    out.pdb_sig = opt(m.pdb_sig);
+    out.pdb_age = m.pdb_age;
+    Ok(out)
+}
+
+pub fn kind_to_pb(k: ArtifactKind) -> pb::MapKind {
+    use pb::MapKind as P;
+    match k {
+        ArtifactKind::Js => P::Js,
+        ArtifactKind::React => P::React,
+        ArtifactKind::Jvm => P::Jvm,
+        ArtifactKind::Ios => P::Ios,
+        ArtifactKind::Flutter => P::Flutter,
+        ArtifactKind::Ndk => P::Ndk,
+        ArtifactKind::Elf => P::Elf,
+        ArtifactKind::Pe => P::Pe,
+        ArtifactKind::Il2cpp => P::Il2cpp,
+        ArtifactKind::Repository => P::Repository,
+    }
+}
+
+/// `mapkind`: unspecified means js for list (the list document's default); delete requires it.
+pub fn kind_from_pb(k: i32, default_js: bool) -> Result<ArtifactKind, Status> {
+    use pb::MapKind as P;
+    Ok(match P::try_from(k).unwrap_or(P::Unspecified) {
+        P::Unspecified if default_js => ArtifactKind::Js,
+        P::Unspecified => {
+            return Err(status(ServiceError::invalid("mapkind", "Missing required field: mapkind")));
+        }
+        P::Js => ArtifactKind::Js,
+        P::React => ArtifactKind::React,
+        P::Jvm => ArtifactKind::Jvm,
+        P::Ios => ArtifactKind::Ios,
+        P::Flutter => ArtifactKind::Flutter,
+        P::Ndk => ArtifactKind::Ndk,
+        P::Elf => ArtifactKind::Elf,
+        P::Pe => ArtifactKind::Pe,
+        P::Il2cpp => ArtifactKind::Il2cpp,
+        P::Repository => ArtifactKind::Repository,
+    })
+}
+
+pub fn filters_from_pb(f: pb::Filters) -> Filters {
+    Filters {
+        service: f.service,
+        version: f.version,
+        variant: f.variant,
+        id: f.id,
+        build_id: f.build_id,
+        uuid: f.uuid,
+        platform: f.platform,
+        build_number: f.build_number,
+        bundle_name: f.bundle_name,
+        arch: f.arch,
+        symbol_source: f.symbol_source,
+        origin: f.origin,
+        origin_version: f.origin_version,
+        filename: f.filename,
+        debug_id: f.debug_id,
+        gnu_build_id: f.gnu_build_id,
+        go_build_id: f.go_build_id,
+        file_hash: f.file_hash,
+    }
+}
+
+fn timestamp(ms: u64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: (ms / 1000) as i64,
+        nanos: ((ms % 1000) * 1_000_000) as i32,
+    }
+}
+
+pub fn artifact_to_pb(v: &ArtifactView) -> pb::Artifact {
+    pb::Artifact {
+        id: v.id.to_string(),
+        mapkind: kind_to_pb(v.kind) as i32,
+        created_at: Some(timestamp(v.created_at_ms)),
+        deleted_at: v.deleted_at_ms.map(timestamp),
+        size: v.size as i64,
+        debug_id: v.debug_id.clone().unwrap_or_default(),
+        attributes: v.attributes.clone().into_iter().collect(),
+    }
+}
+
+pub fn symbolicate_from_pb(r: pb::SymbolicateRequest) -> SymbolicateRequest {
+    SymbolicateRequest {
+        stacktraces: r
+            .stacktraces
+            .into_iter()
+            .map(|st| StackTrace {
+                service: opt(st.service),
+                version: opt(st.version),
+                frames: st
+                    .frames
+                    .into_iter()
+                    .map(|f| match f.frame {
+                        Some(pb::frame::Frame::Js(js)) => Frame::Js(JsFrame {
+                            url: js.abs_path,
+                            line: js.lineno,
+                            column: js.colno,
+                            function: opt(js.function),
+                            debug_id: opt(js.debug_id),
+                        }),
+                        None => Frame::Unsupported {
+                            platform: "unknown".into(),
+                        },
+                    })
+                    .collect(),
+            })
+            .collect(),
+        context_lines: r.context_lines,
+        debug_ids: r.debug_ids.into_iter().collect(),
+    }
+}
+
+fn status_to_pb(s: FrameStatus) -> pb::FrameStatus {
+    use pb::FrameStatus as P;
+    match s {
+        FrameStatus::Resolved => P::Resolved,
+        FrameStatus::MissingArtifact => P::MissingArtifact,
+        FrameStatus::MalformedArtifact => P::MalformedArtifact,
+        FrameStatus::OutOfRange => P::OutOfRange,
+        FrameStatus::InvalidFrame => P::InvalidFrame,
+        FrameStatus::UnsupportedPlatform => P::UnsupportedPlatform,
+    }
+}
+
+fn frame_result_to_pb(r: FrameResult) -> pb::FrameResult {
+    pb::FrameResult {
+        status: status_to_pb(r.status) as i32,
+        artifact_id: r.artifact_id.map(|i| i.to_string()).unwrap_or_default(),
+        message: r.message.unwrap_or_default(),
+        frames: r
+            .frames
+            .into_iter()
+            .map(|f| pb::ResolvedFrame {
+                source: f.source,
+                lineno: f.line,
+                colno: f.column,
+                symbol: f.symbol.unwrap_or_default(),
+                function: f.function.unwrap_or_default(),
+                pre_context: f.pre_context,
+                context_line: f.context_line,
+                post_context: f.post_context,
+            })
+            .collect(),
+    }
+}
+
+pub fn symbolicate_to_pb(r: SymbolicateResponse) -> pb::SymbolicateResponse {
+    pb::SymbolicateResponse {
+        stacktraces: r
+            .stacktraces
+            .into_iter()
+            .map(|frames| pb::SymbolicatedStackTrace {
+                frames: frames.into_iter().map(frame_result_to_pb).collect(),
+            })
+            .collect(),
+    }
+}

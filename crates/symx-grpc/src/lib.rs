@@ -1,0 +1,302 @@
+//! The gRPC edge: tonic services over [`symx_service::Symx`], proto <-> domain conversion,
+//! and the one mapping from [`ErrorCode`] to `tonic::Code`. Also health and reflection.
+//!
+//! No use-case logic lives here: a handler converts, calls the service, converts back.
+
+mod convert;
+
+use convert::*;
+use futures::{Stream, StreamExt};
+use std::pin::Pin;
+use symx_proto::v1 as pb;
+use symx_proto::v1::artifact_service_server::{ArtifactService, ArtifactServiceServer};
+use symx_proto::v1::symbolication_service_server::{SymbolicationService, SymbolicationServiceServer};
+use symx_service::{ServiceError, SourceMapSelector, Symx};
+use symx_types::{ErrorCode, Tenant};
+use tonic::{Request, Response, Status, Streaming};
+
+/// Largest gRPC message accepted: symbolicate batches of thousands of frames and upload
+/// chunks fit well under it. Upload chunks should stay around 1 MiB.
+pub const MAX_MESSAGE_BYTES: usize = 16 << 20;
+
+/// Reprocess events worked on at once per stream; more wait in gRPC flow control.
+const REPROCESS_IN_FLIGHT: usize = 8;
+
+/// The one mapping from error codes to gRPC codes.
+pub fn code_of(code: ErrorCode) -> tonic::Code {
+    match code {
+        ErrorCode::InvalidArgument => tonic::Code::InvalidArgument,
+        ErrorCode::NotFound => tonic::Code::NotFound,
+        ErrorCode::AlreadyExists => tonic::Code::AlreadyExists,
+        ErrorCode::PermissionDenied => tonic::Code::PermissionDenied,
+        ErrorCode::Unauthenticated => tonic::Code::Unauthenticated,
+        ErrorCode::ResourceExhausted => tonic::Code::ResourceExhausted,
+        ErrorCode::FailedPrecondition => tonic::Code::FailedPrecondition,
+        ErrorCode::Unavailable => tonic::Code::Unavailable,
+        ErrorCode::Internal => tonic::Code::Internal,
+    }
+}
+
+/// Converts a service error to a status, logging server-side failures once, here.
+pub fn status(e: ServiceError) -> Status {
+    if e.code.is_client_error() {
+        tracing::debug!(code = ?e.code, error = %e, "request rejected");
+    } else {
+        tracing::error!(code = ?e.code, error = %e, "request failed");
+    }
+    let message = match &e.field {
+        Some(f) if !e.message.contains(f.as_str()) => format!("{f}: {}", e.message),
+        _ => e.message,
+    };
+    Status::new(code_of(e.code), message)
+}
+
+/// The tenant of a request. Until API keys exist every caller is the default tenant.
+fn tenant<T>(_req: &Request<T>) -> Tenant {
+    Tenant::default()
+}
+
+/// The artifact API.
+#[derive(Clone, Debug)]
+pub struct ArtifactApi {
+    symx: Symx,
+}
+
+/// The symbolication API.
+#[derive(Clone, Debug)]
+pub struct SymbolicationApi {
+    symx: Symx,
+}
+
+#[tonic::async_trait]
+impl ArtifactService for ArtifactApi {
+    async fn upload(
+        &self,
+        request: Request<Streaming<pb::UploadRequest>>,
+    ) -> Result<Response<pb::UploadResponse>, Status> {
+        let tenant = tenant(&request);
+        let mut stream = request.into_inner();
+        let first = stream
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("empty upload stream: send UploadMetadata first"))?;
+        let Some(pb::upload_request::Payload::Metadata(meta)) = first.payload else {
+            return Err(Status::invalid_argument(
+                "the first message of an upload must carry UploadMetadata",
+            ));
+        };
+        let declared = meta.total_size;
+        let meta = metadata_from_pb(meta).map_err(status)?;
+        let mut session = self
+            .symx
+            .begin_upload(tenant, meta, declared)
+            .await
+            .map_err(status)?;
+        while let Some(msg) = stream.message().await? {
+            match msg.payload {
+                Some(pb::upload_request::Payload::Chunk(chunk)) => {
+                    session.write(&chunk.part, &chunk.data).await.map_err(status)?;
+                }
+                Some(pb::upload_request::Payload::Metadata(_)) => {
+                    return Err(Status::invalid_argument(
+                        "UploadMetadata may only be sent once, in the first message",
+                    ));
+                }
+                None => return Err(Status::invalid_argument("empty upload message")),
+            }
+        }
+        let outcome = session.finish().await.map_err(status)?;
+        Ok(Response::new(pb::UploadResponse {
+            artifact: Some(artifact_to_pb(&outcome.artifact)),
+            replaced_id: outcome.replaced.map(|i| i.to_string()).unwrap_or_default(),
+            unchanged: outcome.unchanged,
+        }))
+    }
+
+    async fn list(
+        &self,
+        request: Request<pb::ListRequest>,
+    ) -> Result<Response<pb::ListResponse>, Status> {
+        let tenant = tenant(&request);
+        let req = request.into_inner();
+        let mut query = symx_service::ListQuery::new(kind_from_pb(req.mapkind, true)?);
+        query.filters = filters_from_pb(req.filters.unwrap_or_default());
+        query.page_size = req.page_size;
+        query.page_number = req.page_number;
+        query.include_deleted = req.include_deleted;
+        let page = self.symx.list(tenant, query).await.map_err(status)?;
+        Ok(Response::new(pb::ListResponse {
+            artifacts: page.artifacts.iter().map(artifact_to_pb).collect(),
+            total_filtered_count: page.total_filtered_count as i64,
+            has_more_results: page.has_more_results,
+        }))
+    }
+
+    async fn get_artifact(
+        &self,
+        request: Request<pb::GetArtifactRequest>,
+    ) -> Result<Response<pb::Artifact>, Status> {
+        let tenant = tenant(&request);
+        let view = self
+            .symx
+            .artifact(tenant, &request.into_inner().id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(artifact_to_pb(&view)))
+    }
+
+    async fn get_source_map(
+        &self,
+        request: Request<pb::GetSourceMapRequest>,
+    ) -> Result<Response<pb::SourceMapFile>, Status> {
+        let tenant = tenant(&request);
+        let selector = match request.into_inner().selector {
+            Some(pb::get_source_map_request::Selector::File(f)) => {
+                for (name, v) in [("filename", &f.filename), ("service", &f.service), ("version", &f.version)] {
+                    if v.is_empty() {
+                        return Err(Status::invalid_argument(format!("Missing required field: {name}")));
+                    }
+                }
+                SourceMapSelector::File {
+                    filename: f.filename,
+                    service: f.service,
+                    version: f.version,
+                }
+            }
+            Some(pb::get_source_map_request::Selector::DebugId(d)) if !d.is_empty() => {
+                SourceMapSelector::DebugId(d)
+            }
+            _ => {
+                return Err(Status::invalid_argument(
+                    "give either file (filename, service, version) or debug_id",
+                ));
+            }
+        };
+        let f = self.symx.get_sourcemap(tenant, selector).await.map_err(status)?;
+        Ok(Response::new(pb::SourceMapFile {
+            id: f.id,
+            artifact_id: f.artifact_id.to_string(),
+            file: f.file,
+            mappings: f.mappings,
+            minified_line_lengths: f.minified_line_lengths,
+            names: f.names,
+            source_root: f.source_root,
+            sources: f.sources,
+            sources_content: f
+                .sources_content
+                .into_iter()
+                .map(|content| pb::SourceContent { content })
+                .collect(),
+            version: f.version,
+        }))
+    }
+
+    async fn delete(
+        &self,
+        request: Request<pb::DeleteRequest>,
+    ) -> Result<Response<pb::DeleteResponse>, Status> {
+        let tenant = tenant(&request);
+        let req = request.into_inner();
+        let kind = kind_from_pb(req.mapkind, false)?;
+        let filters = filters_from_pb(req.filters.unwrap_or_default());
+        let views = self
+            .symx
+            .delete(tenant, kind, filters, req.dry_run)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::DeleteResponse {
+            artifacts: views.iter().map(artifact_to_pb).collect(),
+            dry_run: req.dry_run,
+        }))
+    }
+
+    async fn restore(
+        &self,
+        request: Request<pb::RestoreRequest>,
+    ) -> Result<Response<pb::RestoreResponse>, Status> {
+        let tenant = tenant(&request);
+        let req = request.into_inner();
+        let views = self
+            .symx
+            .restore(tenant, req.ids, req.overwrite)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::RestoreResponse {
+            artifacts: views.iter().map(artifact_to_pb).collect(),
+        }))
+    }
+}
+
+type ReprocessStream = Pin<Box<dyn Stream<Item = Result<pb::ReprocessResult, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl SymbolicationService for SymbolicationApi {
+    async fn symbolicate(
+        &self,
+        request: Request<pb::SymbolicateRequest>,
+    ) -> Result<Response<pb::SymbolicateResponse>, Status> {
+        let tenant = tenant(&request);
+        let req = symbolicate_from_pb(request.into_inner());
+        let resp = self.symx.symbolicate(tenant, req).await.map_err(status)?;
+        Ok(Response::new(symbolicate_to_pb(resp)))
+    }
+
+    type ReprocessStream = ReprocessStream;
+
+    async fn reprocess(
+        &self,
+        request: Request<Streaming<pb::ReprocessEvent>>,
+    ) -> Result<Response<Self::ReprocessStream>, Status> {
+        let tenant = tenant(&request);
+        let symx = self.symx.clone();
+        let events = request.into_inner();
+        let out = events
+            .map(move |event| {
+                let symx = symx.clone();
+                let tenant = tenant.clone();
+                async move {
+                    let event = event?;
+                    let req = symbolicate_from_pb(event.request.unwrap_or_default());
+                    Ok(match symx.symbolicate(tenant, req).await {
+                        Ok(resp) => pb::ReprocessResult {
+                            id: event.id,
+                            response: Some(symbolicate_to_pb(resp)),
+                            error: String::new(),
+                        },
+                        Err(e) => pb::ReprocessResult {
+                            id: event.id,
+                            response: None,
+                            error: e.to_string(),
+                        },
+                    })
+                }
+            })
+            .buffered(REPROCESS_IN_FLIGHT);
+        Ok(Response::new(Box::pin(out)))
+    }
+}
+
+/// Every gRPC service of symxd: artifacts, symbolication, health and reflection.
+pub async fn routes(symx: Symx) -> Result<tonic::service::Routes, Box<dyn std::error::Error + Send + Sync>> {
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<ArtifactServiceServer<ArtifactApi>>()
+        .await;
+    health_reporter
+        .set_serving::<SymbolicationServiceServer<SymbolicationApi>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(symx_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let artifacts = ArtifactServiceServer::new(ArtifactApi { symx: symx.clone() })
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let symbolication = SymbolicationServiceServer::new(SymbolicationApi { symx })
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    Ok(tonic::service::Routes::new(health)
+        .add_service(reflection)
+        .add_service(artifacts)
+        .add_service(symbolication))
+}

@@ -1,0 +1,48 @@
+//! The HTTP front of symx. For now: `/metrics` (Prometheus text), `/healthz` (the process is
+//! up) and `/readyz` (the store answers). The Datadog- and Elastic-compatible routes join
+//! this router, with their own DTOs, when the vendor API lands.
+//!
+//! Like the gRPC edge, this crate only converts: it holds no use-case logic.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use symx_service::Symx;
+
+/// The router of the HTTP listener.
+pub fn router(symx: Symx) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(symx)
+}
+
+async fn metrics(State(symx): State<Symx>) -> Response {
+    symx.index_cache().publish();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        symx.metrics().render(),
+    )
+        .into_response()
+}
+
+async fn healthz() -> Response {
+    (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))).into_response()
+}
+
+async fn readyz(State(symx): State<Symx>) -> Response {
+    match symx.ready().await {
+        Ok(()) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ready"}))).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"status": "unavailable", "error": e.to_string()})),
+            )
+                .into_response()
+        }
+    }
+}

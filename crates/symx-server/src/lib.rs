@@ -1,0 +1,108 @@
+//! `symxd`: configuration, tracing, and serving gRPC and HTTP over one [`Symx`] until a
+//! shutdown signal, then draining in-flight requests for the configured grace period.
+//!
+//! The library half exists so tests and benchmarks can run a real server in process on
+//! `127.0.0.1:0`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use symx_service::{Config, Symx};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// A running server: its bound addresses, and the means to stop it.
+pub struct Server {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub symx: Symx,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    purge: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("grpc_addr", &self.grpc_addr)
+            .field("http_addr", &self.http_addr)
+            .finish()
+    }
+}
+
+impl Server {
+    /// Opens the store and starts serving. Addresses with port 0 get a free port.
+    pub async fn start(config: Config) -> anyhow::Result<Self> {
+        let grpc_listener = TcpListener::bind(config.server.grpc_addr).await?;
+        let http_listener = TcpListener::bind(config.server.http_addr).await?;
+        let grpc_addr = grpc_listener.local_addr()?;
+        let http_addr = http_listener.local_addr()?;
+        let symx = {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || Symx::open(config)).await??
+        };
+        let (shutdown, rx) = watch::channel(false);
+
+        let routes = symx_grpc::routes(symx.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("gRPC routes: {e}"))?;
+        let grpc = {
+            let rx = rx.clone();
+            tokio::spawn(async move {
+                tonic::transport::Server::builder()
+                    .add_routes(routes)
+                    .serve_with_incoming_shutdown(
+                        tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
+                        drained(rx),
+                    )
+                    .await?;
+                Ok(())
+            })
+        };
+        let http = {
+            let app = symx_http::router(symx.clone());
+            tokio::spawn(async move {
+                axum::serve(http_listener, app)
+                    .with_graceful_shutdown(drained(rx))
+                    .await?;
+                Ok(())
+            })
+        };
+        let purge = symx.spawn_purge_loop();
+        tracing::info!(%grpc_addr, %http_addr, data_dir = %config.storage.data_dir.display(), "symxd serving");
+        Ok(Self {
+            grpc_addr,
+            http_addr,
+            symx,
+            shutdown,
+            tasks: vec![grpc, http],
+            purge,
+        })
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to the grace period), returns.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.purge.abort();
+        for t in self.tasks {
+            t.await??;
+        }
+        Ok(())
+    }
+
+    /// Serves until `signal` resolves, then shuts down gracefully.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
+        signal.await;
+        tracing::info!("shutting down");
+        self.shutdown().await
+    }
+}
+
+/// Resolves when shutdown is asked for. tonic and axum then stop accepting and wait for
+/// in-flight requests; `symxd` bounds that wait by the configured grace period.
+async fn drained(mut rx: watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! `symxd`: the symx server.
+
+use anyhow::Context;
+use clap::Parser;
+use std::path::PathBuf;
+use std::time::Duration;
+use symx_server::Server;
+use symx_service::Config;
+
+/// symxd serves symbolication over gRPC (and metrics/health over HTTP) from an embedded
+/// RocksDB data directory. With no options it runs on 127.0.0.1 with ./symx-data.
+#[derive(Parser, Debug)]
+#[command(name = "symxd", version)]
+struct Args {
+    /// TOML configuration file; `SYMX_<SECTION>_<KEY>` variables override it.
+    #[arg(long, short, env = "SYMX_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (overrides storage.data_dir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Print the effective configuration as TOML and exit.
+    #[arg(long)]
+    print_config: bool,
+    /// Check the configuration and exit (status 0 when valid).
+    #[arg(long)]
+    check_config: bool,
+}
+
+fn init_tracing(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(config.log.level.clone()));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if config.log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut config = Config::load(args.config.as_deref(), std::env::vars())
+        .context("invalid configuration")?;
+    if let Some(dir) = args.data_dir {
+        config.storage.data_dir = dir;
+    }
+    if args.print_config {
+        print!("{}", config.to_toml());
+        return Ok(());
+    }
+    if args.check_config {
+        println!("configuration is valid");
+        return Ok(());
+    }
+    init_tracing(&config);
+    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("symxd")
+        .build()?;
+    runtime.block_on(async move {
+        let server = Server::start(config).await?;
+        let stop = server.run_until(shutdown_signal());
+        // In-flight requests get the grace period; after it the process ends regardless.
+        match tokio::time::timeout(grace + Duration::from_secs(1), stop).await {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::warn!("grace period over; exiting with requests in flight");
+                Ok(())
+            }
+        }
+    })?;
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! The hot caches.
+//!
+//! * [`IndexCache`]: parsed indexes by (tenant, artifact id), bounded in bytes. The weigher
+//!   counts the index buffer, which is everything a loaded index holds (lookups work in
+//!   place on it). Concurrent loads of one key are coalesced by moka's `try_get_with`: one
+//!   storage read, every waiter gets the same `Arc` (or the same `Clone` error).
+//! * [`ResolveCache`]: which artifact serves a (tenant, identity of a frame), including "none",
+//!   for a short TTL, so a storm of frames for an unknown release costs one storage lookup per
+//!   distinct file per TTL. Writes on this replica clear it.
+
+use crate::error::{Result, ServiceError};
+use crate::metrics::Metrics;
+use moka::sync::Cache;
+use std::sync::Arc;
+use std::time::Duration;
+use symx_sourcemap::JsIndex;
+use symx_types::{ArtifactId, Tenant};
+
+/// A loaded index, ready for lookups.
+#[derive(Debug)]
+pub enum LoadedIndex {
+    Js(JsIndex<Vec<u8>>),
+}
+
+impl LoadedIndex {
+    /// Bytes this entry holds in memory (its buffer plus a fixed allowance for the struct,
+    /// the key and moka's bookkeeping).
+    pub fn weight(&self) -> u32 {
+        let bytes = match self {
+            Self::Js(idx) => idx.bytes().len(),
+        };
+        u32::try_from(bytes.saturating_add(256)).unwrap_or(u32::MAX)
+    }
+}
+
+pub type IndexKey = (Tenant, ArtifactId);
+
+#[derive(Clone)]
+pub struct IndexCache {
+    cache: Cache<IndexKey, Arc<LoadedIndex>>,
+    metrics: Metrics,
+}
+
+impl std::fmt::Debug for IndexCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexCache")
+            .field("entries", &self.cache.entry_count())
+            .field("bytes", &self.cache.weighted_size())
+            .finish()
+    }
+}
+
+impl IndexCache {
+    pub fn new(max_bytes: u64, metrics: Metrics) -> Self {
+        let cache = Cache::builder()
+            .max_capacity(max_bytes)
+            .weigher(|_k: &IndexKey, v: &Arc<LoadedIndex>| v.weight())
+            .build();
+        Self { cache, metrics }
+    }
+
+    /// The index of `key`, loading it with `load` on a miss (coalesced across threads).
+    pub fn get_or_load(
+        &self,
+        key: &IndexKey,
+        load: impl FnOnce() -> Result<LoadedIndex>,
+    ) -> Result<Arc<LoadedIndex>> {
+        if let Some(v) = self.cache.get(key) {
+            self.metrics.cache_hits.with_label_values(&["index"]).inc();
+            return Ok(v);
+        }
+        self.metrics.cache_misses.with_label_values(&["index"]).inc();
+        let loads = self.metrics.cache_loads.with_label_values(&["index"]);
+        let v = self
+            .cache
+            .try_get_with(key.clone(), || {
+                loads.inc();
+                load().map(Arc::new)
+            })
+            .map_err(ServiceError::from)?;
+        self.publish();
+        Ok(v)
+    }
+
+    pub fn invalidate(&self, key: &IndexKey) {
+        self.cache.invalidate(key);
+    }
+
+    /// Runs pending evictions and publishes size gauges (for tests and `/metrics`).
+    pub fn publish(&self) {
+        self.metrics
+            .cache_bytes
+            .set(self.cache.weighted_size() as i64);
+        self.metrics
+            .cache_entries
+            .set(self.cache.entry_count() as i64);
+    }
+
+    pub fn run_pending_tasks(&self) {
+        self.cache.run_pending_tasks();
+        self.publish();
+    }
+
+    pub fn weighted_size(&self) -> u64 {
+        self.cache.weighted_size()
+    }
+}
+
+/// What a frame is looked up by.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ResolveKey {
+    DebugId(Tenant, String),
+    /// service, version, URL with query and fragment stripped.
+    JsUrl(Tenant, String, String, String),
+}
+
+#[derive(Clone)]
+pub struct ResolveCache {
+    cache: Cache<ResolveKey, Option<ArtifactId>>,
+    metrics: Metrics,
+}
+
+impl std::fmt::Debug for ResolveCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResolveCache")
+            .field("entries", &self.cache.entry_count())
+            .finish()
+    }
+}
+
+impl ResolveCache {
+    /// Entries are small (a key and an id); 1M entries bound it to ~200 MB in the worst case.
+    pub fn new(ttl: Duration, metrics: Metrics) -> Self {
+        let cache = Cache::builder()
+            .max_capacity(1_000_000)
+            .time_to_live(ttl)
+            .build();
+        Self { cache, metrics }
+    }
+
+    pub fn get_or_resolve(
+        &self,
+        key: ResolveKey,
+        resolve: impl FnOnce() -> Result<Option<ArtifactId>>,
+    ) -> Result<Option<ArtifactId>> {
+        if let Some(v) = self.cache.get(&key) {
+            self.metrics.cache_hits.with_label_values(&["resolve"]).inc();
+            return Ok(v);
+        }
+        self.metrics
+            .cache_misses
+            .with_label_values(&["resolve"])
+            .inc();
+        let loads = self.metrics.cache_loads.with_label_values(&["resolve"]);
+        self.cache
+            .try_get_with(key, || {
+                loads.inc();
+                resolve()
+            })
+            .map_err(ServiceError::from)
+    }
+
+    pub fn clear(&self) {
+        self.cache.invalidate_all();
+    }
+}

@@ -1,0 +1,286 @@
+//! The one configuration tree of `symxd`: a TOML file, then `SYMX_<SECTION>_<KEY>`
+//! environment overrides, then validation. Unknown keys are rejected, in the file and in the
+//! environment, so a typo never silently falls back to a default.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub cache: CacheConfig,
+    pub limits: LimitsConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// gRPC listen address. Default `127.0.0.1:50051` (the conventional gRPC port; loopback so
+    /// a default start never exposes an unauthenticated service).
+    pub grpc_addr: SocketAddr,
+    /// HTTP listen address for `/metrics`, `/healthz` and `/readyz`. Default `127.0.0.1:8080`.
+    pub http_addr: SocketAddr,
+    /// Seconds given to in-flight requests at shutdown before they are cut. Default 30, a
+    /// common load-balancer drain time.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// The RocksDB data directory. Default `./symx-data`, embedded, created on first start.
+    pub data_dir: PathBuf,
+    /// Soft-deleted artifacts are purged after this many seconds. Default 30 days: long
+    /// enough to notice a wrong delete and restore it.
+    pub purge_after_secs: u64,
+    /// How often the purge runs, in seconds. Default 3600.
+    pub purge_interval_secs: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Byte budget of the parsed-index cache. Default 1 GiB: holds ~25 indexes of 5 MB maps
+    /// (an index is ~5-8x its map's mappings size) with room for sources content.
+    pub max_bytes: u64,
+    /// How long the answer "which artifact serves this frame" is cached, in milliseconds,
+    /// including "none": a storm of frames for an unknown release costs one lookup per
+    /// distinct file per period. Uploads and deletes on this replica clear it at once; other
+    /// replicas see changes within this time. Default 10000.
+    pub resolve_ttl_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest accepted upload, all parts together, in bytes. Default 500 MiB, the Datadog
+    /// upload document's limit.
+    pub max_upload_bytes: u64,
+    /// Most frames in one symbolicate request. Default 10000 (50 batches of 200).
+    pub max_frames_per_request: usize,
+    /// Most context lines around a resolved line. Default 10.
+    pub max_context_lines: u32,
+    /// Threads for CPU-heavy work (index builds, frame resolution). 0 = number of cores.
+    pub cpu_workers: usize,
+    /// Uploads processed at once; more wait. Default 4: index builds are memory-heavy.
+    pub concurrent_uploads: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` (human) or `json` (one object per line, for log shippers). Default `text`.
+    pub format: String,
+    /// A tracing filter (`info`, `symx=debug,tower=warn`). Default `info`; `RUST_LOG` wins.
+    pub level: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./symx-data"),
+            purge_after_secs: 30 * 24 * 3600,
+            purge_interval_secs: 3600,
+        }
+    }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 1 << 30,
+            resolve_ttl_ms: 10_000,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 500 << 20,
+            max_frames_per_request: 10_000,
+            max_context_lines: 10,
+            cpu_workers: 0,
+            concurrent_uploads: 4,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            storage: StorageConfig::default(),
+            cache: CacheConfig::default(),
+            limits: LimitsConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// A configuration problem, naming the file, variable or key.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+const SECTIONS: [&str; 5] = ["server", "storage", "cache", "limits", "log"];
+
+impl Config {
+    /// Loads the file (if any), applies `SYMX_*` variables from `env`, and validates.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, raw) in env {
+            let Some(rest) = name.strip_prefix("SYMX_") else {
+                continue;
+            };
+            let lower = rest.to_ascii_lowercase();
+            let Some((section, key)) = lower.split_once('_') else {
+                continue;
+            };
+            if !SECTIONS.contains(&section) {
+                // SYMX_ENDPOINT and friends belong to the CLI.
+                continue;
+            }
+            let value = parse_env_value(&raw);
+            let entry = table
+                .entry(section.to_owned())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(t) => {
+                    t.insert(key.to_owned(), value);
+                }
+                _ => return Err(ConfigError(format!("`{section}` must be a table"))),
+            }
+        }
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError(format!("configuration: {}", e.message())))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.cache.max_bytes < 1 << 20 {
+            return Err(ConfigError("cache.max_bytes must be at least 1 MiB".into()));
+        }
+        if self.limits.max_upload_bytes == 0 {
+            return Err(ConfigError("limits.max_upload_bytes must be positive".into()));
+        }
+        if self.limits.concurrent_uploads == 0 {
+            return Err(ConfigError("limits.concurrent_uploads must be positive".into()));
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(ConfigError(format!(
+                "log.format must be `text` or `json`, not `{}`",
+                self.log.format
+            )));
+        }
+        Ok(())
+    }
+
+    /// The configuration as TOML, for `symxd --print-config`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    pub fn cpu_workers(&self) -> usize {
+        match self.limits.cpu_workers {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            n => n,
+        }
+    }
+}
+
+/// Environment values are TOML values when they parse as one (`8080`, `true`), else strings
+/// (`127.0.0.1:9000`, `./data`).
+fn parse_env_value(raw: &str) -> toml::Value {
+    match format!("v = {raw}").parse::<toml::Table>() {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_owned())),
+        Err(_) => toml::Value::String(raw.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_file_then_env() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("symx.toml");
+        std::fs::write(&path, "[cache]\nmax_bytes = 2097152\n[storage]\ndata_dir = \"/var/lib/symx\"\n")
+            .expect("write");
+        let c = Config::load(
+            Some(&path),
+            env(&[
+                ("SYMX_SERVER_GRPC_ADDR", "0.0.0.0:6000"),
+                ("SYMX_CACHE_MAX_BYTES", "4194304"),
+                ("SYMX_ENDPOINT", "ignored by the server"),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(c.server.grpc_addr.port(), 6000);
+        assert_eq!(c.cache.max_bytes, 4 << 20);
+        assert_eq!(c.storage.data_dir, PathBuf::from("/var/lib/symx"));
+        assert_eq!(c.limits.max_upload_bytes, 500 << 20);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = Config::load(None, env(&[("SYMX_CACHE_MAX_BYTE", "1")])).expect_err("typo");
+        assert!(err.0.contains("max_byte"), "{err}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("symx.toml");
+        std::fs::write(&path, "[server]\ngrpc = 1\n").expect("write");
+        assert!(Config::load(Some(&path), env(&[])).is_err());
+    }
+
+    #[test]
+    fn printed_config_loads_back() {
+        let c = Config::default();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("symx.toml");
+        std::fs::write(&path, c.to_toml()).expect("write");
+        assert_eq!(Config::load(Some(&path), env(&[])).expect("loads"), c);
+    }
+}

@@ -1,0 +1,107 @@
+//! Prometheus metrics of the service. The HTTP edge renders [`Metrics::render`] at
+//! `/metrics`; nothing here knows HTTP.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+/// Every metric symx exports, registered in one registry.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub uploads: IntCounterVec,
+    pub upload_bytes: IntCounter,
+    pub index_builds: IntCounterVec,
+    pub index_build_seconds: Histogram,
+    pub frames: IntCounterVec,
+    pub symbolicate_seconds: Histogram,
+    pub cache_hits: IntCounterVec,
+    pub cache_misses: IntCounterVec,
+    pub cache_loads: IntCounterVec,
+    pub cache_bytes: IntGauge,
+    pub cache_entries: IntGauge,
+    pub purged: IntCounter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
+    r.register(Box::new(c.clone()))
+        .unwrap_or_else(|e| panic!("metric {name} registered twice: {e}"));
+    c
+}
+
+fn histogram(r: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+        .unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
+    r.register(Box::new(h.clone()))
+        .unwrap_or_else(|e| panic!("metric {name} registered twice: {e}"));
+    h
+}
+
+impl Metrics {
+    // The metric definitions are constants: a failure here is a programming error found by
+    // the first test that builds a service, not a runtime condition.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        let r = Registry::new_custom(Some("symx".into()), None)
+            .unwrap_or_else(|e| panic!("registry: {e}"));
+        let upload_bytes = IntCounter::new("upload_bytes_total", "Bytes received in uploads")
+            .unwrap_or_else(|e| panic!("{e}"));
+        r.register(Box::new(upload_bytes.clone()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let cache_bytes = IntGauge::new("cache_bytes", "Weighted size of the index cache")
+            .unwrap_or_else(|e| panic!("{e}"));
+        r.register(Box::new(cache_bytes.clone()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let cache_entries = IntGauge::new("cache_entries", "Entries in the index cache")
+            .unwrap_or_else(|e| panic!("{e}"));
+        r.register(Box::new(cache_entries.clone()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let purged = IntCounter::new("purged_artifacts_total", "Soft-deleted artifacts purged")
+            .unwrap_or_else(|e| panic!("{e}"));
+        r.register(Box::new(purged.clone()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        Self {
+            uploads: counter_vec(&r, "uploads_total", "Uploads by kind and outcome", &["kind", "outcome"]),
+            upload_bytes,
+            index_builds: counter_vec(&r, "index_builds_total", "Indexes built, by kind", &["kind"]),
+            index_build_seconds: histogram(
+                &r,
+                "index_build_seconds",
+                "Time to build an index at upload",
+                vec![0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
+            ),
+            frames: counter_vec(&r, "frames_total", "Frames symbolicated, by platform and status", &["platform", "status"]),
+            symbolicate_seconds: histogram(
+                &r,
+                "symbolicate_seconds",
+                "Time to symbolicate one request",
+                vec![0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0],
+            ),
+            cache_hits: counter_vec(&r, "cache_hits_total", "Cache hits", &["cache"]),
+            cache_misses: counter_vec(&r, "cache_misses_total", "Cache misses", &["cache"]),
+            cache_loads: counter_vec(&r, "cache_loads_total", "Loads from storage after a miss (coalesced)", &["cache"]),
+            cache_bytes,
+            cache_entries,
+            purged,
+            registry: r,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %e, "metrics encoding failed");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}

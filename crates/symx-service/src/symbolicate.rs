@@ -1,0 +1,331 @@
+//! Symbolication: each frame finds its artifact (debug id, else service + version + URL),
+//! its index (from the cache), and its original location. Every frame gets its own status;
+//! only a malformed request fails as a whole.
+
+use crate::cache::{LoadedIndex, ResolveKey};
+use crate::error::{Result, ServiceError};
+use crate::upload::SEP;
+use crate::urls::UrlKey;
+use crate::{Inner, Symx};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+use symx_sourcemap::{JsIndex, Miss};
+use symx_types::{ArtifactId, ArtifactKind, FrameStatus, JsFrame, ResolvedFrame, Tenant};
+
+/// A batch of stack traces to resolve.
+#[derive(Clone, Debug, Default)]
+pub struct SymbolicateRequest {
+    pub stacktraces: Vec<StackTrace>,
+    /// Source lines to return around each resolved line (clamped to the configured maximum).
+    pub context_lines: u32,
+    /// Debug ids of minified files by URL, as the client's debug metadata lists them.
+    pub debug_ids: HashMap<String, String>,
+}
+
+/// One stack trace: frames from the innermost call outwards, as the runtime printed them.
+#[derive(Clone, Debug, Default)]
+pub struct StackTrace {
+    /// The service (release) the frames come from, for matching by service + version + URL.
+    pub service: Option<String>,
+    pub version: Option<String>,
+    pub frames: Vec<Frame>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Frame {
+    Js(JsFrame),
+    /// A frame of a platform this version does not resolve; answered per frame.
+    Unsupported { platform: String },
+}
+
+/// The answer for one input frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameResult {
+    pub status: FrameStatus,
+    /// The artifact that resolved (or was tried for) the frame.
+    pub artifact_id: Option<ArtifactId>,
+    /// Why the frame is not resolved, for humans.
+    pub message: Option<String>,
+    /// The original frames (one for JavaScript).
+    pub frames: Vec<ResolvedFrame>,
+}
+
+impl FrameResult {
+    fn miss(status: FrameStatus, artifact_id: Option<ArtifactId>, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            artifact_id,
+            message: Some(message.into()),
+            frames: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SymbolicateResponse {
+    /// One entry per input stack trace, one result per input frame, in order.
+    pub stacktraces: Vec<Vec<FrameResult>>,
+}
+
+impl Symx {
+    /// Resolves a batch on the blocking pool.
+    pub async fn symbolicate(
+        &self,
+        tenant: Tenant,
+        request: SymbolicateRequest,
+    ) -> Result<SymbolicateResponse> {
+        let frames: usize = request.stacktraces.iter().map(|s| s.frames.len()).sum();
+        let max = self.inner.config.limits.max_frames_per_request;
+        if frames > max {
+            return Err(ServiceError::invalid(
+                "stacktraces",
+                format!("request has {frames} frames, the limit is {max}"),
+            ));
+        }
+        let this = self.clone();
+        self.blocking(move || Ok(this.symbolicate_blocking(&tenant, &request)))
+            .await
+    }
+
+    /// Resolves a batch on the calling thread (for callers already off the async threads,
+    /// and for benchmarks).
+    pub fn symbolicate_blocking(
+        &self,
+        tenant: &Tenant,
+        request: &SymbolicateRequest,
+    ) -> SymbolicateResponse {
+        let started = Instant::now();
+        let context = request
+            .context_lines
+            .min(self.inner.config.limits.max_context_lines);
+        // Within a request, each distinct (debug id, URL) is resolved once.
+        let mut memo: HashMap<(Option<&str>, &str, usize), Found> = HashMap::new();
+        let mut counts: HashMap<(&'static str, FrameStatus), u64> = HashMap::new();
+        let mut out = Vec::with_capacity(request.stacktraces.len());
+        for (si, st) in request.stacktraces.iter().enumerate() {
+            let mut results = Vec::with_capacity(st.frames.len());
+            for frame in &st.frames {
+                let (platform, result) = match frame {
+                    Frame::Js(f) => ("javascript", self.resolve_js(tenant, request, st, si, f, context, &mut memo)),
+                    Frame::Unsupported { platform } => (
+                        "other",
+                        FrameResult::miss(
+                            FrameStatus::UnsupportedPlatform,
+                            None,
+                            format!("platform `{platform}` is not resolved by this server"),
+                        ),
+                    ),
+                };
+                *counts.entry((platform, result.status)).or_default() += 1;
+                results.push(result);
+            }
+            out.push(results);
+        }
+        for ((platform, status), n) in counts {
+            self.inner
+                .metrics
+                .frames
+                .with_label_values(&[platform, status.as_str()])
+                .inc_by(n);
+        }
+        self.inner
+            .metrics
+            .symbolicate_seconds
+            .observe(started.elapsed().as_secs_f64());
+        SymbolicateResponse { stacktraces: out }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn resolve_js<'r>(
+        &self,
+        tenant: &Tenant,
+        request: &'r SymbolicateRequest,
+        st: &'r StackTrace,
+        si: usize,
+        f: &'r JsFrame,
+        context: u32,
+        memo: &mut HashMap<(Option<&'r str>, &'r str, usize), Found>,
+    ) -> FrameResult {
+        if f.line == 0 || f.column == 0 {
+            return FrameResult::miss(
+                FrameStatus::InvalidFrame,
+                None,
+                "line and column are 1-based; 0 is not a position",
+            );
+        }
+        let debug_id = f
+            .debug_id
+            .as_deref()
+            .filter(|d| !d.is_empty())
+            .or_else(|| request.debug_ids.get(&f.url).map(String::as_str));
+        if debug_id.is_none() && f.url.is_empty() {
+            return FrameResult::miss(FrameStatus::InvalidFrame, None, "the frame has no URL and no debug id");
+        }
+        // Frames matched by URL depend on their stack trace's service and version.
+        let scope = if debug_id.is_some() { usize::MAX } else { si };
+        let found = memo
+            .entry((debug_id, f.url.as_str(), scope))
+            .or_insert_with(|| self.find_js(tenant, debug_id, st, &f.url));
+        match found {
+            Found::Missing(msg) => FrameResult::miss(FrameStatus::MissingArtifact, None, msg.clone()),
+            Found::Malformed(id, msg) => {
+                FrameResult::miss(FrameStatus::MalformedArtifact, Some(id.clone()), msg.clone())
+            }
+            Found::Index(id, index) => {
+                let LoadedIndex::Js(js) = &**index;
+                resolve_in(js, id, f, context)
+            }
+        }
+    }
+
+    fn find_js(&self, tenant: &Tenant, debug_id: Option<&str>, st: &StackTrace, url: &str) -> Found {
+        let id = match debug_id {
+            Some(d) => {
+                let d = d.to_ascii_lowercase();
+                let inner = &self.inner;
+                inner
+                    .resolves
+                    .get_or_resolve(ResolveKey::DebugId(tenant.clone(), d.clone()), || {
+                        for kind in [ArtifactKind::Js, ArtifactKind::React] {
+                            if let Some(id) = inner.storage.lookup(tenant, kind, "debug_id", &d)?.into_iter().next() {
+                                return Ok(Some(id));
+                            }
+                        }
+                        Ok(None)
+                    })
+                    .map(|o| o.ok_or_else(|| format!("no source map has debug id {d}")))
+            }
+            None => {
+                let (Some(service), Some(version)) = (
+                    st.service.as_deref().filter(|s| !s.is_empty()),
+                    st.version.as_deref().filter(|s| !s.is_empty()),
+                ) else {
+                    return Found::Missing(
+                        "the frame has no debug id and its stack trace no service and version".into(),
+                    );
+                };
+                let key = UrlKey::parse(url);
+                let stripped = format!("{}{}", key.host.as_deref().unwrap_or_default(), key.path);
+                let inner = &self.inner;
+                inner
+                    .resolves
+                    .get_or_resolve(
+                        ResolveKey::JsUrl(tenant.clone(), service.to_owned(), version.to_owned(), stripped),
+                        || inner.find_by_url(tenant, service, version, &key),
+                    )
+                    .map(|o| {
+                        o.ok_or_else(|| {
+                            format!("no source map for {url} in service {service} version {version}")
+                        })
+                    })
+            }
+        };
+        match id {
+            Err(e) => Found::Missing(e.message),
+            Ok(Err(msg)) => Found::Missing(msg),
+            Ok(Ok(id)) => match self.load_index(tenant, &id) {
+                Ok(index) => Found::Index(id, index),
+                Err(e) => Found::Malformed(id, e.message),
+            },
+        }
+    }
+
+    /// The index of an artifact, through the cache. An index missing or of another format
+    /// version is rebuilt from the stored raw files (once, then cached) rather than failing.
+    pub(crate) fn load_index(&self, tenant: &Tenant, id: &ArtifactId) -> Result<Arc<LoadedIndex>> {
+        let inner = &self.inner;
+        inner
+            .indexes
+            .get_or_load(&(tenant.clone(), id.clone()), || inner.load_js_index(tenant, id))
+    }
+}
+
+impl Inner {
+    fn find_by_url(
+        &self,
+        tenant: &Tenant,
+        service: &str,
+        version: &str,
+        key: &UrlKey,
+    ) -> Result<Option<ArtifactId>> {
+        for kind in [ArtifactKind::Js, ArtifactKind::React] {
+            if let Some(full) = key.full()
+                && let Some(id) = self
+                    .storage
+                    .lookup(tenant, kind, "url", &format!("{service}{SEP}{version}{SEP}{full}"))?
+                    .into_iter()
+                    .next()
+            {
+                return Ok(Some(id));
+            }
+        }
+        for suffix in key.path_suffixes() {
+            for kind in [ArtifactKind::Js, ArtifactKind::React] {
+                if let Some(id) = self
+                    .storage
+                    .lookup(tenant, kind, "path", &format!("{service}{SEP}{version}{SEP}{suffix}"))?
+                    .into_iter()
+                    .next()
+                {
+                    return Ok(Some(id));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn load_js_index(&self, tenant: &Tenant, id: &ArtifactId) -> Result<LoadedIndex> {
+        if let Some(bytes) = self.storage.read_index(tenant, id, "js")? {
+            match JsIndex::open(bytes) {
+                Ok(idx) => return Ok(LoadedIndex::Js(idx)),
+                Err(symx_sourcemap::Error::IndexVersion(v)) => {
+                    tracing::warn!(artifact = %id, version = v, "rebuilding index of an older format");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let rec = self
+            .storage
+            .get(tenant, id)?
+            .ok_or_else(|| ServiceError::internal(format!("artifact {id} vanished")))?;
+        let map = rec
+            .file("source_map")
+            .ok_or_else(|| ServiceError::internal(format!("artifact {id} has no source_map")))?;
+        let map = self.storage.read_blob(map)?;
+        let minified = match rec.file("minified_file") {
+            Some(f) => Some(self.storage.read_blob(f)?),
+            None => None,
+        };
+        let built = symx_sourcemap::build_index(&map, minified.as_deref())?;
+        self.metrics.index_builds.with_label_values(&[rec.kind.mapkind()]).inc();
+        Ok(LoadedIndex::Js(JsIndex::open(built.bytes)?))
+    }
+}
+
+enum Found {
+    Missing(String),
+    Malformed(ArtifactId, String),
+    Index(ArtifactId, Arc<LoadedIndex>),
+}
+
+fn resolve_in(js: &JsIndex<Vec<u8>>, id: &ArtifactId, f: &JsFrame, context: u32) -> FrameResult {
+    match js.resolve(f.line, f.column, context) {
+        Ok(frame) => FrameResult {
+            status: FrameStatus::Resolved,
+            artifact_id: Some(id.clone()),
+            message: None,
+            frames: vec![frame],
+        },
+        Err(Miss::LineOutOfRange) => FrameResult::miss(
+            FrameStatus::OutOfRange,
+            Some(id.clone()),
+            format!("line {} is past the end of the minified file ({} lines)", f.line, js.line_count()),
+        ),
+        Err(Miss::Unmapped) => FrameResult::miss(
+            FrameStatus::OutOfRange,
+            Some(id.clone()),
+            format!("nothing is mapped at line {} column {}", f.line, f.column),
+        ),
+    }
+}

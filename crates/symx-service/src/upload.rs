@@ -1,0 +1,365 @@
+//! Uploads: metadata first, then file parts streamed to spool files (never whole in memory
+//! while receiving), then one blocking step that builds the index and commits atomically.
+
+use crate::catalog::ArtifactView;
+use crate::error::{Result, ServiceError};
+use crate::urls::UrlKey;
+use crate::{Inner, Symx};
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::time::Instant;
+use symx_storage::{ArtifactRecord, CommitOutcome, FileRecord, NewArtifact, NewBlob};
+use symx_types::{ArtifactId, ArtifactKind, ErrorCode, Tenant, UploadMetadata};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::OwnedSemaphorePermit;
+
+/// The unit separator joins the parts of a lookup value (validated fields hold no control
+/// characters, so it cannot occur inside one).
+pub(crate) const SEP: char = '\u{1f}';
+
+/// What an upload did.
+#[derive(Clone, Debug)]
+pub struct UploadOutcome {
+    pub artifact: ArtifactView,
+    /// The artifact that `overwrite` replaced.
+    pub replaced: Option<ArtifactId>,
+    /// The same content was already stored under this identity; nothing changed.
+    pub unchanged: bool,
+}
+
+struct SpooledPart {
+    name: String,
+    path: PathBuf,
+    file: tokio::fs::File,
+    hasher: Sha256,
+    size: u64,
+}
+
+/// An upload in progress. Drop it to abandon the upload: its spool files go with it.
+pub struct UploadSession {
+    symx: Symx,
+    tenant: Tenant,
+    meta: UploadMetadata,
+    dir: tempfile::TempDir,
+    parts: Vec<SpooledPart>,
+    total: u64,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl std::fmt::Debug for UploadSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UploadSession")
+            .field("type", &self.meta.upload_type)
+            .field("bytes", &self.total)
+            .finish()
+    }
+}
+
+impl Symx {
+    /// Starts an upload: validates the metadata before any byte of content is accepted.
+    /// `declared_size`, when the client states it, is checked against the limit up front.
+    pub async fn begin_upload(
+        &self,
+        tenant: Tenant,
+        meta: UploadMetadata,
+        declared_size: Option<u64>,
+    ) -> Result<UploadSession> {
+        meta.validate()?;
+        let limit = self.inner.config.limits.max_upload_bytes;
+        if let Some(n) = declared_size
+            && n > limit
+        {
+            return Err(too_large(n, limit));
+        }
+        let permit = self
+            .inner
+            .uploads
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ServiceError::new(ErrorCode::Unavailable, "service is shutting down"))?;
+        let dir = tempfile::Builder::new()
+            .prefix("upload-")
+            .tempdir_in(&self.inner.spool_dir)?;
+        Ok(UploadSession {
+            symx: self.clone(),
+            tenant,
+            meta,
+            dir,
+            parts: Vec::new(),
+            total: 0,
+            _permit: permit,
+        })
+    }
+}
+
+fn too_large(n: u64, limit: u64) -> ServiceError {
+    ServiceError::new(
+        ErrorCode::ResourceExhausted,
+        format!("upload of {n} bytes exceeds the limit of {limit} bytes"),
+    )
+}
+
+impl UploadSession {
+    /// Appends `data` to file part `part` (chunks of one part arrive in order).
+    pub async fn write(&mut self, part: &str, data: &[u8]) -> Result<()> {
+        let allowed = self.meta.upload_type.parts();
+        if !allowed.iter().any(|(name, _)| *name == part) {
+            let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
+            return Err(ServiceError::invalid(
+                part,
+                format!(
+                    "unexpected file part `{part}` for type {}: expected {}",
+                    self.meta.upload_type,
+                    names.join(", ")
+                ),
+            ));
+        }
+        self.total += data.len() as u64;
+        let limit = self.symx.inner.config.limits.max_upload_bytes;
+        if self.total > limit {
+            return Err(too_large(self.total, limit));
+        }
+        let idx = match self.parts.iter().position(|p| p.name == part) {
+            Some(i) => i,
+            None => {
+                let path = self.dir.path().join(part);
+                let file = tokio::fs::File::create(&path).await?;
+                self.parts.push(SpooledPart {
+                    name: part.to_owned(),
+                    path,
+                    file,
+                    hasher: Sha256::new(),
+                    size: 0,
+                });
+                self.parts.len() - 1
+            }
+        };
+        let p = &mut self.parts[idx];
+        p.hasher.update(data);
+        p.size += data.len() as u64;
+        p.file.write_all(data).await?;
+        Ok(())
+    }
+
+    /// Builds the index and commits the artifact. Returns once the commit is durable.
+    pub async fn finish(mut self) -> Result<UploadOutcome> {
+        for (name, required) in self.meta.upload_type.parts() {
+            if *required && !self.parts.iter().any(|p| p.name == *name) {
+                return Err(ServiceError::invalid(
+                    *name,
+                    format!("Missing required file: {name}"),
+                ));
+            }
+        }
+        let mut files = Vec::with_capacity(self.parts.len());
+        for p in &mut self.parts {
+            p.file.flush().await?;
+            p.file.sync_all().await?;
+            let sha: [u8; 32] = std::mem::take(&mut p.hasher).finalize().into();
+            files.push((p.name.clone(), p.path.clone(), sha, p.size));
+        }
+        let symx = self.symx.clone();
+        let kind = self.meta.kind();
+        let total = self.total;
+        let result = {
+            let inner = symx.inner.clone();
+            let (tenant, meta) = (self.tenant.clone(), self.meta.clone());
+            symx.blocking(move || inner.commit_upload(tenant, meta, files))
+                .await
+        };
+        drop(self.dir);
+        let m = &symx.inner.metrics;
+        match &result {
+            Ok(o) => {
+                let outcome = if o.unchanged {
+                    "unchanged"
+                } else if o.replaced.is_some() {
+                    "replaced"
+                } else {
+                    "created"
+                };
+                m.uploads.with_label_values(&[kind.mapkind(), outcome]).inc();
+                m.upload_bytes.inc_by(total);
+                symx.after_write();
+                if let Some(old) = &o.replaced {
+                    symx.inner.indexes.invalidate(&(o.artifact.tenant.clone(), old.clone()));
+                }
+            }
+            Err(e) => {
+                let outcome = match e.code {
+                    ErrorCode::AlreadyExists => "exists",
+                    ErrorCode::InvalidArgument => "invalid",
+                    _ => "error",
+                };
+                m.uploads.with_label_values(&[kind.mapkind(), outcome]).inc();
+            }
+        }
+        result
+    }
+}
+
+impl Inner {
+    /// The blocking part of an upload: read what the kind needs, build its index, commit.
+    fn commit_upload(
+        &self,
+        tenant: Tenant,
+        mut meta: UploadMetadata,
+        files: Vec<(String, PathBuf, [u8; 32], u64)>,
+    ) -> Result<UploadOutcome> {
+        let kind = meta.kind();
+        let path_of = |name: &str| files.iter().find(|f| f.0 == name).map(|f| f.1.clone());
+        let mut indexes = Vec::new();
+        let mut debug_id = None;
+        let mut lookups: Vec<(String, String)> = Vec::new();
+
+        match kind {
+            ArtifactKind::Js | ArtifactKind::React => {
+                let map_path = path_of("source_map")
+                    .ok_or_else(|| ServiceError::invalid("source_map", "Missing required file: source_map"))?;
+                let map = std::fs::read(&map_path)?;
+                if map.is_empty() {
+                    return Err(ServiceError::invalid("source_map", "invalid source map: the file is empty"));
+                }
+                let minified = match path_of("minified_file") {
+                    Some(p) => Some(std::fs::read(p)?),
+                    None => None,
+                };
+                let started = Instant::now();
+                let built = symx_sourcemap::build_index(&map, minified.as_deref())
+                    .map_err(|e| {
+                        let field = match e {
+                            symx_sourcemap::Error::InvalidMinified(_) => "minified_file",
+                            _ => "source_map",
+                        };
+                        ServiceError {
+                            field: Some(field.into()),
+                            ..ServiceError::from(e)
+                        }
+                    })?;
+                self.metrics
+                    .index_build_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                self.metrics
+                    .index_builds
+                    .with_label_values(&[kind.mapkind()])
+                    .inc();
+                let file_id = built.debug_id.map(|d| d.to_string());
+                if let (Some(given), Some(found)) = (meta.debug_id.as_deref().filter(|s| !s.is_empty()), &file_id)
+                    && !given.eq_ignore_ascii_case(found)
+                {
+                    return Err(ServiceError::invalid(
+                        "debug_id",
+                        format!("debug_id {given} does not match the source map's debug id {found}"),
+                    ));
+                }
+                debug_id = file_id.or_else(|| meta.debug_id.clone().filter(|s| !s.is_empty()));
+                if meta.debug_id.as_deref().is_none_or(str::is_empty) && kind == ArtifactKind::React {
+                    meta.debug_id = debug_id.clone();
+                }
+                indexes.push(("js".to_owned(), built.bytes));
+                let service = meta.service.clone().unwrap_or_default();
+                let version = meta.version.clone().unwrap_or_default();
+                let url = match kind {
+                    ArtifactKind::Js => meta.minified_url.clone().unwrap_or_default(),
+                    _ => meta.bundle_name.clone().unwrap_or_default(),
+                };
+                let key = UrlKey::parse(&url);
+                if let Some(full) = key.full() {
+                    lookups.push(("url".into(), format!("{service}{SEP}{version}{SEP}{full}")));
+                }
+                lookups.push(("path".into(), format!("{service}{SEP}{version}{SEP}{}", key.path)));
+            }
+            _ => {}
+        }
+        if let Some(d) = &debug_id {
+            lookups.push(("debug_id".into(), d.to_ascii_lowercase()));
+        }
+        // Identifiers of kinds resolved by later versions are indexed now, so their artifacts
+        // are found without a migration.
+        for (field, value) in [
+            ("build_id", &meta.build_id),
+            ("gnu_build_id", &meta.gnu_build_id),
+            ("go_build_id", &meta.go_build_id),
+            ("file_hash", &meta.file_hash),
+        ] {
+            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                lookups.push((field.into(), v.to_ascii_lowercase()));
+            }
+        }
+        if let Some(uuids) = meta.uuids.as_deref() {
+            for u in uuids.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+                lookups.push(("uuid".into(), u.to_ascii_lowercase()));
+            }
+        }
+        if let Some(sig) = meta.pdb_sig.as_deref() {
+            let sig = sig.trim_matches(['{', '}']).to_ascii_lowercase();
+            lookups.push(("pdb".into(), format!("{sig}{SEP}{}", meta.pdb_age.unwrap_or(0))));
+        }
+        lookups.sort();
+        lookups.dedup();
+
+        let identity = meta.identity();
+        let mut h = Sha256::new();
+        h.update(tenant.as_str());
+        h.update([0]);
+        h.update(kind.mapkind());
+        h.update([0]);
+        h.update(&identity);
+        for (name, _, sha, _) in &files {
+            h.update([0]);
+            h.update(name);
+            h.update(sha);
+        }
+        let id = ArtifactId::from_digest(kind, &h.finalize());
+        let record = ArtifactRecord {
+            id: id.clone(),
+            kind,
+            metadata: meta.clone(),
+            created_at_ms: symx_storage::now_ms(),
+            deleted_at_ms: None,
+            files: files
+                .iter()
+                .map(|(name, _, sha, size)| FileRecord {
+                    part: name.clone(),
+                    sha256: hex::encode(sha),
+                    size: *size,
+                })
+                .collect(),
+            debug_id,
+            lookups,
+            indexes: indexes.iter().map(|(n, _)| n.clone()).collect(),
+        };
+        let blobs = files
+            .iter()
+            .map(|(_, path, sha, size)| NewBlob {
+                sha256: *sha,
+                path: path.clone(),
+                size: *size,
+            })
+            .collect();
+        let outcome = self.storage.commit(NewArtifact {
+            tenant: tenant.clone(),
+            record: record.clone(),
+            identity,
+            blobs,
+            indexes,
+            overwrite: meta.overwrite,
+        })?;
+        let (replaced, unchanged) = match outcome {
+            CommitOutcome::Created => (None, false),
+            CommitOutcome::Replaced(old) => (Some(old), false),
+            CommitOutcome::Unchanged => (None, true),
+        };
+        let stored = if unchanged {
+            self.storage.get(&tenant, &id)?.unwrap_or(record)
+        } else {
+            record
+        };
+        Ok(UploadOutcome {
+            artifact: ArtifactView::new(&tenant, &stored),
+            replaced,
+            unchanged,
+        })
+    }
+}

@@ -1,0 +1,318 @@
+//! The persisted JavaScript lookup index (`SYMXJSIX`), and lookups on it in place.
+//!
+//! Layout (all integers little-endian `u32`; a section is an array of them or of bytes):
+//!
+//! ```text
+//! header   magic "SYMXJSIX" | format version | section count | (offset, len) per section
+//! LINES    n_lines + 1 entries: index of the first token of each minified line
+//! TOKENS   5 words per token, sorted by (line, column):
+//!          dst_col, src_id, src_line, src_col, name_id   (NONE = u32::MAX)
+//! LENGTHS  length of each minified line in UTF-16 units (`minifiedLineLengths` of the get API)
+//! SCOPES   3 words per breakpoint: line, col, function id (NONE: outside any function)
+//! SOURCES  2 words per source: (offset, len) in STRINGS, `sourceRoot` applied
+//! NAMES    2 words per name: (offset, len) in STRINGS
+//! FUNCS    2 words per function name: (offset, len) in STRINGS
+//! CONTENT  4 words per source: content offset, len (in TEXT; NONE: no content),
+//!          first line in LINESTARTS, line count
+//! STARTS   start offset (relative to its content) of each line of each source content
+//! STRINGS  UTF-8 bytes
+//! TEXT     UTF-8 bytes of `sourcesContent`
+//! ```
+//!
+//! Opening validates every section's size against the header counts, so a lookup can index
+//! without re-checking; any inconsistency found later still yields `None`, never a panic.
+//! A lookup is two array reads and a binary search within one minified line.
+
+use crate::Error;
+use symx_types::ResolvedFrame;
+
+pub(crate) const MAGIC: &[u8; 8] = b"SYMXJSIX";
+/// Bump on any layout change: indexes of another version are rebuilt from the raw artifact.
+pub const FORMAT_VERSION: u32 = 1;
+pub(crate) const NONE: u32 = u32::MAX;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+pub(crate) enum Section {
+    Lines = 0,
+    Tokens,
+    Lengths,
+    Scopes,
+    Sources,
+    Names,
+    Funcs,
+    Content,
+    Starts,
+    Strings,
+    Text,
+}
+
+pub(crate) const SECTION_COUNT: usize = 11;
+pub(crate) const HEADER_LEN: usize = 8 + 4 + 4 + SECTION_COUNT * 8;
+
+/// One mapping found by [`JsIndex::lookup`]: 0-based original position and ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    pub src_id: u32,
+    pub src_line: u32,
+    pub src_col: u32,
+    pub name_id: Option<u32>,
+}
+
+/// Why a position has no original location.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Miss {
+    /// The line is past the end of the minified file.
+    LineOutOfRange,
+    /// Nothing is mapped at or before this column on this line, or the segment maps nowhere.
+    Unmapped,
+}
+
+/// A read-only view of an index: validated once at open, then used in place.
+#[derive(Clone)]
+pub struct JsIndex<B: AsRef<[u8]>> {
+    buf: B,
+    sections: [(usize, usize); SECTION_COUNT],
+    n_lines: u32,
+}
+
+impl<B: AsRef<[u8]>> std::fmt::Debug for JsIndex<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsIndex")
+            .field("bytes", &self.buf.as_ref().len())
+            .field("lines", &self.n_lines)
+            .finish()
+    }
+}
+
+fn word(b: &[u8], at: usize) -> Option<u32> {
+    let s = b.get(at..at + 4)?;
+    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+impl<B: AsRef<[u8]>> JsIndex<B> {
+    /// Validates the header and section sizes of a persisted index.
+    pub fn open(buf: B) -> Result<Self, Error> {
+        let b = buf.as_ref();
+        let bad = |what: &str| Error::BadIndex(what.to_owned());
+        if b.len() < HEADER_LEN || &b[..8] != MAGIC {
+            return Err(bad("missing SYMXJSIX header"));
+        }
+        let version = word(b, 8).ok_or_else(|| bad("truncated header"))?;
+        if version != FORMAT_VERSION {
+            return Err(Error::IndexVersion(version));
+        }
+        if word(b, 12) != Some(SECTION_COUNT as u32) {
+            return Err(bad("unexpected section count"));
+        }
+        let mut sections = [(0usize, 0usize); SECTION_COUNT];
+        for (i, s) in sections.iter_mut().enumerate() {
+            let off = word(b, 16 + i * 8).ok_or_else(|| bad("truncated header"))? as usize;
+            let len = word(b, 20 + i * 8).ok_or_else(|| bad("truncated header"))? as usize;
+            if off.checked_add(len).is_none_or(|end| end > b.len()) {
+                return Err(bad("section out of bounds"));
+            }
+            *s = (off, len);
+        }
+        let words = |s: Section| sections[s as usize].1 / 4;
+        let lines_words = words(Section::Lines);
+        if lines_words == 0 {
+            return Err(bad("empty line table"));
+        }
+        let n_lines = (lines_words - 1) as u32;
+        let n_tokens = words(Section::Tokens) / 5;
+        let n_sources = words(Section::Sources) / 2;
+        let consistent = sections[Section::Tokens as usize].1 == n_tokens * 20
+            && words(Section::Lengths) == n_lines as usize
+            && sections[Section::Scopes as usize].1 % 12 == 0
+            && words(Section::Content) == n_sources * 4
+            && sections[Section::Names as usize].1 % 8 == 0
+            && sections[Section::Funcs as usize].1 % 8 == 0;
+        if !consistent {
+            return Err(bad("section sizes disagree"));
+        }
+        let index = Self {
+            buf,
+            sections,
+            n_lines,
+        };
+        // The line table must be monotonic and end at the token count.
+        let mut prev = 0;
+        for i in 0..=n_lines {
+            let v = index.w(Section::Lines, i as usize).unwrap_or(u32::MAX);
+            if v < prev || v as usize > n_tokens {
+                return Err(bad("line table is not monotonic"));
+            }
+            prev = v;
+        }
+        Ok(index)
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        self.buf.as_ref()
+    }
+
+    fn w(&self, s: Section, i: usize) -> Option<u32> {
+        let (off, len) = self.sections[s as usize];
+        let at = i.checked_mul(4)?;
+        if at + 4 > len {
+            return None;
+        }
+        word(self.buf.as_ref(), off + at)
+    }
+
+    fn section_bytes(&self, s: Section) -> &[u8] {
+        let (off, len) = self.sections[s as usize];
+        &self.buf.as_ref()[off..off + len]
+    }
+
+    /// Number of lines of the minified file.
+    pub fn line_count(&self) -> u32 {
+        self.n_lines
+    }
+
+    pub fn source_count(&self) -> u32 {
+        (self.sections[Section::Sources as usize].1 / 8) as u32
+    }
+
+    /// Lengths of the minified file's lines (UTF-16 units).
+    pub fn minified_line_lengths(&self) -> Vec<u32> {
+        (0..self.n_lines as usize)
+            .map(|i| self.w(Section::Lengths, i).unwrap_or(0))
+            .collect()
+    }
+
+    fn string(&self, table: Section, id: u32) -> Option<&str> {
+        let off = self.w(table, id as usize * 2)? as usize;
+        let len = self.w(table, id as usize * 2 + 1)? as usize;
+        let strings = self.section_bytes(Section::Strings);
+        std::str::from_utf8(strings.get(off..off.checked_add(len)?)?).ok()
+    }
+
+    pub fn source(&self, id: u32) -> Option<&str> {
+        self.string(Section::Sources, id)
+    }
+
+    pub fn name(&self, id: u32) -> Option<&str> {
+        self.string(Section::Names, id)
+    }
+
+    /// The original position of a 0-based minified (line, column): the last mapping on that
+    /// line at or before the column (the "greatest lower bound" of the source map spec).
+    #[inline]
+    pub fn lookup(&self, line: u32, col: u32) -> Result<Mapping, Miss> {
+        if line >= self.n_lines {
+            return Err(Miss::LineOutOfRange);
+        }
+        let lo = self.w(Section::Lines, line as usize).ok_or(Miss::Unmapped)? as usize;
+        let hi = self.w(Section::Lines, line as usize + 1).ok_or(Miss::Unmapped)? as usize;
+        let (toff, _) = self.sections[Section::Tokens as usize];
+        let b = self.buf.as_ref();
+        let col_at = |i: usize| word(b, toff + i * 20).unwrap_or(u32::MAX);
+        // First token with dst_col > col, within [lo, hi).
+        let (mut l, mut r) = (lo, hi);
+        while l < r {
+            let m = l + (r - l) / 2;
+            if col_at(m) <= col {
+                l = m + 1;
+            } else {
+                r = m;
+            }
+        }
+        if l == lo {
+            return Err(Miss::Unmapped);
+        }
+        let at = toff + (l - 1) * 20;
+        let src_id = word(b, at + 4).ok_or(Miss::Unmapped)?;
+        if src_id == NONE {
+            return Err(Miss::Unmapped);
+        }
+        let name_id = word(b, at + 16).ok_or(Miss::Unmapped)?;
+        Ok(Mapping {
+            src_id,
+            src_line: word(b, at + 8).ok_or(Miss::Unmapped)?,
+            src_col: word(b, at + 12).ok_or(Miss::Unmapped)?,
+            name_id: (name_id != NONE).then_some(name_id),
+        })
+    }
+
+    /// The original name of the function enclosing a 0-based minified position.
+    pub fn function_at(&self, line: u32, col: u32) -> Option<&str> {
+        let n = self.sections[Section::Scopes as usize].1 / 12;
+        let key = ((line as u64) << 32) | col as u64;
+        let at = |i: usize| -> u64 {
+            let l = self.w(Section::Scopes, i * 3).unwrap_or(u32::MAX) as u64;
+            let c = self.w(Section::Scopes, i * 3 + 1).unwrap_or(u32::MAX) as u64;
+            (l << 32) | c
+        };
+        let (mut l, mut r) = (0, n);
+        while l < r {
+            let m = l + (r - l) / 2;
+            if at(m) <= key {
+                l = m + 1;
+            } else {
+                r = m;
+            }
+        }
+        if l == 0 {
+            return None;
+        }
+        let id = self.w(Section::Scopes, (l - 1) * 3 + 2)?;
+        if id == NONE {
+            return None;
+        }
+        self.string(Section::Funcs, id)
+    }
+
+    /// Line `line` (0-based) of source `src_id`'s embedded content, without its line break.
+    pub fn source_line(&self, src_id: u32, line: u32) -> Option<&str> {
+        let base = src_id as usize * 4;
+        let off = self.w(Section::Content, base)?;
+        if off == NONE {
+            return None;
+        }
+        let len = self.w(Section::Content, base + 1)? as usize;
+        let first = self.w(Section::Content, base + 2)? as usize;
+        let count = self.w(Section::Content, base + 3)?;
+        if line >= count {
+            return None;
+        }
+        let start = self.w(Section::Starts, first + line as usize)? as usize;
+        let end = if line + 1 < count {
+            self.w(Section::Starts, first + line as usize + 1)? as usize
+        } else {
+            len
+        };
+        let text = self.section_bytes(Section::Text);
+        let abs = off as usize;
+        let raw = text.get(abs + start..abs + end.max(start))?;
+        let s = std::str::from_utf8(raw).ok()?;
+        Some(s.trim_end_matches(['\n', '\r']))
+    }
+
+    /// Resolves a 1-based (line, column) frame position to an original frame, with up to
+    /// `context` lines of source before and after.
+    pub fn resolve(&self, line: u32, column: u32, context: u32) -> Result<ResolvedFrame, Miss> {
+        let (l0, c0) = (line.saturating_sub(1), column.saturating_sub(1));
+        let m = self.lookup(l0, c0)?;
+        let mut frame = ResolvedFrame {
+            source: self.source(m.src_id).unwrap_or_default().to_owned(),
+            line: m.src_line.saturating_add(1),
+            column: m.src_col.saturating_add(1),
+            symbol: m.name_id.and_then(|n| self.name(n)).map(str::to_owned),
+            function: self.function_at(l0, c0).map(str::to_owned),
+            ..ResolvedFrame::default()
+        };
+        if let Some(cl) = self.source_line(m.src_id, m.src_line) {
+            frame.context_line = Some(cl.to_owned());
+            let from = m.src_line.saturating_sub(context);
+            frame.pre_context = (from..m.src_line)
+                .filter_map(|l| self.source_line(m.src_id, l).map(str::to_owned))
+                .collect();
+            frame.post_context = (m.src_line + 1..=m.src_line.saturating_add(context))
+                .map_while(|l| self.source_line(m.src_id, l).map(str::to_owned))
+                .collect();
+        }
+        Ok(frame)
+    }
+}

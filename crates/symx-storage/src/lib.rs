@@ -1,0 +1,770 @@
+//! RocksDB storage of symx: the only crate that links `rocksdb`.
+//!
+//! # Design
+//! One embedded RocksDB with one column family per concern (see [`Column`] for key layouts
+//! and value encodings). Every key starts with the tenant (except content-addressed blobs,
+//! which are shared and reference-counted per tenant and artifact), so tenants never mix.
+//!
+//! * **Atomicity.** An upload commits its catalog entry, identity key, lookup keys, blob
+//!   references, derived indexes and (up to [`INLINE_BLOB_LIMIT`]) its blob chunks in one
+//!   `WriteBatch`, written with `sync = true`: the upload is acknowledged only once the batch
+//!   is durable, and a crash never leaves half an artifact visible. Larger blobs are written
+//!   first in bounded batches under their content address; they are invisible until the
+//!   catalog batch references them, and orphans left by a crash are collected by
+//!   [`Storage::purge`].
+//! * **Dedupe.** Blobs are keyed by the sha256 of their uncompressed content and stored once,
+//!   zstd-compressed in chunks of [`CHUNK_SIZE`].
+//! * **Soft delete.** Deleting marks the catalog entry, drops its identity and lookup keys (so
+//!   it stops resolving and listing) and files it under `trash`; restore reverses that; purge
+//!   removes entries older than the configured age, and blobs nobody references any more.
+//! * **Schema version.** `meta/schema_version` is written at creation and checked at open.
+//!
+//! Writers are serialised by one commit lock: commits are short (the expensive index build
+//! happens before), and it makes the identity check and the blob reference count exact.
+
+mod keys;
+
+use rocksdb::{
+    ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options, WriteBatch,
+    WriteOptions,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use symx_types::{ArtifactId, ArtifactKind, ErrorCode, HasErrorCode, Tenant, UploadMetadata};
+
+pub use keys::part as key_part;
+
+/// The storage layout version. Bump on any change to a key layout or value encoding.
+pub const SCHEMA_VERSION: u32 = 1;
+/// Blob chunk size before compression: big enough for zstd to compress well, small enough
+/// that reading one chunk is cheap.
+pub const CHUNK_SIZE: usize = 4 << 20;
+/// Blobs up to this size (compressed) ride in the upload's one atomic batch; larger ones are
+/// written ahead (see the module docs) so a 500 MB upload never sits in one batch in memory.
+pub const INLINE_BLOB_LIMIT: usize = 64 << 20;
+/// zstd level 3: the library default, ~5x on source maps at several hundred MB/s.
+const ZSTD_LEVEL: i32 = 3;
+
+/// The column families.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Column {
+    /// `schema_version` -> u32 BE. Written once at creation.
+    Meta,
+    /// tenant | kind tag | id -> JSON [`ArtifactRecord`]. Written by commit, delete, restore,
+    /// purge. Listing a kind is a prefix scan.
+    Catalog,
+    /// tenant | kind tag | identity -> id of the live artifact with that identity. Decides
+    /// ALREADY_EXISTS and what `overwrite` replaces.
+    Identity,
+    /// tenant | kind tag | field | value | id -> empty. Secondary indexes used to resolve
+    /// frames (`debug_id`, `path` = service, version and minified path).
+    Lookup,
+    /// sha256 | chunk u32 BE -> zstd-compressed chunk of content.
+    Blobs,
+    /// sha256 | tenant | id -> empty. Who references a blob; a blob without referents is
+    /// garbage.
+    BlobRefs,
+    /// tenant | id | part -> a derived index (its own format carries its version).
+    Index,
+    /// deleted-at ms u64 BE | tenant | id -> empty. Soft-deleted artifacts, oldest first.
+    Trash,
+}
+
+impl Column {
+    pub const ALL: [Column; 8] = [
+        Self::Meta,
+        Self::Catalog,
+        Self::Identity,
+        Self::Lookup,
+        Self::Blobs,
+        Self::BlobRefs,
+        Self::Index,
+        Self::Trash,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Meta => "meta",
+            Self::Catalog => "catalog",
+            Self::Identity => "identity",
+            Self::Lookup => "lookup",
+            Self::Blobs => "blobs",
+            Self::BlobRefs => "blobrefs",
+            Self::Index => "index",
+            Self::Trash => "trash",
+        }
+    }
+}
+
+/// Errors of the storage layer.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum Error {
+    #[error("storage: {0}")]
+    Rocks(String),
+    #[error("storage: io: {0}")]
+    Io(String),
+    #[error("storage schema version {found} is not supported (this build uses {SCHEMA_VERSION})")]
+    Schema { found: u32 },
+    #[error("an artifact with this identity already exists ({0}); set overwrite to replace it")]
+    AlreadyExists(ArtifactId),
+    #[error("artifact {0} not found")]
+    NotFound(ArtifactId),
+    #[error("stored record of {0} is corrupt: {1}")]
+    Corrupt(String, String),
+}
+
+impl HasErrorCode for Error {
+    fn code(&self) -> ErrorCode {
+        match self {
+            Self::AlreadyExists(_) => ErrorCode::AlreadyExists,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Rocks(_) | Self::Io(_) | Self::Schema { .. } | Self::Corrupt(..) => {
+                ErrorCode::Internal
+            }
+        }
+    }
+}
+
+impl From<rocksdb::Error> for Error {
+    fn from(e: rocksdb::Error) -> Self {
+        Self::Rocks(e.into_string())
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e.to_string())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One stored file of an artifact.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// The multipart name (`source_map`, `minified_file`, ...).
+    pub part: String,
+    /// Lowercase hex sha256 of the uncompressed content.
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// The catalog entry of one artifact.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactRecord {
+    pub id: ArtifactId,
+    pub kind: ArtifactKind,
+    pub metadata: UploadMetadata,
+    /// Unix time in milliseconds of the commit.
+    pub created_at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at_ms: Option<u64>,
+    pub files: Vec<FileRecord>,
+    /// The debug id read from the files or the metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debug_id: Option<String>,
+    /// Secondary index entries (field, value) this artifact is found by.
+    pub lookups: Vec<(String, String)>,
+    /// Names of the derived indexes stored for this artifact.
+    pub indexes: Vec<String>,
+}
+
+impl ArtifactRecord {
+    /// Total size of the stored files, in bytes.
+    pub fn size(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+
+    pub fn file(&self, part: &str) -> Option<&FileRecord> {
+        self.files.iter().find(|f| f.part == part)
+    }
+}
+
+/// A file to store: its content is in a spool file on disk (never all in memory at once).
+#[derive(Debug)]
+pub struct NewBlob {
+    pub sha256: [u8; 32],
+    pub path: PathBuf,
+    pub size: u64,
+}
+
+/// Everything one upload commits.
+#[derive(Debug)]
+pub struct NewArtifact {
+    pub tenant: Tenant,
+    pub record: ArtifactRecord,
+    pub identity: String,
+    pub blobs: Vec<NewBlob>,
+    pub indexes: Vec<(String, Vec<u8>)>,
+    pub overwrite: bool,
+}
+
+/// What a commit did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommitOutcome {
+    Created,
+    /// `overwrite` replaced this artifact.
+    Replaced(ArtifactId),
+    /// The same content with the same identity was already stored; nothing changed.
+    Unchanged,
+}
+
+/// Options for opening the store.
+#[derive(Clone, Debug)]
+pub struct StorageOptions {
+    /// Background compaction/flush threads for RocksDB.
+    pub parallelism: i32,
+}
+
+impl Default for StorageOptions {
+    fn default() -> Self {
+        Self { parallelism: 2 }
+    }
+}
+
+/// The store. Cheap to share behind an `Arc`; all methods are synchronous (callers run them
+/// off the async threads).
+pub struct Storage {
+    db: rocksdb::DB,
+    path: PathBuf,
+    commit_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage").field("path", &self.path).finish()
+    }
+}
+
+fn sync_writes() -> WriteOptions {
+    let mut w = WriteOptions::default();
+    w.set_sync(true);
+    w
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Storage {
+    /// Opens (or creates) the store in `path` and checks its schema version.
+    pub fn open(path: &Path, options: &StorageOptions) -> Result<Self> {
+        std::fs::create_dir_all(path)?;
+        let mut db_opts = Options::default();
+        db_opts.create_if_missing(true);
+        db_opts.create_missing_column_families(true);
+        db_opts.increase_parallelism(options.parallelism.max(1));
+        db_opts.set_compression_type(DBCompressionType::None);
+        let cfs = Column::ALL.iter().map(|c| {
+            let mut o = Options::default();
+            o.set_compression_type(DBCompressionType::None);
+            if matches!(c, Column::Blobs | Column::Index) {
+                // Large values live in blob files, out of the LSM tree, so compactions do not
+                // rewrite megabytes of already compressed (or compact) data.
+                o.set_enable_blob_files(true);
+                o.set_min_blob_size(4096);
+            }
+            ColumnFamilyDescriptor::new(c.name(), o)
+        });
+        let db = rocksdb::DB::open_cf_descriptors(&db_opts, path, cfs)?;
+        let storage = Self {
+            db,
+            path: path.to_owned(),
+            commit_lock: Mutex::new(()),
+        };
+        storage.check_schema()?;
+        Ok(storage)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn cf(&self, c: Column) -> Result<&rocksdb::ColumnFamily> {
+        self.db
+            .cf_handle(c.name())
+            .ok_or_else(|| Error::Rocks(format!("column family {} is missing", c.name())))
+    }
+
+    fn check_schema(&self) -> Result<()> {
+        let meta = self.cf(Column::Meta)?;
+        match self.db.get_cf(meta, keys::SCHEMA_VERSION_KEY)? {
+            None => {
+                let mut b = WriteBatch::default();
+                b.put_cf(meta, keys::SCHEMA_VERSION_KEY, SCHEMA_VERSION.to_be_bytes());
+                self.db.write_opt(b, &sync_writes())?;
+                Ok(())
+            }
+            Some(v) => {
+                let found = v
+                    .as_slice()
+                    .try_into()
+                    .map(u32::from_be_bytes)
+                    .unwrap_or(u32::MAX);
+                if found == SCHEMA_VERSION {
+                    Ok(())
+                } else {
+                    Err(Error::Schema { found })
+                }
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        // A panic while holding the lock cannot leave RocksDB half-written (batches are
+        // atomic), so a poisoned lock is safe to take over.
+        self.commit_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Commits one upload atomically (see the module docs). Returns ALREADY_EXISTS when the
+    /// identity is taken by other content and `overwrite` is not set.
+    pub fn commit(&self, new: NewArtifact) -> Result<CommitOutcome> {
+        let _guard = self.lock();
+        let tenant = &new.tenant;
+        let rec = &new.record;
+        let identity_cf = self.cf(Column::Identity)?;
+        let identity_key = keys::identity(tenant, rec.kind, &new.identity);
+        let existing = self
+            .db
+            .get_cf(identity_cf, &identity_key)?
+            .and_then(|v| String::from_utf8(v).ok())
+            .and_then(|s| ArtifactId::parse(&s).ok());
+        let mut batch = WriteBatch::default();
+        let mut outcome = CommitOutcome::Created;
+        if let Some(old) = existing {
+            if old == rec.id && self.get(tenant, &old)?.is_some() {
+                return if new.overwrite {
+                    Ok(CommitOutcome::Unchanged)
+                } else {
+                    Err(Error::AlreadyExists(old))
+                };
+            }
+            if !new.overwrite {
+                return Err(Error::AlreadyExists(old));
+            }
+            if let Some(old_rec) = self.get(tenant, &old)? {
+                self.remove_into(&mut batch, tenant, &old_rec, &rec.files)?;
+            }
+            outcome = CommitOutcome::Replaced(old);
+        }
+
+        // Blob content: inline when small, written ahead when large.
+        let blobs_cf = self.cf(Column::Blobs)?;
+        let mut inline_bytes = 0usize;
+        for blob in &new.blobs {
+            if self.blob_exists(&blob.sha256)? {
+                continue;
+            }
+            let mut file = std::fs::File::open(&blob.path)?;
+            let mut ahead = WriteBatch::default();
+            let mut ahead_bytes = 0usize;
+            let mut chunk_no = 0u32;
+            let mut buf = vec![0u8; CHUNK_SIZE];
+            loop {
+                let n = read_full(&mut file, &mut buf)?;
+                if n == 0 && chunk_no > 0 {
+                    break;
+                }
+                let compressed = zstd::bulk::compress(&buf[..n], ZSTD_LEVEL)?;
+                let key = keys::blob_chunk(&blob.sha256, chunk_no);
+                if blob.size as usize <= INLINE_BLOB_LIMIT
+                    && inline_bytes + compressed.len() <= INLINE_BLOB_LIMIT
+                {
+                    inline_bytes += compressed.len();
+                    batch.put_cf(blobs_cf, key, compressed);
+                } else {
+                    ahead_bytes += compressed.len();
+                    ahead.put_cf(blobs_cf, key, compressed);
+                    if ahead_bytes >= INLINE_BLOB_LIMIT {
+                        self.db.write_opt(std::mem::take(&mut ahead), &sync_writes())?;
+                        ahead_bytes = 0;
+                    }
+                }
+                chunk_no += 1;
+                if n < CHUNK_SIZE {
+                    break;
+                }
+            }
+            if !ahead.is_empty() {
+                self.db.write_opt(ahead, &sync_writes())?;
+            }
+        }
+
+        let refs_cf = self.cf(Column::BlobRefs)?;
+        for f in &rec.files {
+            if let Some(sha) = parse_sha(&f.sha256) {
+                batch.put_cf(refs_cf, keys::blob_ref(&sha, tenant, &rec.id), b"");
+            }
+        }
+        let index_cf = self.cf(Column::Index)?;
+        for (name, bytes) in &new.indexes {
+            batch.put_cf(index_cf, keys::index(tenant, &rec.id, name), bytes);
+        }
+        let lookup_cf = self.cf(Column::Lookup)?;
+        for (field, value) in &rec.lookups {
+            batch.put_cf(
+                lookup_cf,
+                keys::lookup(tenant, rec.kind, field, value, &rec.id),
+                b"",
+            );
+        }
+        batch.put_cf(identity_cf, &identity_key, rec.id.as_str().as_bytes());
+        batch.put_cf(
+            self.cf(Column::Catalog)?,
+            keys::catalog(tenant, &rec.id),
+            encode_record(rec)?,
+        );
+        self.db.write_opt(batch, &sync_writes())?;
+        Ok(outcome)
+    }
+
+    fn blob_exists(&self, sha: &[u8; 32]) -> Result<bool> {
+        Ok(self
+            .db
+            .get_pinned_cf(self.cf(Column::Blobs)?, keys::blob_chunk(sha, 0))?
+            .is_some())
+    }
+
+    /// Adds to `batch` the removal of an artifact: catalog, identity (if it still points at
+    /// it), lookups, indexes, trash entry, blob refs, and blobs left without referents.
+    /// `keep` lists files that the same batch references again (an overwrite).
+    fn remove_into(
+        &self,
+        batch: &mut WriteBatch,
+        tenant: &Tenant,
+        rec: &ArtifactRecord,
+        keep: &[FileRecord],
+    ) -> Result<()> {
+        batch.delete_cf(self.cf(Column::Catalog)?, keys::catalog(tenant, &rec.id));
+        self.unlink_into(batch, tenant, rec)?;
+        if let Some(ms) = rec.deleted_at_ms {
+            batch.delete_cf(self.cf(Column::Trash)?, keys::trash(ms, tenant, &rec.id));
+        }
+        let index_cf = self.cf(Column::Index)?;
+        for name in &rec.indexes {
+            batch.delete_cf(index_cf, keys::index(tenant, &rec.id, name));
+        }
+        let refs_cf = self.cf(Column::BlobRefs)?;
+        for f in &rec.files {
+            let Some(sha) = parse_sha(&f.sha256) else {
+                continue;
+            };
+            batch.delete_cf(refs_cf, keys::blob_ref(&sha, tenant, &rec.id));
+            let reused = keep.iter().any(|k| k.sha256 == f.sha256);
+            if !reused && self.blob_referents(&sha)? <= 1 {
+                self.delete_blob_into(batch, &sha, f.size)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds to `batch` the removal of what makes an artifact resolvable and listable by
+    /// identity: its identity key (when it points at it) and its lookup keys.
+    fn unlink_into(&self, batch: &mut WriteBatch, tenant: &Tenant, rec: &ArtifactRecord) -> Result<()> {
+        let identity_cf = self.cf(Column::Identity)?;
+        let identity_key = keys::identity(tenant, rec.kind, &rec.metadata.identity());
+        if self.db.get_cf(identity_cf, &identity_key)?.as_deref() == Some(rec.id.as_str().as_bytes())
+        {
+            batch.delete_cf(identity_cf, identity_key);
+        }
+        let lookup_cf = self.cf(Column::Lookup)?;
+        for (field, value) in &rec.lookups {
+            batch.delete_cf(lookup_cf, keys::lookup(tenant, rec.kind, field, value, &rec.id));
+        }
+        Ok(())
+    }
+
+    fn delete_blob_into(&self, batch: &mut WriteBatch, sha: &[u8; 32], size: u64) -> Result<()> {
+        let blobs_cf = self.cf(Column::Blobs)?;
+        let chunks = size.div_ceil(CHUNK_SIZE as u64).max(1);
+        for c in 0..chunks {
+            batch.delete_cf(blobs_cf, keys::blob_chunk(sha, c as u32));
+        }
+        Ok(())
+    }
+
+    fn blob_referents(&self, sha: &[u8; 32]) -> Result<usize> {
+        let refs_cf = self.cf(Column::BlobRefs)?;
+        let mut n = 0;
+        for item in self
+            .db
+            .iterator_cf(refs_cf, IteratorMode::From(sha, Direction::Forward))
+        {
+            let (k, _) = item?;
+            if !k.starts_with(sha) {
+                break;
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// The catalog entry of an artifact, deleted or not.
+    pub fn get(&self, tenant: &Tenant, id: &ArtifactId) -> Result<Option<ArtifactRecord>> {
+        let cf = self.cf(Column::Catalog)?;
+        match self.db.get_pinned_cf(cf, keys::catalog(tenant, id))? {
+            None => Ok(None),
+            Some(v) => decode_record(id.as_str(), &v).map(Some),
+        }
+    }
+
+    /// Every artifact of a kind in a tenant, in id order, soft-deleted ones included.
+    pub fn list(&self, tenant: &Tenant, kind: ArtifactKind) -> Result<Vec<ArtifactRecord>> {
+        let cf = self.cf(Column::Catalog)?;
+        let prefix = keys::catalog_kind_prefix(tenant, kind);
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(cf, IteratorMode::From(&prefix, Direction::Forward))
+        {
+            let (k, v) = item?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            out.push(decode_record(&String::from_utf8_lossy(&k), &v)?);
+        }
+        Ok(out)
+    }
+
+    /// Ids of live artifacts with a secondary index entry `field = value`.
+    pub fn lookup(
+        &self,
+        tenant: &Tenant,
+        kind: ArtifactKind,
+        field: &str,
+        value: &str,
+    ) -> Result<Vec<ArtifactId>> {
+        let cf = self.cf(Column::Lookup)?;
+        let prefix = keys::lookup_prefix(tenant, kind, field, value);
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(cf, IteratorMode::From(&prefix, Direction::Forward))
+        {
+            let (k, _) = item?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            if let Some(id) = keys::last_part(&k, prefix.len())
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .and_then(|s| ArtifactId::parse(s).ok())
+            {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A derived index of an artifact.
+    pub fn read_index(&self, tenant: &Tenant, id: &ArtifactId, name: &str) -> Result<Option<Vec<u8>>> {
+        let cf = self.cf(Column::Index)?;
+        Ok(self
+            .db
+            .get_pinned_cf(cf, keys::index(tenant, id, name))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// The whole content of a stored file, decompressed and checked against its sha256.
+    pub fn read_blob(&self, file: &FileRecord) -> Result<Vec<u8>> {
+        let sha = parse_sha(&file.sha256)
+            .ok_or_else(|| Error::Corrupt(file.sha256.clone(), "bad sha256".into()))?;
+        let cf = self.cf(Column::Blobs)?;
+        let mut out = Vec::with_capacity(file.size as usize);
+        let chunks = file.size.div_ceil(CHUNK_SIZE as u64).max(1);
+        for c in 0..chunks {
+            let v = self
+                .db
+                .get_pinned_cf(cf, keys::blob_chunk(&sha, c as u32))?
+                .ok_or_else(|| Error::Corrupt(file.sha256.clone(), format!("chunk {c} missing")))?;
+            let chunk = zstd::bulk::decompress(&v, CHUNK_SIZE)
+                .map_err(|e| Error::Corrupt(file.sha256.clone(), e.to_string()))?;
+            out.extend_from_slice(&chunk);
+        }
+        let digest: [u8; 32] = Sha256::digest(&out).into();
+        if digest != sha {
+            return Err(Error::Corrupt(file.sha256.clone(), "sha256 mismatch".into()));
+        }
+        Ok(out)
+    }
+
+    /// Soft-deletes live artifacts: they stop resolving and listing, and can be restored
+    /// until purged. Returns the records as they now are.
+    pub fn soft_delete(&self, tenant: &Tenant, ids: &[ArtifactId]) -> Result<Vec<ArtifactRecord>> {
+        let _guard = self.lock();
+        let now = now_ms();
+        let mut batch = WriteBatch::default();
+        let mut out = Vec::new();
+        for id in ids {
+            let Some(mut rec) = self.get(tenant, id)? else {
+                continue;
+            };
+            if rec.deleted_at_ms.is_some() {
+                continue;
+            }
+            self.unlink_into(&mut batch, tenant, &rec)?;
+            rec.deleted_at_ms = Some(now);
+            batch.put_cf(self.cf(Column::Trash)?, keys::trash(now, tenant, id), b"");
+            batch.put_cf(
+                self.cf(Column::Catalog)?,
+                keys::catalog(tenant, id),
+                encode_record(&rec)?,
+            );
+            out.push(rec);
+        }
+        self.db.write_opt(batch, &sync_writes())?;
+        Ok(out)
+    }
+
+    /// Restores soft-deleted artifacts. An identity taken meanwhile by another artifact is
+    /// ALREADY_EXISTS unless `overwrite`, which then replaces that artifact.
+    pub fn restore(
+        &self,
+        tenant: &Tenant,
+        ids: &[ArtifactId],
+        overwrite: bool,
+    ) -> Result<Vec<ArtifactRecord>> {
+        let _guard = self.lock();
+        let mut batch = WriteBatch::default();
+        let mut out = Vec::new();
+        let identity_cf = self.cf(Column::Identity)?;
+        for id in ids {
+            let Some(mut rec) = self.get(tenant, id)? else {
+                return Err(Error::NotFound(id.clone()));
+            };
+            let Some(deleted_at) = rec.deleted_at_ms else {
+                out.push(rec);
+                continue;
+            };
+            let identity_key = keys::identity(tenant, rec.kind, &rec.metadata.identity());
+            if let Some(other) = self
+                .db
+                .get_cf(identity_cf, &identity_key)?
+                .and_then(|v| String::from_utf8(v).ok())
+                .and_then(|s| ArtifactId::parse(&s).ok())
+            {
+                if !overwrite {
+                    return Err(Error::AlreadyExists(other));
+                }
+                if let Some(other_rec) = self.get(tenant, &other)? {
+                    self.remove_into(&mut batch, tenant, &other_rec, &rec.files)?;
+                }
+            }
+            batch.delete_cf(self.cf(Column::Trash)?, keys::trash(deleted_at, tenant, id));
+            rec.deleted_at_ms = None;
+            batch.put_cf(identity_cf, &identity_key, id.as_str().as_bytes());
+            let lookup_cf = self.cf(Column::Lookup)?;
+            for (field, value) in &rec.lookups {
+                batch.put_cf(lookup_cf, keys::lookup(tenant, rec.kind, field, value, id), b"");
+            }
+            batch.put_cf(
+                self.cf(Column::Catalog)?,
+                keys::catalog(tenant, id),
+                encode_record(&rec)?,
+            );
+            out.push(rec);
+        }
+        self.db.write_opt(batch, &sync_writes())?;
+        Ok(out)
+    }
+
+    /// Permanently removes artifacts soft-deleted before `before_ms`, and blobs nobody
+    /// references (orphans of interrupted large uploads). Returns how many artifacts went.
+    pub fn purge(&self, before_ms: u64) -> Result<usize> {
+        let _guard = self.lock();
+        let trash_cf = self.cf(Column::Trash)?;
+        let mut victims = Vec::new();
+        for item in self.db.iterator_cf(trash_cf, IteratorMode::Start) {
+            let (k, _) = item?;
+            match keys::parse_trash(&k) {
+                Some((ms, tenant, id)) if ms < before_ms => victims.push((tenant, id)),
+                Some(_) => break,
+                None => tracing::warn!(key = ?k, "unreadable trash key skipped"),
+            }
+        }
+        let mut purged = 0;
+        for (tenant, id) in victims {
+            // One batch per artifact: reference counts below see the previous removals.
+            let mut batch = WriteBatch::default();
+            if let Some(rec) = self.get(&tenant, &id)? {
+                self.remove_into(&mut batch, &tenant, &rec, &[])?;
+                purged += 1;
+            }
+            self.db.write_opt(batch, &sync_writes())?;
+        }
+        self.collect_orphan_blobs()?;
+        Ok(purged)
+    }
+
+    fn collect_orphan_blobs(&self) -> Result<()> {
+        let blobs_cf = self.cf(Column::Blobs)?;
+        let mut orphans: Vec<Vec<u8>> = Vec::new();
+        let mut last_sha: Option<([u8; 32], bool)> = None;
+        for item in self.db.iterator_cf(blobs_cf, IteratorMode::Start) {
+            let (k, _) = item?;
+            let Some(sha) = k.get(..32).and_then(|s| <[u8; 32]>::try_from(s).ok()) else {
+                continue;
+            };
+            let referenced = match last_sha {
+                Some((s, r)) if s == sha => r,
+                _ => {
+                    let r = self.blob_referents(&sha)? > 0;
+                    last_sha = Some((sha, r));
+                    r
+                }
+            };
+            if !referenced {
+                orphans.push(k.to_vec());
+            }
+        }
+        if !orphans.is_empty() {
+            let mut batch = WriteBatch::default();
+            for k in &orphans {
+                batch.delete_cf(blobs_cf, k);
+            }
+            self.db.write_opt(batch, &sync_writes())?;
+            tracing::info!(chunks = orphans.len(), "collected unreferenced blob chunks");
+        }
+        Ok(())
+    }
+
+    /// Cheap liveness probe for readiness checks.
+    pub fn ping(&self) -> Result<()> {
+        self.db.get_cf(self.cf(Column::Meta)?, keys::SCHEMA_VERSION_KEY)?;
+        Ok(())
+    }
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+pub fn parse_sha(hex_str: &str) -> Option<[u8; 32]> {
+    let v = hex::decode(hex_str).ok()?;
+    v.try_into().ok()
+}
+
+fn encode_record(rec: &ArtifactRecord) -> Result<Vec<u8>> {
+    serde_json::to_vec(rec).map_err(|e| Error::Corrupt(rec.id.to_string(), e.to_string()))
+}
+
+fn decode_record(what: &str, v: &[u8]) -> Result<ArtifactRecord> {
+    serde_json::from_slice(v).map_err(|e| Error::Corrupt(what.to_owned(), e.to_string()))
+}
+
+#[cfg(test)]
+mod tests;

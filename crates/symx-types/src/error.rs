@@ -1,0 +1,37 @@
+use serde::{Deserialize, Serialize};
+
+/// The closed set of error codes every symx error maps to. The gRPC edge maps each to a
+/// `tonic::Code` and the HTTP edge to a status, each in one function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// The request is malformed: a field is missing, too long, or of the wrong shape.
+    InvalidArgument,
+    /// The thing asked for does not exist (or is not visible to the caller's tenant).
+    NotFound,
+    /// The identity is already taken and `overwrite` was not set.
+    AlreadyExists,
+    /// The caller is known but may not do this.
+    PermissionDenied,
+    /// The caller did not prove who they are.
+    Unauthenticated,
+    /// A size, rate or concurrency limit was reached.
+    ResourceExhausted,
+    /// The request is valid but cannot be carried out in the current state.
+    FailedPrecondition,
+    /// The service cannot serve right now (shutting down, storage unavailable); retry later.
+    Unavailable,
+    /// A bug or a broken invariant on our side; the details are logged, not returned.
+    Internal,
+}
+
+impl ErrorCode {
+    /// True when the caller, not the service, is at fault: such errors are not logged as errors.
+    pub fn is_client_error(self) -> bool {
+        !matches!(self, Self::Internal | Self::Unavailable)
+    }
+}
+
+/// Every error of a symx library crate can say which [`ErrorCode`] it is.
+pub trait HasErrorCode {
+    fn code(&self) -> ErrorCode;
+}

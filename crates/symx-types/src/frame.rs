@@ -1,0 +1,72 @@
+use serde::{Deserialize, Serialize};
+
+/// A JavaScript frame as the runtime printed it.
+///
+/// Conventions (kept everywhere in symx): `line` and `column` are **1-based**, as V8, Firefox
+/// and Safari print them in `Error.stack`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsFrame {
+    /// The URL or path of the minified file (`abs_path`).
+    pub url: String,
+    /// 1-based line in the minified file.
+    pub line: u32,
+    /// 1-based column in the minified file.
+    pub column: u32,
+    /// The function name the runtime printed, if any (usually minified).
+    pub function: Option<String>,
+    /// The debug id of the minified file, when the client knows it.
+    pub debug_id: Option<String>,
+}
+
+/// What happened to one frame. A request never fails because of one frame: each frame says
+/// its own status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameStatus {
+    /// Resolved to an original location.
+    Resolved,
+    /// No artifact matches the frame's identity (debug id, or service + version + URL).
+    MissingArtifact,
+    /// An artifact matched but its index cannot be read.
+    MalformedArtifact,
+    /// The artifact has no mapping at this position (outside the file, or an unmapped span).
+    OutOfRange,
+    /// The frame itself is unusable (line or column 0, no URL).
+    InvalidFrame,
+    /// The frame's platform is not resolved by this version of symx.
+    UnsupportedPlatform,
+}
+
+impl FrameStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Resolved => "resolved",
+            Self::MissingArtifact => "missing_artifact",
+            Self::MalformedArtifact => "malformed_artifact",
+            Self::OutOfRange => "out_of_range",
+            Self::InvalidFrame => "invalid_frame",
+            Self::UnsupportedPlatform => "unsupported_platform",
+        }
+    }
+}
+
+/// One original frame. Lines and columns are 1-based.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedFrame {
+    /// Original source file, with the map's `sourceRoot` applied.
+    pub source: String,
+    /// 1-based original line.
+    pub line: u32,
+    /// 1-based original column.
+    pub column: u32,
+    /// The original name of the identifier at the position (the map's `names` entry).
+    pub symbol: Option<String>,
+    /// The original name of the enclosing function.
+    pub function: Option<String>,
+    /// Up to N source lines before `context_line`, oldest first.
+    pub pre_context: Vec<String>,
+    /// The source line itself, when the map embeds sources.
+    pub context_line: Option<String>,
+    /// Up to N source lines after `context_line`.
+    pub post_context: Vec<String>,
+}
