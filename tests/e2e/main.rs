@@ -1,1 +1,7 @@
-fn main() {}
+//! End-to-end tests: one binary, modules by surface.
+
+mod catalog;
+mod cli;
+mod durability;
+mod http;
+mod js;

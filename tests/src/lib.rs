@@ -1,1 +1,179 @@
-//! e2e
+//! Test harness: a real `symxd` (in process on 127.0.0.1:0, or as a child process) over a
+//! real RocksDB in a temporary directory, with real gRPC and HTTP clients.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use symx_proto::v1 as pb;
+use symx_proto::v1::artifact_service_client::ArtifactServiceClient;
+use symx_proto::v1::symbolication_service_client::SymbolicationServiceClient;
+use symx_server::Server;
+use symx_service::Config;
+use tonic::transport::Channel;
+
+/// The repository root (fixtures live under `tests/fixtures`).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+pub fn fixture(rel: &str) -> PathBuf {
+    repo_root().join("tests/fixtures").join(rel)
+}
+
+/// A configuration for tests: ephemeral ports on loopback, data in `dir`.
+pub fn test_config(dir: &Path) -> Config {
+    let mut c = Config::default();
+    c.server.grpc_addr = "127.0.0.1:0".parse().expect("addr");
+    c.server.http_addr = "127.0.0.1:0".parse().expect("addr");
+    c.server.shutdown_grace_secs = 2;
+    c.storage.data_dir = dir.to_path_buf();
+    c.cache.max_bytes = 64 << 20;
+    c
+}
+
+/// A server running in this process.
+pub struct TestServer {
+    pub server: Server,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let server = Server::start(test_config(dir.path())).await?;
+        Ok(Self { server, dir })
+    }
+
+    pub async fn start_with(config: impl FnOnce(&mut Config)) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let mut c = test_config(dir.path());
+        config(&mut c);
+        let server = Server::start(c).await?;
+        Ok(Self { server, dir })
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.server.grpc_addr)
+    }
+
+    pub fn http(&self) -> String {
+        format!("http://{}", self.server.http_addr)
+    }
+
+    pub async fn channel(&self) -> anyhow::Result<Channel> {
+        Ok(Channel::from_shared(self.endpoint())?.connect().await?)
+    }
+
+    pub async fn artifacts(&self) -> anyhow::Result<ArtifactServiceClient<Channel>> {
+        Ok(ArtifactServiceClient::new(self.channel().await?))
+    }
+
+    pub async fn symbolication(&self) -> anyhow::Result<SymbolicationServiceClient<Channel>> {
+        Ok(SymbolicationServiceClient::new(self.channel().await?))
+    }
+
+    /// Stops the server and starts a new one on the same data directory (new ports).
+    pub async fn restart(self) -> anyhow::Result<Self> {
+        let Self { server, dir } = self;
+        server.shutdown().await?;
+        let server = Server::start(test_config(dir.path())).await?;
+        Ok(Self { server, dir })
+    }
+}
+
+/// Metadata of a `js_sourcemap` upload.
+pub fn js_meta(service: &str, version: &str, minified_url: &str) -> pb::UploadMetadata {
+    pb::UploadMetadata {
+        r#type: pb::UploadType::JsSourcemap as i32,
+        service: service.into(),
+        version: version.into(),
+        minified_url: minified_url.into(),
+        ..Default::default()
+    }
+}
+
+/// Streams an upload: metadata, then each part in chunks of `chunk` bytes.
+pub async fn upload(
+    client: &mut ArtifactServiceClient<Channel>,
+    meta: pb::UploadMetadata,
+    parts: &[(&str, Vec<u8>)],
+) -> Result<pb::UploadResponse, tonic::Status> {
+    let mut msgs = vec![pb::UploadRequest {
+        payload: Some(pb::upload_request::Payload::Metadata(meta)),
+    }];
+    for (name, data) in parts {
+        // Small chunks so every test exercises reassembly.
+        for chunk in data.chunks(64 * 1024).chain(data.is_empty().then_some(&[][..])) {
+            msgs.push(pb::UploadRequest {
+                payload: Some(pb::upload_request::Payload::Chunk(pb::FileChunk {
+                    part: (*name).into(),
+                    data: chunk.to_vec(),
+                })),
+            });
+        }
+    }
+    client
+        .upload(tokio_stream::iter(msgs))
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// Uploads a fixture pair from `tests/fixtures/js/<dir>/`.
+pub async fn upload_js_fixture(
+    client: &mut ArtifactServiceClient<Channel>,
+    dir: &str,
+    minified: &str,
+    meta: pb::UploadMetadata,
+) -> Result<pb::UploadResponse, tonic::Status> {
+    let d = fixture(&format!("js/{dir}"));
+    let js = std::fs::read(d.join(minified)).expect("fixture minified file");
+    let map = std::fs::read(d.join(format!("{minified}.map"))).expect("fixture map");
+    upload(client, meta, &[("source_map", map), ("minified_file", js)]).await
+}
+
+pub fn js_frame(url: &str, line: u32, col: u32) -> pb::Frame {
+    pb::Frame {
+        frame: Some(pb::frame::Frame::Js(pb::JsFrame {
+            abs_path: url.into(),
+            lineno: line,
+            colno: col,
+            ..Default::default()
+        })),
+    }
+}
+
+/// The path of a workspace binary built beside the test binary (`symxd`, `symx`).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/<profile>/deps/e2e-<hash> -> target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    dir.join(name)
+}
+
+/// Waits until a TCP port accepts connections.
+pub async fn wait_for_port(addr: &str, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("{addr} did not open within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A free loopback port (bound and released; good enough for child-process tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}

@@ -90,9 +90,22 @@ fn strip_xssi(map: &[u8]) -> &[u8] {
     }
 }
 
+/// Names the field of the map that a decoding error is about.
+fn describe(e: &sourcemap::Error) -> String {
+    use sourcemap::Error as E;
+    match e {
+        E::BadJson(err) => format!("not valid JSON at line {} column {}: {err}", err.line(), err.column()),
+        E::BadSourceReference(id) => format!("`mappings` refers to source {id}, which `sources` does not have"),
+        E::BadNameReference(id) => format!("`mappings` refers to name {id}, which `names` does not have"),
+        E::VlqLeftover | E::VlqNoValues | E::VlqOverflow | E::BadSegmentSize(_) | E::InvalidBase64(_) => {
+            format!("`mappings` is malformed: {e}")
+        }
+        other => other.to_string(),
+    }
+}
+
 fn decode(map: &[u8]) -> Result<SourceMap, Error> {
-    let decoded =
-        sourcemap::decode_slice(map).map_err(|e| Error::InvalidMap(e.to_string()))?;
+    let decoded = sourcemap::decode_slice(map).map_err(|e| Error::InvalidMap(describe(&e)))?;
     match decoded {
         DecodedMap::Regular(sm) => Ok(sm),
         DecodedMap::Index(idx) => idx

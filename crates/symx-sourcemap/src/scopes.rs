@@ -330,6 +330,8 @@ impl<'a> Scanner<'a> {
     fn ident(&mut self) {
         let pos = self.pos();
         let start = self.i;
+        // The first character always belongs to the word (`#private`, `\u0061`, Unicode).
+        self.bump();
         while self.i < self.bytes.len() {
             let b = self.bytes[self.i];
             if is_ident_part(b) || b >= 0x80 {
@@ -687,7 +689,8 @@ mod tests {
     fn control_flow_blocks_are_not_methods() {
         let got = names("function f(){if(a){}for(;;){}while(b){}try{}catch(e){}}");
         assert_eq!(got.len(), 1);
-        assert_eq!(got[0], ("f".to_owned(), (0, 12), (0, 56)));
+        // The body opens at 12 and the last `}` (index 54) closes it: the scope ends at 55.
+        assert_eq!(got[0], ("f".to_owned(), (0, 12), (0, 55)));
     }
 
     #[test]
@@ -708,6 +711,7 @@ mod tests {
     #[test]
     fn columns_count_utf16_units() {
         let scopes = find_scopes("var s='😀';function f(){}");
-        assert_eq!(scopes[0].name.as_ref().map(|n| n.pos), Some((0, 19)));
+        // `var s='` is 7 units, the emoji 2, then `';function ` 10: `f` starts at 20.
+        assert_eq!(scopes[0].name.as_ref().map(|n| n.pos), Some((0, 20)));
     }
 }

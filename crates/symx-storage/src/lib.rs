@@ -35,7 +35,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use symx_types::{ArtifactId, ArtifactKind, ErrorCode, HasErrorCode, Tenant, UploadMetadata};
 
-pub use keys::part as key_part;
 
 /// The storage layout version. Bump on any change to a key layout or value encoding.
 pub const SCHEMA_VERSION: u32 = 1;
