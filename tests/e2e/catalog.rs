@@ -4,11 +4,20 @@ use symx_e2e::*;
 use symx_proto::v1 as pb;
 use tonic::Code;
 
-fn esbuild_pair() -> Vec<(&'static str, Vec<u8>)> {
+/// Named file parts of one upload.
+type Parts = Vec<(&'static str, Vec<u8>)>;
+
+fn esbuild_pair() -> Parts {
     let d = fixture("js/esbuild");
     vec![
-        ("source_map", std::fs::read(d.join("app.min.js.map")).expect("map")),
-        ("minified_file", std::fs::read(d.join("app.min.js")).expect("js")),
+        (
+            "source_map",
+            std::fs::read(d.join("app.min.js.map")).expect("map"),
+        ),
+        (
+            "minified_file",
+            std::fs::read(d.join("app.min.js")).expect("js"),
+        ),
     ]
 }
 
@@ -18,8 +27,14 @@ async fn metadata_is_validated_field_by_field() {
     let mut art = srv.artifacts().await.expect("client");
     let cases: Vec<(pb::UploadMetadata, &str)> = vec![
         (js_meta("", "1", "/a.js"), "Missing required field: service"),
-        (js_meta("web", &"v".repeat(201), "/a.js"), "version must be 1-200 characters"),
-        (js_meta("web", "1", ""), "Missing required field: minified_url"),
+        (
+            js_meta("web", &"v".repeat(201), "/a.js"),
+            "version must be 1-200 characters",
+        ),
+        (
+            js_meta("web", "1", ""),
+            "Missing required field: minified_url",
+        ),
         (
             pb::UploadMetadata {
                 git_commit_sha: "XYZ".into(),
@@ -56,31 +71,67 @@ async fn metadata_is_validated_field_by_field() {
             },
             "pdb_age must be >= 0",
         ),
-        (pb::UploadMetadata::default(), "Missing required field: type"),
+        (
+            pb::UploadMetadata::default(),
+            "Missing required field: type",
+        ),
     ];
     for (meta, msg) in cases {
-        let err = upload(&mut art, meta, &esbuild_pair()).await.expect_err("must be rejected");
+        let err = upload(&mut art, meta, &esbuild_pair())
+            .await
+            .expect_err("must be rejected");
         assert_eq!(err.code(), Code::InvalidArgument, "{msg}");
-        assert!(err.message().contains(msg), "expected `{msg}` in `{}`", err.message());
+        assert!(
+            err.message().contains(msg),
+            "expected `{msg}` in `{}`",
+            err.message()
+        );
     }
     // A broken map, a map referring to missing sources, a missing part: nothing is stored.
-    let bad_parts: Vec<(Vec<(&str, Vec<u8>)>, &str)> = vec![
-        (vec![("source_map", b"{\"version\":3,".to_vec()), ("minified_file", b"x".to_vec())], "invalid source map"),
+    let bad_parts: Vec<(Parts, &str)> = vec![
         (
             vec![
-                ("source_map", br#"{"version":3,"sources":[],"names":[],"mappings":"AAAA"}"#.to_vec()),
+                ("source_map", b"{\"version\":3,".to_vec()),
+                ("minified_file", b"x".to_vec()),
+            ],
+            "invalid source map",
+        ),
+        (
+            vec![
+                (
+                    "source_map",
+                    br#"{"version":3,"sources":[],"names":[],"mappings":"AAAA"}"#.to_vec(),
+                ),
                 ("minified_file", b"x".to_vec()),
             ],
             "refers to source 0",
         ),
-        (vec![("source_map", esbuild_pair()[0].1.clone())], "Missing required file: minified_file"),
-        (vec![("source_map", esbuild_pair()[0].1.clone()), ("minified_file", vec![0xff, 0xfe, 0x00])], "not UTF-8 at byte offset 0"),
-        (vec![("bogus", b"x".to_vec())], "unexpected file part `bogus`"),
+        (
+            vec![("source_map", esbuild_pair()[0].1.clone())],
+            "Missing required file: minified_file",
+        ),
+        (
+            vec![
+                ("source_map", esbuild_pair()[0].1.clone()),
+                ("minified_file", vec![0xff, 0xfe, 0x00]),
+            ],
+            "not UTF-8 at byte offset 0",
+        ),
+        (
+            vec![("bogus", b"x".to_vec())],
+            "unexpected file part `bogus`",
+        ),
     ];
     for (parts, msg) in bad_parts {
-        let err = upload(&mut art, js_meta("web", "1", "/a.js"), &parts).await.expect_err("must be rejected");
+        let err = upload(&mut art, js_meta("web", "1", "/a.js"), &parts)
+            .await
+            .expect_err("must be rejected");
         assert_eq!(err.code(), Code::InvalidArgument, "{msg}");
-        assert!(err.message().contains(msg), "expected `{msg}` in `{}`", err.message());
+        assert!(
+            err.message().contains(msg),
+            "expected `{msg}` in `{}`",
+            err.message()
+        );
     }
     let list = art
         .list(pb::ListRequest {
@@ -95,7 +146,10 @@ async fn metadata_is_validated_field_by_field() {
         .await
         .expect("list")
         .into_inner();
-    assert_eq!(list.total_filtered_count, 0, "rejected uploads left something behind");
+    assert_eq!(
+        list.total_filtered_count, 0,
+        "rejected uploads left something behind"
+    );
 }
 
 #[tokio::test]
@@ -103,21 +157,38 @@ async fn identity_conflict_and_atomic_overwrite() {
     let srv = TestServer::start().await.expect("server");
     let mut art = srv.artifacts().await.expect("client");
     let meta = js_meta("web", "1.0", "https://cdn.example.com/static/js/app.min.js");
-    let first = upload(&mut art, meta.clone(), &esbuild_pair()).await.expect("first");
+    let first = upload(&mut art, meta.clone(), &esbuild_pair())
+        .await
+        .expect("first");
     let first_id = first.artifact.expect("artifact").id;
     // Same identity, other content (the terser build): ALREADY_EXISTS.
     let d = fixture("js/terser");
     let terser = vec![
-        ("source_map", std::fs::read(d.join("app.min.js.map")).expect("map")),
-        ("minified_file", std::fs::read(d.join("app.min.js")).expect("js")),
+        (
+            "source_map",
+            std::fs::read(d.join("app.min.js.map")).expect("map"),
+        ),
+        (
+            "minified_file",
+            std::fs::read(d.join("app.min.js")).expect("js"),
+        ),
     ];
-    let err = upload(&mut art, meta.clone(), &terser).await.expect_err("conflict");
+    let err = upload(&mut art, meta.clone(), &terser)
+        .await
+        .expect_err("conflict");
     assert_eq!(err.code(), Code::AlreadyExists);
     assert!(err.message().contains(&first_id), "{}", err.message());
     // With overwrite: replaced, and frames now resolve against the new artifact.
-    let second = upload(&mut art, pb::UploadMetadata { overwrite: true, ..meta.clone() }, &terser)
-        .await
-        .expect("overwrite");
+    let second = upload(
+        &mut art,
+        pb::UploadMetadata {
+            overwrite: true,
+            ..meta.clone()
+        },
+        &terser,
+    )
+    .await
+    .expect("overwrite");
     assert_eq!(second.replaced_id, first_id);
     let second_id = second.artifact.expect("artifact").id;
     assert_ne!(second_id, first_id);
@@ -134,14 +205,24 @@ async fn identity_conflict_and_atomic_overwrite() {
         .await
         .expect("list")
         .into_inner();
-    assert_eq!(list.artifacts.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), vec![second_id.clone()]);
+    assert_eq!(
+        list.artifacts
+            .iter()
+            .map(|a| a.id.clone())
+            .collect::<Vec<_>>(),
+        vec![second_id.clone()]
+    );
     let mut sym = srv.symbolication().await.expect("client");
     let resp = sym
         .symbolicate(pb::SymbolicateRequest {
             stacktraces: vec![pb::StackTrace {
                 service: "web".into(),
                 version: "1.0".into(),
-                frames: vec![js_frame("https://cdn.example.com/static/js/app.min.js", 1, 979)],
+                frames: vec![js_frame(
+                    "https://cdn.example.com/static/js/app.min.js",
+                    1,
+                    979,
+                )],
             }],
             ..Default::default()
         })
@@ -150,18 +231,33 @@ async fn identity_conflict_and_atomic_overwrite() {
         .into_inner();
     assert_eq!(resp.stacktraces[0].frames[0].artifact_id, second_id);
     // Re-uploading identical content with overwrite changes nothing.
-    let again = upload(&mut art, pb::UploadMetadata { overwrite: true, ..meta }, &terser).await.expect("same");
+    let again = upload(
+        &mut art,
+        pb::UploadMetadata {
+            overwrite: true,
+            ..meta
+        },
+        &terser,
+    )
+    .await
+    .expect("same");
     assert!(again.unchanged);
 }
 
-async fn seed(art: &mut symx_proto::v1::artifact_service_client::ArtifactServiceClient<tonic::transport::Channel>) -> Vec<String> {
+async fn seed(
+    art: &mut symx_proto::v1::artifact_service_client::ArtifactServiceClient<
+        tonic::transport::Channel,
+    >,
+) -> Vec<String> {
     let mut ids = Vec::new();
     for (version, url) in [
         ("1.0", "https://cdn.example.com/static/js/app.min.js"),
         ("1.0", "https://cdn.example.com/static/js/vendor.min.js"),
         ("2.0", "https://cdn.example.com/static/js/app.min.js"),
     ] {
-        let r = upload(art, js_meta("shop", version, url), &esbuild_pair()).await.expect("upload");
+        let r = upload(art, js_meta("shop", version, url), &esbuild_pair())
+            .await
+            .expect("upload");
         ids.push(r.artifact.expect("artifact").id);
     }
     // Other kinds are stored and listed with their own attributes.
@@ -173,14 +269,22 @@ async fn seed(art: &mut symx_proto::v1::artifact_service_client::ArtifactService
         build_id: "b-1".into(),
         ..Default::default()
     };
-    let r = upload(art, jvm, &[("jvm_mapping_file", b"com.a.B -> a:\n".to_vec())]).await.expect("jvm");
+    let r = upload(
+        art,
+        jvm,
+        &[("jvm_mapping_file", b"com.a.B -> a:\n".to_vec())],
+    )
+    .await
+    .expect("jvm");
     ids.push(r.artifact.expect("artifact").id);
     let ios = pb::UploadMetadata {
         r#type: pb::UploadType::IosSymbols as i32,
         uuids: "C8469A7A-7A4D-3E33-9A5B-2F4A1B2C3D4E".into(),
         ..Default::default()
     };
-    let r = upload(art, ios, &[("symbols_archive", b"PK\x05\x06".to_vec())]).await.expect("ios");
+    let r = upload(art, ios, &[("symbols_archive", b"PK\x05\x06".to_vec())])
+        .await
+        .expect("ios");
     ids.push(r.artifact.expect("artifact").id);
     ids
 }
@@ -205,54 +309,116 @@ async fn list_filters_pagination_and_attributes() {
         page_number: Some(number),
         include_deleted: false,
     };
-    let p1 = art.list(page(2, 1, filters("shop", &["1.0", "2.0"]))).await.expect("list").into_inner();
-    assert_eq!((p1.artifacts.len(), p1.total_filtered_count, p1.has_more_results), (2, 3, true));
-    let p2 = art.list(page(2, 2, filters("shop", &["1.0", "2.0"]))).await.expect("list").into_inner();
+    let p1 = art
+        .list(page(2, 1, filters("shop", &["1.0", "2.0"])))
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(
+        (
+            p1.artifacts.len(),
+            p1.total_filtered_count,
+            p1.has_more_results
+        ),
+        (2, 3, true)
+    );
+    let p2 = art
+        .list(page(2, 2, filters("shop", &["1.0", "2.0"])))
+        .await
+        .expect("list")
+        .into_inner();
     assert_eq!((p2.artifacts.len(), p2.has_more_results), (1, false));
-    let v1 = art.list(page(10, 1, filters("shop", &["1.0"]))).await.expect("list").into_inner();
+    let v1 = art
+        .list(page(10, 1, filters("shop", &["1.0"])))
+        .await
+        .expect("list")
+        .into_inner();
     assert_eq!(v1.total_filtered_count, 2);
     let by_file = art
-        .list(page(10, 1, pb::Filters { filename: Some("vendor.min.js".into()), ..filters("shop", &["1.0"]) }))
+        .list(page(
+            10,
+            1,
+            pb::Filters {
+                filename: Some("vendor.min.js".into()),
+                ..filters("shop", &["1.0"])
+            },
+        ))
         .await
         .expect("list")
         .into_inner();
     assert_eq!(by_file.artifacts.len(), 1);
     let a = &by_file.artifacts[0].attributes;
-    assert_eq!(a.get("file_name").map(String::as_str), Some("vendor.min.js"));
-    assert_eq!(a.get("absolute_path").map(String::as_str), Some("/static/js/vendor.min.js"));
+    assert_eq!(
+        a.get("file_name").map(String::as_str),
+        Some("vendor.min.js")
+    );
+    assert_eq!(
+        a.get("absolute_path").map(String::as_str),
+        Some("/static/js/vendor.min.js")
+    );
     assert_eq!(a.get("domain").map(String::as_str), Some("cdn.example.com"));
     assert!(by_file.artifacts[0].size > 0);
     // Required filters per kind, unsupported filters, page bounds: INVALID_ARGUMENT naming them.
-    let err = art.list(page(10, 1, pb::Filters::default())).await.expect_err("service required");
+    let err = art
+        .list(page(10, 1, pb::Filters::default()))
+        .await
+        .expect_err("service required");
     assert_eq!(err.code(), Code::InvalidArgument);
-    assert!(err.message().contains("filter[service]"), "{}", err.message());
+    assert!(
+        err.message().contains("filter[service]"),
+        "{}",
+        err.message()
+    );
     let err = art
         .list(pb::ListRequest {
             mapkind: pb::MapKind::Ios as i32,
-            filters: Some(pb::Filters { service: vec!["x".into()], ..Default::default() }),
+            filters: Some(pb::Filters {
+                service: vec!["x".into()],
+                ..Default::default()
+            }),
             ..Default::default()
         })
         .await
         .expect_err("unsupported");
-    assert!(err.message().contains("filter[service] is not supported for mapkind `ios`"), "{}", err.message());
-    let err = art.list(page(0, 1, filters("shop", &["1.0"]))).await.expect_err("size 0");
+    assert!(
+        err.message()
+            .contains("filter[service] is not supported for mapkind `ios`"),
+        "{}",
+        err.message()
+    );
+    let err = art
+        .list(page(0, 1, filters("shop", &["1.0"])))
+        .await
+        .expect_err("size 0");
     assert!(err.message().contains("page[size]"), "{}", err.message());
     // Other kinds.
     let jvm = art
         .list(pb::ListRequest {
             mapkind: pb::MapKind::Jvm as i32,
-            filters: Some(pb::Filters { variant: vec!["release".into()], ..filters("android", &["5.1"]) }),
+            filters: Some(pb::Filters {
+                variant: vec!["release".into()],
+                ..filters("android", &["5.1"])
+            }),
             ..Default::default()
         })
         .await
         .expect("jvm list")
         .into_inner();
     assert_eq!(jvm.artifacts[0].id, ids[3]);
-    assert_eq!(jvm.artifacts[0].attributes.get("build_id").map(String::as_str), Some("b-1"));
+    assert_eq!(
+        jvm.artifacts[0]
+            .attributes
+            .get("build_id")
+            .map(String::as_str),
+        Some("b-1")
+    );
     let ios = art
         .list(pb::ListRequest {
             mapkind: pb::MapKind::Ios as i32,
-            filters: Some(pb::Filters { uuid: vec!["c8469a7a-7a4d-3e33-9a5b-2f4a1b2c3d4e".into()], ..Default::default() }),
+            filters: Some(pb::Filters {
+                uuid: vec!["c8469a7a-7a4d-3e33-9a5b-2f4a1b2c3d4e".into()],
+                ..Default::default()
+            }),
             ..Default::default()
         })
         .await
@@ -269,22 +435,31 @@ async fn get_source_map_by_file_and_by_debug_id() {
     seed(&mut art).await;
     let f = art
         .get_source_map(pb::GetSourceMapRequest {
-            selector: Some(pb::get_source_map_request::Selector::File(pb::SourceMapByFile {
-                filename: "static/js/app.min.js".into(),
-                service: "shop".into(),
-                version: "2.0".into(),
-            })),
+            selector: Some(pb::get_source_map_request::Selector::File(
+                pb::SourceMapByFile {
+                    filename: "static/js/app.min.js".into(),
+                    service: "shop".into(),
+                    version: "2.0".into(),
+                },
+            )),
         })
         .await
         .expect("get")
         .into_inner();
     let map: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixture("js/esbuild/app.min.js.map")).expect("map")).expect("json");
+        serde_json::from_slice(&std::fs::read(fixture("js/esbuild/app.min.js.map")).expect("map"))
+            .expect("json");
     assert_eq!(f.mappings, map["mappings"].as_str().expect("mappings"));
-    assert_eq!(f.sources.len(), map["sources"].as_array().expect("sources").len());
+    assert_eq!(
+        f.sources.len(),
+        map["sources"].as_array().expect("sources").len()
+    );
     assert_eq!(f.version, 3);
     let js = std::fs::read_to_string(fixture("js/esbuild/app.min.js")).expect("js");
-    let lengths: Vec<u32> = js.split('\n').map(|l| l.encode_utf16().count() as u32).collect();
+    let lengths: Vec<u32> = js
+        .split('\n')
+        .map(|l| l.encode_utf16().count() as u32)
+        .collect();
     assert_eq!(f.minified_line_lengths, lengths);
     assert_eq!(f.sources_content.len(), f.sources.len());
     assert!(f.sources_content[0].content.is_some());
@@ -295,15 +470,23 @@ async fn get_source_map_by_file_and_by_debug_id() {
         &mut art,
         js_meta("shop", "3.0", "/app.min.js"),
         &[
-            ("source_map", std::fs::read(d.join("app.min.js.map")).expect("map")),
-            ("minified_file", std::fs::read(d.join("app.min.js")).expect("js")),
+            (
+                "source_map",
+                std::fs::read(d.join("app.min.js.map")).expect("map"),
+            ),
+            (
+                "minified_file",
+                std::fs::read(d.join("app.min.js")).expect("js"),
+            ),
         ],
     )
     .await
     .expect("upload");
     let by_id = art
         .get_source_map(pb::GetSourceMapRequest {
-            selector: Some(pb::get_source_map_request::Selector::DebugId(terser_id.trim().to_uppercase())),
+            selector: Some(pb::get_source_map_request::Selector::DebugId(
+                terser_id.trim().to_uppercase(),
+            )),
         })
         .await
         .expect("by debug id")
@@ -311,7 +494,9 @@ async fn get_source_map_by_file_and_by_debug_id() {
     assert_eq!(by_id.id, "app.min.js.map");
     let missing = art
         .get_source_map(pb::GetSourceMapRequest {
-            selector: Some(pb::get_source_map_request::Selector::DebugId("00000000-0000-0000-0000-000000000000".into())),
+            selector: Some(pb::get_source_map_request::Selector::DebugId(
+                "00000000-0000-0000-0000-000000000000".into(),
+            )),
         })
         .await
         .expect_err("missing");
@@ -328,10 +513,16 @@ async fn delete_dry_run_delete_restore() {
         filters: Some(f),
         dry_run,
     };
-    let dry = art.delete(del(true, filters("shop", &["1.0"]))).await.expect("dry").into_inner();
+    let dry = art
+        .delete(del(true, filters("shop", &["1.0"])))
+        .await
+        .expect("dry")
+        .into_inner();
     assert_eq!(dry.artifacts.len(), 2);
     assert!(dry.dry_run);
-    let count = |art: &mut symx_proto::v1::artifact_service_client::ArtifactServiceClient<tonic::transport::Channel>| {
+    let count = |art: &mut symx_proto::v1::artifact_service_client::ArtifactServiceClient<
+        tonic::transport::Channel,
+    >| {
         let mut art = art.clone();
         async move {
             art.list(pb::ListRequest {
@@ -348,36 +539,57 @@ async fn delete_dry_run_delete_restore() {
     assert_eq!(count(&mut art).await, 3, "dry run deleted something");
     let eleven: Vec<String> = (0..11).map(|i| format!("v{i}")).collect();
     let err = art
-        .delete(del(false, pb::Filters { service: vec!["shop".into()], version: eleven, ..Default::default() }))
+        .delete(del(
+            false,
+            pb::Filters {
+                service: vec!["shop".into()],
+                version: eleven,
+                ..Default::default()
+            },
+        ))
         .await
         .expect_err("11 versions");
     assert!(err.message().contains("at most 10"), "{}", err.message());
-    let gone = art.delete(del(false, filters("shop", &["1.0"]))).await.expect("delete").into_inner();
+    let gone = art
+        .delete(del(false, filters("shop", &["1.0"])))
+        .await
+        .expect("delete")
+        .into_inner();
     assert_eq!(gone.artifacts.len(), 2);
     assert!(gone.artifacts.iter().all(|a| a.deleted_at.is_some()));
     assert_eq!(count(&mut art).await, 1);
     // Deleted artifacts stop resolving.
     let mut sym = srv.symbolication().await.expect("client");
-    let frame_status = |sym: &mut symx_proto::v1::symbolication_service_client::SymbolicationServiceClient<tonic::transport::Channel>| {
-        let mut sym = sym.clone();
-        async move {
-            sym.symbolicate(pb::SymbolicateRequest {
-                stacktraces: vec![pb::StackTrace {
-                    service: "shop".into(),
-                    version: "1.0".into(),
-                    frames: vec![js_frame("https://cdn.example.com/static/js/app.min.js", 3, 30)],
-                }],
-                ..Default::default()
-            })
-            .await
-            .expect("symbolicate")
-            .into_inner()
-            .stacktraces[0]
-                .frames[0]
-                .status
-        }
-    };
-    assert_eq!(frame_status(&mut sym).await, pb::FrameStatus::MissingArtifact as i32);
+    let frame_status =
+        |sym: &mut symx_proto::v1::symbolication_service_client::SymbolicationServiceClient<
+            tonic::transport::Channel,
+        >| {
+            let mut sym = sym.clone();
+            async move {
+                sym.symbolicate(pb::SymbolicateRequest {
+                    stacktraces: vec![pb::StackTrace {
+                        service: "shop".into(),
+                        version: "1.0".into(),
+                        frames: vec![js_frame(
+                            "https://cdn.example.com/static/js/app.min.js",
+                            3,
+                            30,
+                        )],
+                    }],
+                    ..Default::default()
+                })
+                .await
+                .expect("symbolicate")
+                .into_inner()
+                .stacktraces[0]
+                    .frames[0]
+                    .status
+            }
+        };
+    assert_eq!(
+        frame_status(&mut sym).await,
+        pb::FrameStatus::MissingArtifact as i32
+    );
     let restored = art
         .restore(pb::RestoreRequest {
             ids: gone.artifacts.iter().map(|a| a.id.clone()).collect(),
@@ -389,12 +601,17 @@ async fn delete_dry_run_delete_restore() {
     assert_eq!(restored.artifacts.len(), 2);
     assert!(restored.artifacts.iter().all(|a| a.deleted_at.is_none()));
     assert_eq!(count(&mut art).await, 3);
-    assert_eq!(frame_status(&mut sym).await, pb::FrameStatus::Resolved as i32);
+    assert_eq!(
+        frame_status(&mut sym).await,
+        pb::FrameStatus::Resolved as i32
+    );
 }
 
 #[tokio::test]
 async fn soft_deleted_artifacts_are_purged_after_the_configured_age() {
-    let srv = TestServer::start_with(|c| c.storage.purge_after_secs = 0).await.expect("server");
+    let srv = TestServer::start_with(|c| c.storage.purge_after_secs = 0)
+        .await
+        .expect("server");
     let mut art = srv.artifacts().await.expect("client");
     seed(&mut art).await;
     let gone = art
@@ -409,7 +626,10 @@ async fn soft_deleted_artifacts_are_purged_after_the_configured_age() {
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     assert_eq!(srv.server.symx.purge().await.expect("purge"), 1);
     let err = art
-        .restore(pb::RestoreRequest { ids: vec![gone.artifacts[0].id.clone()], overwrite: false })
+        .restore(pb::RestoreRequest {
+            ids: vec![gone.artifacts[0].id.clone()],
+            overwrite: false,
+        })
         .await
         .expect_err("purged");
     assert_eq!(err.code(), Code::NotFound);

@@ -13,7 +13,11 @@ struct Daemon {
 
 fn spawn(dir: &std::path::Path) -> Daemon {
     let bin = binary("symxd");
-    assert!(bin.exists(), "{} is missing: build the workspace binaries first", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: build the workspace binaries first",
+        bin.display()
+    );
     let grpc = format!("127.0.0.1:{}", free_port());
     let http = format!("127.0.0.1:{}", free_port());
     let child = Command::new(bin)
@@ -29,8 +33,12 @@ fn spawn(dir: &std::path::Path) -> Daemon {
     Daemon { child, grpc }
 }
 
-async fn client(d: &Daemon) -> symx_proto::v1::artifact_service_client::ArtifactServiceClient<tonic::transport::Channel> {
-    wait_for_port(&d.grpc, Duration::from_secs(30)).await.expect("symxd listens");
+async fn client(
+    d: &Daemon,
+) -> symx_proto::v1::artifact_service_client::ArtifactServiceClient<tonic::transport::Channel> {
+    wait_for_port(&d.grpc, Duration::from_secs(30))
+        .await
+        .expect("symxd listens");
     let ch = tonic::transport::Channel::from_shared(format!("http://{}", d.grpc))
         .expect("endpoint")
         .connect()
@@ -46,15 +54,26 @@ async fn acknowledged_uploads_survive_kill_9() {
     let mut art = client(&d).await;
     let mut acked = Vec::new();
     for i in 0..5 {
-        let r = upload_js_fixture(&mut art, "esbuild", "app.min.js", js_meta("web", &format!("k{i}"), "/static/js/app.min.js"))
-            .await
-            .expect("upload");
+        let r = upload_js_fixture(
+            &mut art,
+            "esbuild",
+            "app.min.js",
+            js_meta("web", &format!("k{i}"), "/static/js/app.min.js"),
+        )
+        .await
+        .expect("upload");
         acked.push(r.artifact.expect("artifact").id);
     }
     // Kill while another upload is in flight: it may or may not land, but never half.
     let mut inflight = art.clone();
     let pending = tokio::spawn(async move {
-        upload_js_fixture(&mut inflight, "terser", "app.min.js", js_meta("web", "k-inflight", "/static/js/app.min.js")).await
+        upload_js_fixture(
+            &mut inflight,
+            "terser",
+            "app.min.js",
+            js_meta("web", "k-inflight", "/static/js/app.min.js"),
+        )
+        .await
     });
     tokio::time::sleep(Duration::from_millis(2)).await;
     d.child.kill().expect("kill -9");
@@ -68,7 +87,10 @@ async fn acknowledged_uploads_survive_kill_9() {
             mapkind: pb::MapKind::Js as i32,
             filters: Some(pb::Filters {
                 service: vec!["web".into()],
-                version: (0..5).map(|i| format!("k{i}")).chain(["k-inflight".to_owned()]).collect(),
+                version: (0..5)
+                    .map(|i| format!("k{i}"))
+                    .chain(["k-inflight".to_owned()])
+                    .collect(),
                 ..Default::default()
             }),
             page_size: Some(100),
@@ -81,13 +103,20 @@ async fn acknowledged_uploads_survive_kill_9() {
     for id in &acked {
         assert!(ids.contains(id), "acknowledged {id} lost after kill -9");
     }
-    assert!(ids.len() == 5 || ids.len() == 6, "unexpected artifacts: {ids:?}");
+    assert!(
+        ids.len() == 5 || ids.len() == 6,
+        "unexpected artifacts: {ids:?}"
+    );
     if inflight_acked {
         assert_eq!(ids.len(), 6, "an acknowledged in-flight upload was lost");
     }
     // Whatever is listed resolves: nothing half-written is visible.
     let mut sym = symx_proto::v1::symbolication_service_client::SymbolicationServiceClient::new(
-        tonic::transport::Channel::from_shared(format!("http://{}", d2.grpc)).expect("ep").connect().await.expect("connect"),
+        tonic::transport::Channel::from_shared(format!("http://{}", d2.grpc))
+            .expect("ep")
+            .connect()
+            .await
+            .expect("connect"),
     );
     for a in &list.artifacts {
         let version = a.attributes.get("version").cloned().unwrap_or_default();
@@ -105,7 +134,8 @@ async fn acknowledged_uploads_survive_kill_9() {
             .into_inner();
         let status = r.stacktraces[0].frames[0].status;
         assert!(
-            status == pb::FrameStatus::Resolved as i32 || status == pb::FrameStatus::OutOfRange as i32,
+            status == pb::FrameStatus::Resolved as i32
+                || status == pb::FrameStatus::OutOfRange as i32,
             "artifact {} does not serve frames: {:?}",
             a.id,
             r.stacktraces[0].frames[0]
@@ -113,7 +143,10 @@ async fn acknowledged_uploads_survive_kill_9() {
     }
     // SIGTERM: a graceful exit with status 0.
     let pid = d2.child.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill -TERM");
     let status = d2.child.wait().expect("wait");
     assert!(status.success(), "symxd exited with {status} on SIGTERM");
 }
@@ -122,7 +155,10 @@ async fn acknowledged_uploads_survive_kill_9() {
 fn symxd_checks_and_prints_its_configuration() {
     let bin = binary("symxd");
     assert!(bin.exists(), "{} is missing", bin.display());
-    let out = Command::new(&bin).arg("--print-config").output().expect("run");
+    let out = Command::new(&bin)
+        .arg("--print-config")
+        .output()
+        .expect("run");
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("grpc_addr = \"127.0.0.1:50051\""), "{text}");
@@ -133,5 +169,9 @@ fn symxd_checks_and_prints_its_configuration() {
         .output()
         .expect("run");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("max_byts"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("max_byts"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -6,29 +6,43 @@ use symx_proto::v1 as pb;
 #[tokio::test]
 async fn health_readiness_and_metrics() {
     let srv = TestServer::start().await.expect("server");
-    let health = reqwest::get(format!("{}/healthz", srv.http())).await.expect("healthz");
+    let health = reqwest::get(format!("{}/healthz", srv.http()))
+        .await
+        .expect("healthz");
     assert_eq!(health.status(), 200);
-    let ready = reqwest::get(format!("{}/readyz", srv.http())).await.expect("readyz");
+    let ready = reqwest::get(format!("{}/readyz", srv.http()))
+        .await
+        .expect("readyz");
     assert_eq!(ready.status(), 200);
 
     let mut art = srv.artifacts().await.expect("client");
-    upload_js_fixture(&mut art, "esbuild", "app.min.js", js_meta("web", "1", "/static/js/app.min.js"))
-        .await
-        .expect("upload");
+    upload_js_fixture(
+        &mut art,
+        "esbuild",
+        "app.min.js",
+        js_meta("web", "1", "/static/js/app.min.js"),
+    )
+    .await
+    .expect("upload");
     let mut sym = srv.symbolication().await.expect("client");
     for _ in 0..3 {
         sym.symbolicate(pb::SymbolicateRequest {
             stacktraces: vec![pb::StackTrace {
                 service: "web".into(),
                 version: "1".into(),
-                frames: vec![js_frame("/static/js/app.min.js", 3, 30), js_frame("/nope.js", 1, 1)],
+                frames: vec![
+                    js_frame("/static/js/app.min.js", 3, 30),
+                    js_frame("/nope.js", 1, 1),
+                ],
             }],
             ..Default::default()
         })
         .await
         .expect("symbolicate");
     }
-    let m = reqwest::get(format!("{}/metrics", srv.http())).await.expect("metrics");
+    let m = reqwest::get(format!("{}/metrics", srv.http()))
+        .await
+        .expect("metrics");
     assert_eq!(m.status(), 200);
     let text = m.text().await.expect("body");
     for needle in [
@@ -49,13 +63,19 @@ async fn health_readiness_and_metrics() {
 #[tokio::test]
 async fn grpc_health_and_reflection_answer() {
     let srv = TestServer::start().await.expect("server");
-    let mut health = tonic_health::pb::health_client::HealthClient::new(srv.channel().await.expect("channel"));
+    let mut health =
+        tonic_health::pb::health_client::HealthClient::new(srv.channel().await.expect("channel"));
     let r = health
-        .check(tonic_health::pb::HealthCheckRequest { service: "symx.v1.SymbolicationService".into() })
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "symx.v1.SymbolicationService".into(),
+        })
         .await
         .expect("health")
         .into_inner();
-    assert_eq!(r.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    assert_eq!(
+        r.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
 
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
@@ -70,12 +90,20 @@ async fn grpc_health_and_reflection_answer() {
         .await
         .expect("reflection")
         .into_inner();
-    let resp = stream.message().await.expect("message").expect("one response");
+    let resp = stream
+        .message()
+        .await
+        .expect("message")
+        .expect("one response");
     let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else {
         panic!("unexpected reflection answer {resp:?}");
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for want in ["symx.v1.ArtifactService", "symx.v1.SymbolicationService", "grpc.health.v1.Health"] {
+    for want in [
+        "symx.v1.ArtifactService",
+        "symx.v1.SymbolicationService",
+        "grpc.health.v1.Health",
+    ] {
         assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
     }
 }

@@ -21,12 +21,18 @@ struct Answer {
 }
 
 fn expected(dir: &str) -> Vec<Expected> {
-    let text = std::fs::read_to_string(fixture(&format!("js/{dir}/expected.json"))).expect("expected.json");
+    let text = std::fs::read_to_string(fixture(&format!("js/{dir}/expected.json")))
+        .expect("expected.json");
     serde_json::from_str(&text).expect("expected.json parses")
 }
 
 /// Resolves every sampled position of a fixture and compares with the reference answers.
-async fn check_against_reference(dir: &str, minified: &str, url: &str, with_debug_id: Option<&str>) {
+async fn check_against_reference(
+    dir: &str,
+    minified: &str,
+    url: &str,
+    with_debug_id: Option<&str>,
+) {
     let srv = TestServer::start().await.expect("server");
     let mut art = srv.artifacts().await.expect("client");
     let up = upload_js_fixture(&mut art, dir, minified, js_meta("web", "1.0.0", url))
@@ -50,8 +56,16 @@ async fn check_against_reference(dir: &str, minified: &str, url: &str, with_debu
     let resp = sym
         .symbolicate(pb::SymbolicateRequest {
             stacktraces: vec![pb::StackTrace {
-                service: if with_debug_id.is_some() { String::new() } else { "web".into() },
-                version: if with_debug_id.is_some() { String::new() } else { "1.0.0".into() },
+                service: if with_debug_id.is_some() {
+                    String::new()
+                } else {
+                    "web".into()
+                },
+                version: if with_debug_id.is_some() {
+                    String::new()
+                } else {
+                    "1.0.0".into()
+                },
                 frames,
             }],
             context_lines: 0,
@@ -73,7 +87,13 @@ async fn check_against_reference(dir: &str, minified: &str, url: &str, with_debu
                 c.column
             ),
             Some(e) => {
-                assert_eq!(r.status, pb::FrameStatus::Resolved as i32, "{dir} {}:{}: {r:?}", c.line, c.column);
+                assert_eq!(
+                    r.status,
+                    pb::FrameStatus::Resolved as i32,
+                    "{dir} {}:{}: {r:?}",
+                    c.line,
+                    c.column
+                );
                 assert_eq!(r.artifact_id, id);
                 let f = &r.frames[0];
                 assert_eq!(
@@ -99,18 +119,36 @@ async fn check_against_reference(dir: &str, minified: &str, url: &str, with_debu
 
 #[tokio::test]
 async fn esbuild_bundle_matches_reference_library() {
-    check_against_reference("esbuild", "app.min.js", "https://cdn.example.com/static/js/app.min.js", None).await;
+    check_against_reference(
+        "esbuild",
+        "app.min.js",
+        "https://cdn.example.com/static/js/app.min.js",
+        None,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn terser_bundle_matches_reference_library_by_debug_id() {
     let id = std::fs::read_to_string(fixture("js/terser/debug_id.txt")).expect("debug id");
-    check_against_reference("terser", "app.min.js", "https://cdn.example.com/static/js/app.min.js", Some(id.trim())).await;
+    check_against_reference(
+        "terser",
+        "app.min.js",
+        "https://cdn.example.com/static/js/app.min.js",
+        Some(id.trim()),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn index_map_with_source_root_matches_reference_library() {
-    check_against_reference("indexed", "combined.min.js", "/assets/combined.min.js", None).await;
+    check_against_reference(
+        "indexed",
+        "combined.min.js",
+        "/assets/combined.min.js",
+        None,
+    )
+    .await;
 }
 
 /// The real V8 stack of the esbuild bundle: frames resolve to the original functions.
@@ -119,13 +157,22 @@ async fn real_v8_stack_resolves_to_original_functions_with_context() {
     let srv = TestServer::start().await.expect("server");
     let mut art = srv.artifacts().await.expect("client");
     // Uploaded with a path-only minified URL: frames from any host match by path.
-    upload_js_fixture(&mut art, "esbuild", "app.min.js", js_meta("web", "2.0", "/static/js/app.min.js"))
-        .await
-        .expect("upload");
+    upload_js_fixture(
+        &mut art,
+        "esbuild",
+        "app.min.js",
+        js_meta("web", "2.0", "/static/js/app.min.js"),
+    )
+    .await
+    .expect("upload");
     let mut sym = srv.symbolication().await.expect("client");
     let url = "https://cdn.example.com/static/js/app.min.js?cache=123";
     // Positions from tests/fixtures/js/esbuild/stack.txt (node's real Error.stack).
-    let frames = vec![js_frame(url, 3, 30), js_frame(url, 2, 30), js_frame(url, 3, 111)];
+    let frames = vec![
+        js_frame(url, 3, 30),
+        js_frame(url, 2, 30),
+        js_frame(url, 3, 111),
+    ];
     let resp = sym
         .symbolicate(pb::SymbolicateRequest {
             stacktraces: vec![pb::StackTrace {
@@ -143,20 +190,38 @@ async fn real_v8_stack_resolves_to_original_functions_with_context() {
     let f0 = &r[0].frames[0];
     // `return book.find("missing-sku").price;` in book_lookup, src/app.js line 24 (esbuild
     // names sources relative to the output folder). Positions: source-map 0.7's answers.
-    assert_eq!((f0.source.as_str(), f0.lineno, f0.colno), ("../src/app.js", 24, 33));
+    assert_eq!(
+        (f0.source.as_str(), f0.lineno, f0.colno),
+        ("../src/app.js", 24, 33)
+    );
     assert_eq!(f0.function, "book_lookup");
-    assert_eq!(f0.context_line.as_deref(), Some("  return book.find(\"missing-sku\").price;"));
-    assert_eq!(f0.pre_context, vec!["  const book = new OrderBook();", "  book.add(parseOrder(input.split(\"\\n\")[0]));"]);
+    assert_eq!(
+        f0.context_line.as_deref(),
+        Some("  return book.find(\"missing-sku\").price;")
+    );
+    assert_eq!(
+        f0.pre_context,
+        vec![
+            "  const book = new OrderBook();",
+            "  book.add(parseOrder(input.split(\"\\n\")[0]));"
+        ]
+    );
     assert_eq!(f0.post_context, vec!["}", ""]);
     // `return book_lookup(input);` in runApp (an arrow function bound to a const).
     let f1 = &r[1].frames[0];
-    assert_eq!((f1.source.as_str(), f1.lineno, f1.colno), ("../src/app.js", 18, 10));
+    assert_eq!(
+        (f1.source.as_str(), f1.lineno, f1.colno),
+        ("../src/app.js", 18, 10)
+    );
     // The call site names the callee: the map's name at this position.
     assert_eq!(f1.symbol, "book_lookup");
     assert_eq!(f1.function, "runApp");
     // The top-level call inside esbuild's IIFE: no named function encloses it.
     let f2 = &r[2].frames[0];
-    assert_eq!((f2.source.as_str(), f2.lineno, f2.colno), ("../src/app.js", 29, 5));
+    assert_eq!(
+        (f2.source.as_str(), f2.lineno, f2.colno),
+        ("../src/app.js", 29, 5)
+    );
     assert_eq!(f2.function, "");
 }
 
@@ -164,9 +229,14 @@ async fn real_v8_stack_resolves_to_original_functions_with_context() {
 async fn per_frame_statuses_never_fail_the_batch() {
     let srv = TestServer::start().await.expect("server");
     let mut art = srv.artifacts().await.expect("client");
-    let up = upload_js_fixture(&mut art, "esbuild", "app.min.js", js_meta("web", "3.0", "https://cdn.example.com/static/js/app.min.js"))
-        .await
-        .expect("upload");
+    let up = upload_js_fixture(
+        &mut art,
+        "esbuild",
+        "app.min.js",
+        js_meta("web", "3.0", "https://cdn.example.com/static/js/app.min.js"),
+    )
+    .await
+    .expect("upload");
     let id = up.artifact.expect("artifact").id;
     let mut sym = srv.symbolication().await.expect("client");
     let url = "https://cdn.example.com/static/js/app.min.js";
@@ -196,7 +266,11 @@ async fn per_frame_statuses_never_fail_the_batch() {
         .await
         .expect("symbolicate")
         .into_inner();
-    let s: Vec<i32> = resp.stacktraces[0].frames.iter().map(|f| f.status).collect();
+    let s: Vec<i32> = resp.stacktraces[0]
+        .frames
+        .iter()
+        .map(|f| f.status)
+        .collect();
     use pb::FrameStatus as S;
     assert_eq!(
         s,
@@ -209,17 +283,29 @@ async fn per_frame_statuses_never_fail_the_batch() {
         ]
     );
     assert_eq!(resp.stacktraces[0].frames[1].artifact_id, id);
-    assert!(resp.stacktraces[0].frames[1].message.contains("past the end"));
-    assert_eq!(resp.stacktraces[1].frames[0].status, S::MissingArtifact as i32);
+    assert!(
+        resp.stacktraces[0].frames[1]
+            .message
+            .contains("past the end")
+    );
+    assert_eq!(
+        resp.stacktraces[1].frames[0].status,
+        S::MissingArtifact as i32
+    );
 }
 
 #[tokio::test]
 async fn index_survives_restart_without_reparsing() {
     let srv = TestServer::start().await.expect("server");
     let mut art = srv.artifacts().await.expect("client");
-    upload_js_fixture(&mut art, "esbuild", "app.min.js", js_meta("web", "4.0", "https://cdn.example.com/static/js/app.min.js"))
-        .await
-        .expect("upload");
+    upload_js_fixture(
+        &mut art,
+        "esbuild",
+        "app.min.js",
+        js_meta("web", "4.0", "https://cdn.example.com/static/js/app.min.js"),
+    )
+    .await
+    .expect("upload");
     drop(art);
     let srv = srv.restart().await.expect("restart");
     let mut sym = srv.symbolication().await.expect("client");
@@ -228,16 +314,34 @@ async fn index_survives_restart_without_reparsing() {
             stacktraces: vec![pb::StackTrace {
                 service: "web".into(),
                 version: "4.0".into(),
-                frames: vec![js_frame("https://cdn.example.com/static/js/app.min.js", 3, 30)],
+                frames: vec![js_frame(
+                    "https://cdn.example.com/static/js/app.min.js",
+                    3,
+                    30,
+                )],
             }],
             ..Default::default()
         })
         .await
         .expect("symbolicate")
         .into_inner();
-    assert_eq!(resp.stacktraces[0].frames[0].status, pb::FrameStatus::Resolved as i32);
+    assert_eq!(
+        resp.stacktraces[0].frames[0].status,
+        pb::FrameStatus::Resolved as i32
+    );
     // The persisted index was loaded, not rebuilt from the raw map.
-    let metrics = reqwest::get(format!("{}/metrics", srv.http())).await.expect("metrics").text().await.expect("body");
-    assert!(!metrics.contains("symx_index_builds_total{kind=\"js\"}"), "index rebuilt after restart:\n{metrics}");
-    assert!(metrics.contains("symx_cache_loads_total{cache=\"index\"} 1"), "{metrics}");
+    let metrics = reqwest::get(format!("{}/metrics", srv.http()))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        !metrics.contains("symx_index_builds_total{kind=\"js\"}"),
+        "index rebuilt after restart:\n{metrics}"
+    );
+    assert!(
+        metrics.contains("symx_cache_loads_total{cache=\"index\"} 1"),
+        "{metrics}"
+    );
 }

@@ -105,7 +105,10 @@ pub async fn upload(
     }];
     for (name, data) in parts {
         // Small chunks so every test exercises reassembly.
-        for chunk in data.chunks(64 * 1024).chain(data.is_empty().then_some(&[][..])) {
+        for chunk in data
+            .chunks(64 * 1024)
+            .chain(data.is_empty().then_some(&[][..]))
+        {
             msgs.push(pb::UploadRequest {
                 payload: Some(pb::upload_request::Payload::Chunk(pb::FileChunk {
                     part: (*name).into(),

@@ -92,8 +92,17 @@ pub fn artifact_line(a: &pb::Artifact) -> String {
             parts.join(" ")
         }
     };
-    let deleted = if a.deleted_at.is_some() { " (deleted)" } else { "" };
-    format!("{}  {}  {} bytes  {what}{deleted}", a.id, kind_name(a.mapkind), a.size)
+    let deleted = if a.deleted_at.is_some() {
+        " (deleted)"
+    } else {
+        ""
+    };
+    format!(
+        "{}  {}  {} bytes  {what}{deleted}",
+        a.id,
+        kind_name(a.mapkind),
+        a.size
+    )
 }
 
 pub fn source_map_file(f: &pb::SourceMapFile) -> Value {
@@ -136,7 +145,11 @@ pub fn frame_result(r: &pb::FrameResult) -> Value {
 pub fn result_line(r: &pb::FrameResult) -> String {
     match r.frames.first() {
         Some(f) if r.status == pb::FrameStatus::Resolved as i32 => {
-            let name = if f.function.is_empty() { &f.symbol } else { &f.function };
+            let name = if f.function.is_empty() {
+                &f.symbol
+            } else {
+                &f.function
+            };
             format!("at {name} ({}:{}:{})", f.source, f.lineno, f.colno)
         }
         _ => format!("[{}] {}", status_name(r.status), r.message),
@@ -180,14 +193,24 @@ fn frame_from_json(v: &Value) -> Result<pb::Frame> {
     })
 }
 
-fn stacktrace_from_json(v: &Value, service: Option<&str>, version: Option<&str>) -> Result<pb::StackTrace> {
+fn stacktrace_from_json(
+    v: &Value,
+    service: Option<&str>,
+    version: Option<&str>,
+) -> Result<pb::StackTrace> {
     let frames = match v.get("frames").and_then(Value::as_array) {
         Some(a) => a,
         None => bail!("a stack trace needs a `frames` array"),
     };
     Ok(pb::StackTrace {
-        service: str_field(v, "service").or(service).unwrap_or_default().to_owned(),
-        version: str_field(v, "version").or(version).unwrap_or_default().to_owned(),
+        service: str_field(v, "service")
+            .or(service)
+            .unwrap_or_default()
+            .to_owned(),
+        version: str_field(v, "version")
+            .or(version)
+            .unwrap_or_default()
+            .to_owned(),
         frames: frames.iter().map(frame_from_json).collect::<Result<_>>()?,
     })
 }
@@ -195,11 +218,19 @@ fn stacktrace_from_json(v: &Value, service: Option<&str>, version: Option<&str>)
 /// Reads a request from JSON: `{"stacktraces": [...], "context_lines": n, "debug_ids": {}}`,
 /// a single `{"frames": [...]}`, or a bare array of frames. `service`/`version` fill in what
 /// the JSON leaves out.
-pub fn request_from_json(v: &Value, service: Option<&str>, version: Option<&str>) -> Result<pb::SymbolicateRequest> {
+pub fn request_from_json(
+    v: &Value,
+    service: Option<&str>,
+    version: Option<&str>,
+) -> Result<pb::SymbolicateRequest> {
     let service = str_field(v, "service").or(service);
     let version = str_field(v, "version").or(version);
     let stacktraces = if let Some(a) = v.as_array() {
-        vec![stacktrace_from_json(&json!({ "frames": a }), service, version)?]
+        vec![stacktrace_from_json(
+            &json!({ "frames": a }),
+            service,
+            version,
+        )?]
     } else if let Some(sts) = v.get("stacktraces").and_then(Value::as_array) {
         sts.iter()
             .map(|st| stacktrace_from_json(st, service, version))
@@ -236,17 +267,35 @@ mod tests {
     #[test]
     fn rfc3339_of_known_instants() {
         assert_eq!(format_rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_rfc3339(1_704_067_200, 5_000_000), "2024-01-01T00:00:00.005Z");
+        assert_eq!(
+            format_rfc3339(1_704_067_200, 5_000_000),
+            "2024-01-01T00:00:00.005Z"
+        );
         assert_eq!(format_rfc3339(951_782_400, 0), "2000-02-29T00:00:00.000Z");
     }
 
     #[test]
     fn requests_in_three_shapes() {
-        let a = request_from_json(&json!([{"abs_path": "a.js", "lineno": 1, "colno": 2}]), Some("s"), Some("v")).expect("array");
+        let a = request_from_json(
+            &json!([{"abs_path": "a.js", "lineno": 1, "colno": 2}]),
+            Some("s"),
+            Some("v"),
+        )
+        .expect("array");
         assert_eq!(a.stacktraces[0].service, "s");
-        let b = request_from_json(&json!({"frames": [{"url": "a.js", "line": 1, "column": 2}], "service": "x"}), None, None).expect("frames");
+        let b = request_from_json(
+            &json!({"frames": [{"url": "a.js", "line": 1, "column": 2}], "service": "x"}),
+            None,
+            None,
+        )
+        .expect("frames");
         assert_eq!(b.stacktraces[0].service, "x");
-        let c = request_from_json(&json!({"stacktraces": [{"frames": []}], "context_lines": 3}), None, None).expect("full");
+        let c = request_from_json(
+            &json!({"stacktraces": [{"frames": []}], "context_lines": 3}),
+            None,
+            None,
+        )
+        .expect("full");
         assert_eq!(c.context_lines, 3);
         assert!(request_from_json(&json!({"nope": 1}), None, None).is_err());
         assert!(request_from_json(&json!([{"abs_path": "a.js"}]), None, None).is_err());

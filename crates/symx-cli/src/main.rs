@@ -15,10 +15,19 @@ use symx_proto::v1::symbolication_service_client::SymbolicationServiceClient;
 use tonic::transport::Channel;
 
 #[derive(Parser, Debug)]
-#[command(name = "symx", version, about = "Upload debug artifacts to symxd and symbolicate stack traces")]
+#[command(
+    name = "symx",
+    version,
+    about = "Upload debug artifacts to symxd and symbolicate stack traces"
+)]
 struct Cli {
     /// The gRPC endpoint of symxd.
-    #[arg(long, global = true, env = "SYMX_ENDPOINT", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        global = true,
+        env = "SYMX_ENDPOINT",
+        default_value = "http://127.0.0.1:50051"
+    )]
     endpoint: String,
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
@@ -35,9 +44,7 @@ enum Command {
     /// List artifacts of a kind.
     List(ListArgs),
     /// Show one artifact by id.
-    Show {
-        id: String,
-    },
+    Show { id: String },
     /// Fetch a JavaScript source map (the get API) by file or debug id.
     Get(GetArgs),
     /// Delete artifacts matching filters (soft: restorable until purged).
@@ -189,7 +196,9 @@ pub fn parse_kind(s: &str) -> Result<pb::MapKind> {
         "pe" => K::Pe,
         "il2cpp" => K::Il2cpp,
         "repository" => K::Repository,
-        other => bail!("unknown kind `{other}`: expected js, react, jvm, ios, flutter, ndk, elf, pe, il2cpp or repository"),
+        other => bail!(
+            "unknown kind `{other}`: expected js, react, jvm, ios, flutter, ndk, elf, pe, il2cpp or repository"
+        ),
     })
 }
 
@@ -272,7 +281,11 @@ async fn run(cli: Cli) -> Result<()> {
                     "{} of {} shown{}",
                     resp.artifacts.len(),
                     resp.total_filtered_count,
-                    if resp.has_more_results { "; more with --page" } else { "" }
+                    if resp.has_more_results {
+                        "; more with --page"
+                    } else {
+                        ""
+                    }
                 );
             }
             Ok(())
@@ -328,7 +341,11 @@ async fn run(cli: Cli) -> Result<()> {
                 .into_inner();
             print_artifacts(&resp.artifacts, json);
             if !json {
-                let verb = if resp.dry_run { "would be deleted (dry run)" } else { "deleted" };
+                let verb = if resp.dry_run {
+                    "would be deleted (dry run)"
+                } else {
+                    "deleted"
+                };
                 println!("{} artifact(s) {verb}", resp.artifacts.len());
             }
             Ok(())
@@ -354,7 +371,8 @@ async fn symbolicate(args: SymbolicateArgs, ch: Channel, as_json: bool) -> Resul
     let mut text = String::new();
     match &args.input {
         Some(p) if p.as_os_str() != "-" => {
-            text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+            text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
         }
         _ => {
             std::io::stdin().read_to_string(&mut text)?;
@@ -363,12 +381,18 @@ async fn symbolicate(args: SymbolicateArgs, ch: Channel, as_json: bool) -> Resul
     let trimmed = text.trim_start();
     let mut client = symbolication_client(ch);
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        let value: serde_json::Value = serde_json::from_str(&text).context("input is not valid JSON")?;
-        let mut req = json::request_from_json(&value, args.service.as_deref(), args.version.as_deref())?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).context("input is not valid JSON")?;
+        let mut req =
+            json::request_from_json(&value, args.service.as_deref(), args.version.as_deref())?;
         if req.context_lines == 0 {
             req.context_lines = args.context_lines;
         }
-        let resp = client.symbolicate(req).await.map_err(rpc_error)?.into_inner();
+        let resp = client
+            .symbolicate(req)
+            .await
+            .map_err(rpc_error)?
+            .into_inner();
         if as_json {
             println!("{}", json::response(&resp));
         } else {
@@ -399,7 +423,9 @@ async fn symbolicate(args: SymbolicateArgs, ch: Channel, as_json: bool) -> Resul
         })
         .collect();
     if frames.is_empty() {
-        bail!("no stack frames found in the input (expected V8, Firefox or Safari Error.stack text, or JSON)");
+        bail!(
+            "no stack frames found in the input (expected V8, Firefox or Safari Error.stack text, or JSON)"
+        );
     }
     let req = pb::SymbolicateRequest {
         stacktraces: vec![pb::StackTrace {
@@ -410,7 +436,11 @@ async fn symbolicate(args: SymbolicateArgs, ch: Channel, as_json: bool) -> Resul
         context_lines: args.context_lines,
         debug_ids: Default::default(),
     };
-    let resp = client.symbolicate(req).await.map_err(rpc_error)?.into_inner();
+    let resp = client
+        .symbolicate(req)
+        .await
+        .map_err(rpc_error)?
+        .into_inner();
     let results = resp
         .stacktraces
         .into_iter()
@@ -429,7 +459,11 @@ async fn symbolicate(args: SymbolicateArgs, ch: Channel, as_json: bool) -> Resul
             stacktrace::StackLine::Frame { raw, .. } => match it.next() {
                 Some(r) if r.status == pb::FrameStatus::Resolved as i32 && !r.frames.is_empty() => {
                     for f in &r.frames {
-                        let name = if f.function.is_empty() { &f.symbol } else { &f.function };
+                        let name = if f.function.is_empty() {
+                            &f.symbol
+                        } else {
+                            &f.function
+                        };
                         if name.is_empty() {
                             println!("    at {}:{}:{}", f.source, f.lineno, f.colno);
                         } else {

@@ -54,7 +54,9 @@ struct Checkpoint {
 
 fn load_checkpoint(path: &Path) -> Result<Option<Checkpoint>> {
     match std::fs::read(path) {
-        Ok(b) => Ok(Some(serde_json::from_slice(&b).with_context(|| format!("checkpoint {} is unreadable", path.display()))?)),
+        Ok(b) => Ok(Some(serde_json::from_slice(&b).with_context(|| {
+            format!("checkpoint {} is unreadable", path.display())
+        })?)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e.into()),
     }
@@ -93,9 +95,12 @@ pub async fn run(args: ReprocessArgs, ch: Channel) -> Result<()> {
             ..Default::default()
         },
     };
-    let total_lines = BufReader::new(std::fs::File::open(&args.input).with_context(|| format!("cannot open {}", args.input.display()))?)
-        .lines()
-        .count() as u64;
+    let total_lines = BufReader::new(
+        std::fs::File::open(&args.input)
+            .with_context(|| format!("cannot open {}", args.input.display()))?,
+    )
+    .lines()
+    .count() as u64;
     let mut out = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -107,8 +112,10 @@ pub async fn run(args: ReprocessArgs, ch: Channel) -> Result<()> {
 
     let bar = ProgressBar::new(total_lines);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} events ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} events ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_position(cp.lines_done);
 
@@ -122,7 +129,9 @@ pub async fn run(args: ReprocessArgs, ch: Channel) -> Result<()> {
         let mut events: Vec<Result<Value, String>> = Vec::with_capacity(batch);
         for line in lines.by_ref().take(batch) {
             let line = line?;
-            events.push(serde_json::from_str::<Value>(&line).map_err(|e| format!("invalid JSON: {e}")));
+            events.push(
+                serde_json::from_str::<Value>(&line).map_err(|e| format!("invalid JSON: {e}")),
+            );
         }
         if events.is_empty() {
             break;
@@ -160,7 +169,9 @@ pub async fn run(args: ReprocessArgs, ch: Channel) -> Result<()> {
                 Err(e) => serde_json::json!({"line": cp.lines_done + i as u64 + 1, "error": e}),
                 Ok(mut v) => {
                     let symx = match results.remove(&i.to_string()) {
-                        Some(r) if r.error.is_empty() => json::response(&r.response.unwrap_or_default()),
+                        Some(r) if r.error.is_empty() => {
+                            json::response(&r.response.unwrap_or_default())
+                        }
                         Some(r) => serde_json::json!({"error": r.error}),
                         None => serde_json::json!({"error": "no result from the server"}),
                     };
@@ -181,6 +192,10 @@ pub async fn run(args: ReprocessArgs, ch: Channel) -> Result<()> {
         save_checkpoint(&cp_path, &cp)?;
     }
     bar.finish_and_clear();
-    eprintln!("{} events written to {}", cp.lines_done, args.output.display());
+    eprintln!(
+        "{} events written to {}",
+        cp.lines_done,
+        args.output.display()
+    );
     Ok(())
 }

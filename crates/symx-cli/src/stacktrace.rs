@@ -108,7 +108,10 @@ mod tests {
         );
         assert_eq!(f.len(), 3);
         assert_eq!(f[0].function.as_deref(), Some("a.b"));
-        assert_eq!((f[0].url.as_str(), f[0].line, f[0].column), ("https://h.io/app.min.js", 1, 234));
+        assert_eq!(
+            (f[0].url.as_str(), f[0].line, f[0].column),
+            ("https://h.io/app.min.js", 1, 234)
+        );
         assert_eq!(f[1].function, None);
         assert_eq!(f[2].function.as_deref(), Some("new Foo"));
         assert_eq!(f[2].url, "http://localhost:8080/x.js?v=1");
@@ -116,7 +119,9 @@ mod tests {
 
     #[test]
     fn firefox_and_safari_stacks() {
-        let f = frames("r@https://h.io/app.min.js:1:99\n@https://h.io/app.min.js:1:5\nglobal code@https://h.io/a.js:3:1");
+        let f = frames(
+            "r@https://h.io/app.min.js:1:99\n@https://h.io/app.min.js:1:5\nglobal code@https://h.io/a.js:3:1",
+        );
         assert_eq!(f.len(), 3);
         assert_eq!(f[0].function.as_deref(), Some("r"));
         assert_eq!(f[1].function, None);

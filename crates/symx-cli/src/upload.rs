@@ -118,7 +118,11 @@ fn set_meta(m: &mut pb::UploadMetadata, key: &str, value: String) -> Result<()> 
         "symbol_source" => m.symbol_source = value,
         "pdb_sig" => m.pdb_sig = value,
         "pdb_age" => {
-            m.pdb_age = Some(value.parse().with_context(|| format!("pdb_age `{value}` is not an integer"))?)
+            m.pdb_age = Some(
+                value
+                    .parse()
+                    .with_context(|| format!("pdb_age `{value}` is not an integer"))?,
+            )
         }
         other => bail!("unknown metadata field `{other}`"),
     }
@@ -133,7 +137,11 @@ struct Planned {
 }
 
 fn join_url(prefix: &str, rel: &str) -> String {
-    format!("{}/{}", prefix.trim_end_matches('/'), rel.trim_start_matches('/'))
+    format!(
+        "{}/{}",
+        prefix.trim_end_matches('/'),
+        rel.trim_start_matches('/')
+    )
 }
 
 fn plan_js(args: &JsArgs) -> Result<Vec<Planned>> {
@@ -156,7 +164,10 @@ fn plan_js(args: &JsArgs) -> Result<Vec<Planned>> {
             PathBuf::from(p)
         });
         if !map.is_file() {
-            bail!("source map {} not found (give it as the second argument)", map.display());
+            bail!(
+                "source map {} not found (give it as the second argument)",
+                map.display()
+            );
         }
         let name = args
             .path
@@ -188,12 +199,20 @@ fn plan_js(args: &JsArgs) -> Result<Vec<Planned>> {
         let entry = entry?;
         let p = entry.path();
         let name = p.to_string_lossy();
-        if !entry.file_type().is_file() || !(name.ends_with(".js.map") || name.ends_with(".mjs.map") || name.ends_with(".cjs.map")) {
+        if !entry.file_type().is_file()
+            || !(name.ends_with(".js.map")
+                || name.ends_with(".mjs.map")
+                || name.ends_with(".cjs.map"))
+        {
             continue;
         }
         let minified = PathBuf::from(&name[..name.len() - 4]);
         if !minified.is_file() {
-            eprintln!("warning: skipping {}: no minified file {} beside it", p.display(), minified.display());
+            eprintln!(
+                "warning: skipping {}: no minified file {} beside it",
+                p.display(),
+                minified.display()
+            );
             continue;
         }
         let rel = minified
@@ -213,7 +232,10 @@ fn plan_js(args: &JsArgs) -> Result<Vec<Planned>> {
         });
     }
     if out.is_empty() {
-        bail!("no *.js.map files with their minified files found under {}", args.path.display());
+        bail!(
+            "no *.js.map files with their minified files found under {}",
+            args.path.display()
+        );
     }
     Ok(out)
 }
@@ -249,7 +271,11 @@ fn size_of(p: &Path) -> Result<u64> {
 }
 
 /// Streams one planned upload: metadata, then every part in chunks.
-async fn send(client: &mut crate::ArtifactClient, plan: &Planned, bar: &ProgressBar) -> Result<pb::UploadResponse> {
+async fn send(
+    client: &mut crate::ArtifactClient,
+    plan: &Planned,
+    bar: &ProgressBar,
+) -> Result<pb::UploadResponse> {
     let mut meta = plan.meta.clone();
     let mut total = 0u64;
     for (_, p) in &plan.parts {
@@ -326,8 +352,10 @@ pub async fn run(cmd: UploadCommand, ch: Channel, as_json: bool) -> Result<()> {
         ProgressBar::new(total)
     };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut client = artifacts_client(ch);
     let mut failures = 0;

@@ -17,7 +17,10 @@ pub fn upload_type_from_pb(t: i32) -> Result<UploadType, ServiceError> {
     use pb::UploadType as P;
     Ok(match P::try_from(t).unwrap_or(P::Unspecified) {
         P::Unspecified => {
-            return Err(ServiceError::invalid("type", "Missing required field: type"));
+            return Err(ServiceError::invalid(
+                "type",
+                "Missing required field: type",
+            ));
         }
         P::JsSourcemap => UploadType::JsSourcemap,
         P::ReactNativeSourcemap => UploadType::ReactNativeSourcemap,
@@ -85,7 +88,10 @@ pub fn kind_from_pb(k: i32, default_js: bool) -> Result<ArtifactKind, Status> {
     Ok(match P::try_from(k).unwrap_or(P::Unspecified) {
         P::Unspecified if default_js => ArtifactKind::Js,
         P::Unspecified => {
-            return Err(status(ServiceError::invalid("mapkind", "Missing required field: mapkind")));
+            return Err(status(ServiceError::invalid(
+                "mapkind",
+                "Missing required field: mapkind",
+            )));
         }
         P::Js => ArtifactKind::Js,
         P::React => ArtifactKind::React,

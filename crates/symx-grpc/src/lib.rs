@@ -10,7 +10,9 @@ use futures::{Stream, StreamExt};
 use std::pin::Pin;
 use symx_proto::v1 as pb;
 use symx_proto::v1::artifact_service_server::{ArtifactService, ArtifactServiceServer};
-use symx_proto::v1::symbolication_service_server::{SymbolicationService, SymbolicationServiceServer};
+use symx_proto::v1::symbolication_service_server::{
+    SymbolicationService, SymbolicationServiceServer,
+};
 use symx_service::{ServiceError, SourceMapSelector, Symx};
 use symx_types::{ErrorCode, Tenant};
 use tonic::{Request, Response, Status, Streaming};
@@ -76,10 +78,9 @@ impl ArtifactService for ArtifactApi {
     ) -> Result<Response<pb::UploadResponse>, Status> {
         let tenant = tenant(&request);
         let mut stream = request.into_inner();
-        let first = stream
-            .message()
-            .await?
-            .ok_or_else(|| Status::invalid_argument("empty upload stream: send UploadMetadata first"))?;
+        let first = stream.message().await?.ok_or_else(|| {
+            Status::invalid_argument("empty upload stream: send UploadMetadata first")
+        })?;
         let Some(pb::upload_request::Payload::Metadata(meta)) = first.payload else {
             return Err(Status::invalid_argument(
                 "the first message of an upload must carry UploadMetadata",
@@ -95,7 +96,10 @@ impl ArtifactService for ArtifactApi {
         while let Some(msg) = stream.message().await? {
             match msg.payload {
                 Some(pb::upload_request::Payload::Chunk(chunk)) => {
-                    session.write(&chunk.part, &chunk.data).await.map_err(status)?;
+                    session
+                        .write(&chunk.part, &chunk.data)
+                        .await
+                        .map_err(status)?;
                 }
                 Some(pb::upload_request::Payload::Metadata(_)) => {
                     return Err(Status::invalid_argument(
@@ -152,9 +156,15 @@ impl ArtifactService for ArtifactApi {
         let tenant = tenant(&request);
         let selector = match request.into_inner().selector {
             Some(pb::get_source_map_request::Selector::File(f)) => {
-                for (name, v) in [("filename", &f.filename), ("service", &f.service), ("version", &f.version)] {
+                for (name, v) in [
+                    ("filename", &f.filename),
+                    ("service", &f.service),
+                    ("version", &f.version),
+                ] {
                     if v.is_empty() {
-                        return Err(Status::invalid_argument(format!("Missing required field: {name}")));
+                        return Err(Status::invalid_argument(format!(
+                            "Missing required field: {name}"
+                        )));
                     }
                 }
                 SourceMapSelector::File {
@@ -172,7 +182,11 @@ impl ArtifactService for ArtifactApi {
                 ));
             }
         };
-        let f = self.symx.get_sourcemap(tenant, selector).await.map_err(status)?;
+        let f = self
+            .symx
+            .get_sourcemap(tenant, selector)
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::SourceMapFile {
             id: f.id,
             artifact_id: f.artifact_id.to_string(),
@@ -277,7 +291,9 @@ impl SymbolicationService for SymbolicationApi {
 }
 
 /// Every gRPC service of symxd: artifacts, symbolication, health and reflection.
-pub async fn routes(symx: Symx) -> Result<tonic::service::Routes, Box<dyn std::error::Error + Send + Sync>> {
+pub async fn routes(
+    symx: Symx,
+) -> Result<tonic::service::Routes, Box<dyn std::error::Error + Send + Sync>> {
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<ArtifactServiceServer<ArtifactApi>>()

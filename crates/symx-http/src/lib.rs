@@ -23,19 +23,30 @@ pub fn router(symx: Symx) -> Router {
 async fn metrics(State(symx): State<Symx>) -> Response {
     symx.index_cache().publish();
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         symx.metrics().render(),
     )
         .into_response()
 }
 
 async fn healthz() -> Response {
-    (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))).into_response()
+    (
+        StatusCode::OK,
+        axum::Json(serde_json::json!({"status": "ok"})),
+    )
+        .into_response()
 }
 
 async fn readyz(State(symx): State<Symx>) -> Response {
     match symx.ready().await {
-        Ok(()) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ready"}))).into_response(),
+        Ok(()) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ready"})),
+        )
+            .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "readiness check failed");
             (

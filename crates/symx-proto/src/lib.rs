@@ -9,4 +9,5 @@ pub mod v1 {
 }
 
 /// The encoded `FileDescriptorSet` of the API, for `tonic-reflection`.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/symx_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/symx_descriptor.bin"));

@@ -61,8 +61,8 @@ async fn shutdown_signal() {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let mut config = Config::load(args.config.as_deref(), std::env::vars())
-        .context("invalid configuration")?;
+    let mut config =
+        Config::load(args.config.as_deref(), std::env::vars()).context("invalid configuration")?;
     if let Some(dir) = args.data_dir {
         config.storage.data_dir = dir;
     }

@@ -69,7 +69,10 @@ impl IndexCache {
             self.metrics.cache_hits.with_label_values(&["index"]).inc();
             return Ok(v);
         }
-        self.metrics.cache_misses.with_label_values(&["index"]).inc();
+        self.metrics
+            .cache_misses
+            .with_label_values(&["index"])
+            .inc();
         let loads = self.metrics.cache_loads.with_label_values(&["index"]);
         let v = self
             .cache
@@ -144,7 +147,10 @@ impl ResolveCache {
         resolve: impl FnOnce() -> Result<Option<ArtifactId>>,
     ) -> Result<Option<ArtifactId>> {
         if let Some(v) = self.cache.get(&key) {
-            self.metrics.cache_hits.with_label_values(&["resolve"]).inc();
+            self.metrics
+                .cache_hits
+                .with_label_values(&["resolve"])
+                .inc();
             return Ok(v);
         }
         self.metrics

@@ -59,7 +59,10 @@ impl ArtifactView {
                 put("build_number", m.build_number.as_deref());
                 put("bundle_name", m.bundle_name.as_deref());
                 put("bundle_version", m.bundle_version.as_deref());
-                put("debug_id", m.debug_id.as_deref().or(rec.debug_id.as_deref()));
+                put(
+                    "debug_id",
+                    m.debug_id.as_deref().or(rec.debug_id.as_deref()),
+                );
                 put("platform", m.platform.as_deref());
                 put("service", m.service.as_deref());
                 put("version", m.version.as_deref());
@@ -330,8 +333,11 @@ impl Filters {
         };
         let uuid_ok = self.uuid.is_empty()
             || m.uuids.as_deref().is_some_and(|u| {
-                u.split(',')
-                    .any(|x| self.uuid.iter().any(|f| f.trim().eq_ignore_ascii_case(x.trim())))
+                u.split(',').any(|x| {
+                    self.uuid
+                        .iter()
+                        .any(|f| f.trim().eq_ignore_ascii_case(x.trim()))
+                })
             });
         any(&self.service, &m.service)
             && any(&self.version, &m.version)
@@ -346,7 +352,10 @@ impl Filters {
             && any(&self.symbol_source, &m.symbol_source)
             && any(&self.origin, &m.origin)
             && any(&self.origin_version, &m.origin_version)
-            && self.filename.as_deref().is_none_or(|f| filename_matches(rec, f))
+            && self
+                .filename
+                .as_deref()
+                .is_none_or(|f| filename_matches(rec, f))
             && eq_ci(
                 &self.debug_id,
                 m.debug_id.as_deref().or(rec.debug_id.as_deref()),
@@ -426,10 +435,9 @@ impl Symx {
         let id = ArtifactId::parse(id)?;
         let inner = self.inner.clone();
         self.blocking(move || {
-            let rec = inner
-                .storage
-                .get(&tenant, &id)?
-                .ok_or_else(|| ServiceError::new(ErrorCode::NotFound, format!("artifact {id} not found")))?;
+            let rec = inner.storage.get(&tenant, &id)?.ok_or_else(|| {
+                ServiceError::new(ErrorCode::NotFound, format!("artifact {id} not found"))
+            })?;
             Ok(ArtifactView::new(&tenant, &rec))
         })
         .await
@@ -471,7 +479,10 @@ impl Symx {
                 }
                 let ids: Vec<ArtifactId> = victims.iter().map(|v| v.id.clone()).collect();
                 let deleted = inner.storage.soft_delete(&tenant, &ids)?;
-                Ok(deleted.iter().map(|r| ArtifactView::new(&tenant, r)).collect())
+                Ok(deleted
+                    .iter()
+                    .map(|r| ArtifactView::new(&tenant, r))
+                    .collect())
             })
             .await?;
         if !dry_run {
@@ -567,7 +578,12 @@ impl Inner {
                 let d = d.to_ascii_lowercase();
                 let mut found = None;
                 for kind in [ArtifactKind::Js, ArtifactKind::React] {
-                    if let Some(id) = self.storage.lookup(tenant, kind, "debug_id", &d)?.into_iter().next() {
+                    if let Some(id) = self
+                        .storage
+                        .lookup(tenant, kind, "debug_id", &d)?
+                        .into_iter()
+                        .next()
+                    {
                         found = self.storage.get(tenant, &id)?;
                         break;
                     }
@@ -575,9 +591,9 @@ impl Inner {
                 found
             }
         };
-        let rec = rec.filter(|r| r.deleted_at_ms.is_none()).ok_or_else(|| {
-            ServiceError::new(ErrorCode::NotFound, "no source map matches")
-        })?;
+        let rec = rec
+            .filter(|r| r.deleted_at_ms.is_none())
+            .ok_or_else(|| ServiceError::new(ErrorCode::NotFound, "no source map matches"))?;
         let map_file = rec
             .file("source_map")
             .ok_or_else(|| ServiceError::internal(format!("{} has no source_map file", rec.id)))?;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -129,18 +129,6 @@ impl Default for LogConfig {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::default(),
-            storage: StorageConfig::default(),
-            cache: CacheConfig::default(),
-            limits: LimitsConfig::default(),
-            log: LogConfig::default(),
-        }
-    }
-}
-
 /// A configuration problem, naming the file, variable or key.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -198,10 +186,14 @@ impl Config {
             return Err(ConfigError("cache.max_bytes must be at least 1 MiB".into()));
         }
         if self.limits.max_upload_bytes == 0 {
-            return Err(ConfigError("limits.max_upload_bytes must be positive".into()));
+            return Err(ConfigError(
+                "limits.max_upload_bytes must be positive".into(),
+            ));
         }
         if self.limits.concurrent_uploads == 0 {
-            return Err(ConfigError("limits.concurrent_uploads must be positive".into()));
+            return Err(ConfigError(
+                "limits.concurrent_uploads must be positive".into(),
+            ));
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError(format!(
@@ -231,7 +223,9 @@ impl Config {
 /// (`127.0.0.1:9000`, `./data`).
 fn parse_env_value(raw: &str) -> toml::Value {
     match format!("v = {raw}").parse::<toml::Table>() {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_owned())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.to_owned())),
         Err(_) => toml::Value::String(raw.to_owned()),
     }
 }
@@ -241,15 +235,21 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
     fn defaults_file_then_env() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("symx.toml");
-        std::fs::write(&path, "[cache]\nmax_bytes = 2097152\n[storage]\ndata_dir = \"/var/lib/symx\"\n")
-            .expect("write");
+        std::fs::write(
+            &path,
+            "[cache]\nmax_bytes = 2097152\n[storage]\ndata_dir = \"/var/lib/symx\"\n",
+        )
+        .expect("write");
         let c = Config::load(
             Some(&path),
             env(&[

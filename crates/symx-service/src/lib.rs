@@ -111,20 +111,22 @@ impl Symx {
         &self,
         f: impl FnOnce() -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let _permit = self
-            .inner
-            .cpu
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| ServiceError::new(ErrorCode::Unavailable, "service is shutting down"))?;
+        let _permit =
+            self.inner.cpu.clone().acquire_owned().await.map_err(|_| {
+                ServiceError::new(ErrorCode::Unavailable, "service is shutting down")
+            })?;
         tokio::task::spawn_blocking(f).await?
     }
 
     /// Purges soft-deleted artifacts older than the configured age. Returns how many went.
     pub async fn purge(&self) -> Result<usize> {
         let storage = self.inner.storage.clone();
-        let age_ms = self.inner.config.storage.purge_after_secs.saturating_mul(1000);
+        let age_ms = self
+            .inner
+            .config
+            .storage
+            .purge_after_secs
+            .saturating_mul(1000);
         let n = self
             .blocking(move || {
                 let before = symx_storage::now_ms().saturating_sub(age_ms);

@@ -70,16 +70,31 @@ impl Metrics {
         r.register(Box::new(purged.clone()))
             .unwrap_or_else(|e| panic!("{e}"));
         Self {
-            uploads: counter_vec(&r, "uploads_total", "Uploads by kind and outcome", &["kind", "outcome"]),
+            uploads: counter_vec(
+                &r,
+                "uploads_total",
+                "Uploads by kind and outcome",
+                &["kind", "outcome"],
+            ),
             upload_bytes,
-            index_builds: counter_vec(&r, "index_builds_total", "Indexes built, by kind", &["kind"]),
+            index_builds: counter_vec(
+                &r,
+                "index_builds_total",
+                "Indexes built, by kind",
+                &["kind"],
+            ),
             index_build_seconds: histogram(
                 &r,
                 "index_build_seconds",
                 "Time to build an index at upload",
                 vec![0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
             ),
-            frames: counter_vec(&r, "frames_total", "Frames symbolicated, by platform and status", &["platform", "status"]),
+            frames: counter_vec(
+                &r,
+                "frames_total",
+                "Frames symbolicated, by platform and status",
+                &["platform", "status"],
+            ),
             symbolicate_seconds: histogram(
                 &r,
                 "symbolicate_seconds",
@@ -88,7 +103,12 @@ impl Metrics {
             ),
             cache_hits: counter_vec(&r, "cache_hits_total", "Cache hits", &["cache"]),
             cache_misses: counter_vec(&r, "cache_misses_total", "Cache misses", &["cache"]),
-            cache_loads: counter_vec(&r, "cache_loads_total", "Loads from storage after a miss (coalesced)", &["cache"]),
+            cache_loads: counter_vec(
+                &r,
+                "cache_loads_total",
+                "Loads from storage after a miss (coalesced)",
+                &["cache"],
+            ),
             cache_bytes,
             cache_entries,
             purged,

@@ -36,7 +36,9 @@ pub struct StackTrace {
 pub enum Frame {
     Js(JsFrame),
     /// A frame of a platform this version does not resolve; answered per frame.
-    Unsupported { platform: String },
+    Unsupported {
+        platform: String,
+    },
 }
 
 /// The answer for one input frame.
@@ -52,7 +54,11 @@ pub struct FrameResult {
 }
 
 impl FrameResult {
-    fn miss(status: FrameStatus, artifact_id: Option<ArtifactId>, message: impl Into<String>) -> Self {
+    fn miss(
+        status: FrameStatus,
+        artifact_id: Option<ArtifactId>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             artifact_id,
@@ -107,7 +113,10 @@ impl Symx {
             let mut results = Vec::with_capacity(st.frames.len());
             for frame in &st.frames {
                 let (platform, result) = match frame {
-                    Frame::Js(f) => ("javascript", self.resolve_js(tenant, request, st, si, f, context, &mut memo)),
+                    Frame::Js(f) => (
+                        "javascript",
+                        self.resolve_js(tenant, request, st, si, f, context, &mut memo),
+                    ),
                     Frame::Unsupported { platform } => (
                         "other",
                         FrameResult::miss(
@@ -160,7 +169,11 @@ impl Symx {
             .filter(|d| !d.is_empty())
             .or_else(|| request.debug_ids.get(&f.url).map(String::as_str));
         if debug_id.is_none() && f.url.is_empty() {
-            return FrameResult::miss(FrameStatus::InvalidFrame, None, "the frame has no URL and no debug id");
+            return FrameResult::miss(
+                FrameStatus::InvalidFrame,
+                None,
+                "the frame has no URL and no debug id",
+            );
         }
         // Frames matched by URL depend on their stack trace's service and version.
         let scope = if debug_id.is_some() { usize::MAX } else { si };
@@ -168,10 +181,14 @@ impl Symx {
             .entry((debug_id, f.url.as_str(), scope))
             .or_insert_with(|| self.find_js(tenant, debug_id, st, &f.url));
         match found {
-            Found::Missing(msg) => FrameResult::miss(FrameStatus::MissingArtifact, None, msg.clone()),
-            Found::Malformed(id, msg) => {
-                FrameResult::miss(FrameStatus::MalformedArtifact, Some(id.clone()), msg.clone())
+            Found::Missing(msg) => {
+                FrameResult::miss(FrameStatus::MissingArtifact, None, msg.clone())
             }
+            Found::Malformed(id, msg) => FrameResult::miss(
+                FrameStatus::MalformedArtifact,
+                Some(id.clone()),
+                msg.clone(),
+            ),
             Found::Index(id, index) => {
                 let LoadedIndex::Js(js) = &**index;
                 resolve_in(js, id, f, context)
@@ -179,7 +196,13 @@ impl Symx {
         }
     }
 
-    fn find_js(&self, tenant: &Tenant, debug_id: Option<&str>, st: &StackTrace, url: &str) -> Found {
+    fn find_js(
+        &self,
+        tenant: &Tenant,
+        debug_id: Option<&str>,
+        st: &StackTrace,
+        url: &str,
+    ) -> Found {
         let id = match debug_id {
             Some(d) => {
                 let d = d.to_ascii_lowercase();
@@ -188,7 +211,12 @@ impl Symx {
                     .resolves
                     .get_or_resolve(ResolveKey::DebugId(tenant.clone(), d.clone()), || {
                         for kind in [ArtifactKind::Js, ArtifactKind::React] {
-                            if let Some(id) = inner.storage.lookup(tenant, kind, "debug_id", &d)?.into_iter().next() {
+                            if let Some(id) = inner
+                                .storage
+                                .lookup(tenant, kind, "debug_id", &d)?
+                                .into_iter()
+                                .next()
+                            {
                                 return Ok(Some(id));
                             }
                         }
@@ -202,7 +230,8 @@ impl Symx {
                     st.version.as_deref().filter(|s| !s.is_empty()),
                 ) else {
                     return Found::Missing(
-                        "the frame has no debug id and its stack trace no service and version".into(),
+                        "the frame has no debug id and its stack trace no service and version"
+                            .into(),
                     );
                 };
                 let key = UrlKey::parse(url);
@@ -211,12 +240,19 @@ impl Symx {
                 inner
                     .resolves
                     .get_or_resolve(
-                        ResolveKey::JsUrl(tenant.clone(), service.to_owned(), version.to_owned(), stripped),
+                        ResolveKey::JsUrl(
+                            tenant.clone(),
+                            service.to_owned(),
+                            version.to_owned(),
+                            stripped,
+                        ),
                         || inner.find_by_url(tenant, service, version, &key),
                     )
                     .map(|o| {
                         o.ok_or_else(|| {
-                            format!("no source map for {url} in service {service} version {version}")
+                            format!(
+                                "no source map for {url} in service {service} version {version}"
+                            )
                         })
                     })
             }
@@ -237,7 +273,9 @@ impl Symx {
         let inner = &self.inner;
         inner
             .indexes
-            .get_or_load(&(tenant.clone(), id.clone()), || inner.load_js_index(tenant, id))
+            .get_or_load(&(tenant.clone(), id.clone()), || {
+                inner.load_js_index(tenant, id)
+            })
     }
 }
 
@@ -253,7 +291,12 @@ impl Inner {
             if let Some(full) = key.full()
                 && let Some(id) = self
                     .storage
-                    .lookup(tenant, kind, "url", &format!("{service}{SEP}{version}{SEP}{full}"))?
+                    .lookup(
+                        tenant,
+                        kind,
+                        "url",
+                        &format!("{service}{SEP}{version}{SEP}{full}"),
+                    )?
                     .into_iter()
                     .next()
             {
@@ -264,7 +307,12 @@ impl Inner {
             for kind in [ArtifactKind::Js, ArtifactKind::React] {
                 if let Some(id) = self
                     .storage
-                    .lookup(tenant, kind, "path", &format!("{service}{SEP}{version}{SEP}{suffix}"))?
+                    .lookup(
+                        tenant,
+                        kind,
+                        "path",
+                        &format!("{service}{SEP}{version}{SEP}{suffix}"),
+                    )?
                     .into_iter()
                     .next()
                 {
@@ -298,7 +346,10 @@ impl Inner {
             None => None,
         };
         let built = symx_sourcemap::build_index(&map, minified.as_deref())?;
-        self.metrics.index_builds.with_label_values(&[rec.kind.mapkind()]).inc();
+        self.metrics
+            .index_builds
+            .with_label_values(&[rec.kind.mapkind()])
+            .inc();
         Ok(LoadedIndex::Js(JsIndex::open(built.bytes)?))
     }
 }
@@ -320,7 +371,11 @@ fn resolve_in(js: &JsIndex<Vec<u8>>, id: &ArtifactId, f: &JsFrame, context: u32)
         Err(Miss::LineOutOfRange) => FrameResult::miss(
             FrameStatus::OutOfRange,
             Some(id.clone()),
-            format!("line {} is past the end of the minified file ({} lines)", f.line, js.line_count()),
+            format!(
+                "line {} is past the end of the minified file ({} lines)",
+                f.line,
+                js.line_count()
+            ),
         ),
         Err(Miss::Unmapped) => FrameResult::miss(
             FrameStatus::OutOfRange,

@@ -179,11 +179,15 @@ impl UploadSession {
                 } else {
                     "created"
                 };
-                m.uploads.with_label_values(&[kind.mapkind(), outcome]).inc();
+                m.uploads
+                    .with_label_values(&[kind.mapkind(), outcome])
+                    .inc();
                 m.upload_bytes.inc_by(total);
                 symx.after_write();
                 if let Some(old) = &o.replaced {
-                    symx.inner.indexes.invalidate(&(o.artifact.tenant.clone(), old.clone()));
+                    symx.inner
+                        .indexes
+                        .invalidate(&(o.artifact.tenant.clone(), old.clone()));
                 }
             }
             Err(e) => {
@@ -192,7 +196,9 @@ impl UploadSession {
                     ErrorCode::InvalidArgument => "invalid",
                     _ => "error",
                 };
-                m.uploads.with_label_values(&[kind.mapkind(), outcome]).inc();
+                m.uploads
+                    .with_label_values(&[kind.mapkind(), outcome])
+                    .inc();
             }
         }
         result
@@ -215,19 +221,23 @@ impl Inner {
 
         match kind {
             ArtifactKind::Js | ArtifactKind::React => {
-                let map_path = path_of("source_map")
-                    .ok_or_else(|| ServiceError::invalid("source_map", "Missing required file: source_map"))?;
+                let map_path = path_of("source_map").ok_or_else(|| {
+                    ServiceError::invalid("source_map", "Missing required file: source_map")
+                })?;
                 let map = std::fs::read(&map_path)?;
                 if map.is_empty() {
-                    return Err(ServiceError::invalid("source_map", "invalid source map: the file is empty"));
+                    return Err(ServiceError::invalid(
+                        "source_map",
+                        "invalid source map: the file is empty",
+                    ));
                 }
                 let minified = match path_of("minified_file") {
                     Some(p) => Some(std::fs::read(p)?),
                     None => None,
                 };
                 let started = Instant::now();
-                let built = symx_sourcemap::build_index(&map, minified.as_deref())
-                    .map_err(|e| {
+                let built =
+                    symx_sourcemap::build_index(&map, minified.as_deref()).map_err(|e| {
                         let field = match e {
                             symx_sourcemap::Error::InvalidMinified(_) => "minified_file",
                             _ => "source_map",
@@ -245,16 +255,20 @@ impl Inner {
                     .with_label_values(&[kind.mapkind()])
                     .inc();
                 let file_id = built.debug_id.map(|d| d.to_string());
-                if let (Some(given), Some(found)) = (meta.debug_id.as_deref().filter(|s| !s.is_empty()), &file_id)
+                if let (Some(given), Some(found)) =
+                    (meta.debug_id.as_deref().filter(|s| !s.is_empty()), &file_id)
                     && !given.eq_ignore_ascii_case(found)
                 {
                     return Err(ServiceError::invalid(
                         "debug_id",
-                        format!("debug_id {given} does not match the source map's debug id {found}"),
+                        format!(
+                            "debug_id {given} does not match the source map's debug id {found}"
+                        ),
                     ));
                 }
                 debug_id = file_id.or_else(|| meta.debug_id.clone().filter(|s| !s.is_empty()));
-                if meta.debug_id.as_deref().is_none_or(str::is_empty) && kind == ArtifactKind::React {
+                if meta.debug_id.as_deref().is_none_or(str::is_empty) && kind == ArtifactKind::React
+                {
                     meta.debug_id = debug_id.clone();
                 }
                 indexes.push(("js".to_owned(), built.bytes));
@@ -268,7 +282,10 @@ impl Inner {
                 if let Some(full) = key.full() {
                     lookups.push(("url".into(), format!("{service}{SEP}{version}{SEP}{full}")));
                 }
-                lookups.push(("path".into(), format!("{service}{SEP}{version}{SEP}{}", key.path)));
+                lookups.push((
+                    "path".into(),
+                    format!("{service}{SEP}{version}{SEP}{}", key.path),
+                ));
             }
             _ => {}
         }
@@ -294,7 +311,10 @@ impl Inner {
         }
         if let Some(sig) = meta.pdb_sig.as_deref() {
             let sig = sig.trim_matches(['{', '}']).to_ascii_lowercase();
-            lookups.push(("pdb".into(), format!("{sig}{SEP}{}", meta.pdb_age.unwrap_or(0))));
+            lookups.push((
+                "pdb".into(),
+                format!("{sig}{SEP}{}", meta.pdb_age.unwrap_or(0)),
+            ));
         }
         lookups.sort();
         lookups.dedup();

@@ -16,7 +16,9 @@ impl UrlKey {
         let no_query = no_frag.split('?').next().unwrap_or(no_frag);
         if let Some((scheme, rest)) = no_query.split_once("://")
             && !scheme.is_empty()
-            && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.')
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.')
         {
             let (host, path) = match rest.find('/') {
                 Some(i) => (&rest[..i], &rest[i..]),
@@ -100,11 +102,17 @@ mod tests {
         let k = UrlKey::parse("https://CDN.example.com/static/js/main.js?v=3#x");
         assert_eq!(k.host.as_deref(), Some("cdn.example.com"));
         assert_eq!(k.path, "/static/js/main.js");
-        assert_eq!(k.full().as_deref(), Some("cdn.example.com/static/js/main.js"));
+        assert_eq!(
+            k.full().as_deref(),
+            Some("cdn.example.com/static/js/main.js")
+        );
         let k = UrlKey::parse("static/./js//main.js");
         assert_eq!((k.host, k.path.as_str()), (None, "/static/js/main.js"));
         assert_eq!(UrlKey::parse("~/app.js").path, "/app.js");
-        assert_eq!(UrlKey::parse("//cdn.x/app.js").host.as_deref(), Some("cdn.x"));
+        assert_eq!(
+            UrlKey::parse("//cdn.x/app.js").host.as_deref(),
+            Some("cdn.x")
+        );
         assert_eq!(UrlKey::parse("webpack:///src/a.js").path, "/src/a.js");
     }
 

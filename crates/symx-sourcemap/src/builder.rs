@@ -1,7 +1,7 @@
 //! Building a [`JsIndex`](crate::JsIndex) from a raw source map and its minified file.
 
 use crate::Error;
-use crate::index::{FORMAT_VERSION, HEADER_LEN, MAGIC, NONE, SECTION_COUNT, Section};
+use crate::index::{BLOCK, FORMAT_VERSION, HEADER_LEN, MAGIC, NONE, SECTION_COUNT, Section};
 use crate::scopes::{self, NameRef, Pos};
 use debugid::DebugId;
 use sourcemap::{DecodedMap, SourceMap};
@@ -58,7 +58,10 @@ pub fn raw_fields(map: &[u8]) -> Result<RawMapFields, Error> {
     };
     Ok(RawMapFields {
         version: value.get("version").and_then(|v| v.as_i64()).unwrap_or(3),
-        file: value.get("file").and_then(|v| v.as_str()).map(str::to_owned),
+        file: value
+            .get("file")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
         mappings: value
             .get("mappings")
             .and_then(|v| v.as_str())
@@ -94,10 +97,22 @@ fn strip_xssi(map: &[u8]) -> &[u8] {
 fn describe(e: &sourcemap::Error) -> String {
     use sourcemap::Error as E;
     match e {
-        E::BadJson(err) => format!("not valid JSON at line {} column {}: {err}", err.line(), err.column()),
-        E::BadSourceReference(id) => format!("`mappings` refers to source {id}, which `sources` does not have"),
-        E::BadNameReference(id) => format!("`mappings` refers to name {id}, which `names` does not have"),
-        E::VlqLeftover | E::VlqNoValues | E::VlqOverflow | E::BadSegmentSize(_) | E::InvalidBase64(_) => {
+        E::BadJson(err) => format!(
+            "not valid JSON at line {} column {}: {err}",
+            err.line(),
+            err.column()
+        ),
+        E::BadSourceReference(id) => {
+            format!("`mappings` refers to source {id}, which `sources` does not have")
+        }
+        E::BadNameReference(id) => {
+            format!("`mappings` refers to name {id}, which `names` does not have")
+        }
+        E::VlqLeftover
+        | E::VlqNoValues
+        | E::VlqOverflow
+        | E::BadSegmentSize(_)
+        | E::InvalidBase64(_) => {
             format!("`mappings` is malformed: {e}")
         }
         other => other.to_string(),
@@ -137,7 +152,10 @@ struct Tok {
 /// minified file.
 pub fn build_index(map: &[u8], minified: Option<&[u8]>) -> Result<BuiltIndex, Error> {
     if map.len() > u32::MAX as usize / 2 {
-        return Err(Error::TooLarge(format!("source map is {} bytes", map.len())));
+        return Err(Error::TooLarge(format!(
+            "source map is {} bytes",
+            map.len()
+        )));
     }
     let sm = decode(map)?;
     let minified = match minified {
@@ -210,10 +228,14 @@ pub fn build_index(map: &[u8], minified: Option<&[u8]>) -> Result<BuiltIndex, Er
     }
     w.words(Section::Lines, &lines);
 
-    // TOKENS
-    let mut tok_words = Vec::with_capacity(tokens.len() * 5);
+    // COLS, TOKENS
+    let cols: Vec<u32> = tokens.iter().map(|t| t.col).collect();
+    w.words(Section::Cols, &cols);
+    let blocks: Vec<u32> = cols.iter().step_by(BLOCK).copied().collect();
+    w.words(Section::Blocks, &blocks);
+    let mut tok_words = Vec::with_capacity(tokens.len() * 4);
     for t in &tokens {
-        tok_words.extend_from_slice(&[t.col, t.src_id, t.src_line, t.src_col, t.name_id]);
+        tok_words.extend_from_slice(&[t.src_id, t.src_line, t.src_col, t.name_id]);
     }
     w.words(Section::Tokens, &tok_words);
 
@@ -229,7 +251,11 @@ pub fn build_index(map: &[u8], minified: Option<&[u8]>) -> Result<BuiltIndex, Er
     };
     let original = |r: &NameRef| -> String {
         token_at(r.pos)
-            .and_then(|t| (t.name_id != NONE).then(|| sm.get_name(t.name_id)).flatten())
+            .and_then(|t| {
+                (t.name_id != NONE)
+                    .then(|| sm.get_name(t.name_id))
+                    .flatten()
+            })
             .map(str::to_owned)
             .unwrap_or_else(|| r.text.clone())
     };
@@ -255,12 +281,22 @@ pub fn build_index(map: &[u8], minified: Option<&[u8]>) -> Result<BuiltIndex, Er
         })
         .collect();
     let bps = scopes::breakpoints(&found);
-    let mut scope_words = Vec::with_capacity(bps.len() * 3);
+    let mut scope_words = Vec::with_capacity(bps.len() * 2);
+    let mut scope_fns = Vec::with_capacity(bps.len());
     for ((line, col), top) in &bps {
         let id = top.and_then(|i| scope_names.get(i).copied().flatten());
-        scope_words.extend_from_slice(&[*line, *col, id.unwrap_or(NONE)]);
+        scope_words.extend_from_slice(&[*line, *col]);
+        scope_fns.push(id.unwrap_or(NONE));
     }
     w.words(Section::Scopes, &scope_words);
+    let scope_blocks: Vec<u32> = scope_words
+        .chunks(2)
+        .step_by(BLOCK)
+        .flatten()
+        .copied()
+        .collect();
+    w.words(Section::ScopeBlocks, &scope_blocks);
+    w.words(Section::ScopeFn, &scope_fns);
 
     // SOURCES, NAMES
     let mut src_words = Vec::with_capacity(n_sources as usize * 2);
@@ -339,7 +375,11 @@ fn split_lines_keep(text: &str) -> impl Iterator<Item = &str> {
                     return Some(line);
                 }
                 b'\r' => {
-                    let end = if bytes.get(i + 1) == Some(&b'\n') { i + 2 } else { i + 1 };
+                    let end = if bytes.get(i + 1) == Some(&b'\n') {
+                        i + 2
+                    } else {
+                        i + 1
+                    };
                     let line = &text[start..end];
                     start = end;
                     return Some(line);
@@ -426,7 +466,8 @@ mod tests {
 
     #[test]
     fn debug_id_comment_is_found_at_the_end() {
-        let src = "x()\n//# debugId=85314830-023f-4cf1-a267-535f4e37bb17\n//# sourceMappingURL=a.map";
+        let src =
+            "x()\n//# debugId=85314830-023f-4cf1-a267-535f4e37bb17\n//# sourceMappingURL=a.map";
         assert_eq!(
             minified_debug_id(src).map(|d| d.to_string()),
             Some("85314830-023f-4cf1-a267-535f4e37bb17".to_owned())

@@ -69,19 +69,27 @@ mod tests {
         assert_eq!(f.symbol.as_deref(), Some("hello"));
         assert_eq!(f.context_line.as_deref(), Some("function hello(){"));
         assert_eq!(f.post_context, vec!["  world();".to_owned()]);
-        // Inside the body of h: the enclosing function's original name.
+        // Inside the body of h: the enclosing function's original name; no context asked,
+        // no source text read.
         let f = idx.resolve(1, 15, 0).expect("resolves");
         assert_eq!(f.function.as_deref(), Some("hello"));
+        assert_eq!(f.context_line, None);
         // Second line: `world` at line 2 column 3.
         let f = idx.resolve(2, 1, 0).expect("resolves");
-        assert_eq!((f.line, f.column, f.symbol.as_deref()), (2, 3, Some("world")));
+        assert_eq!(
+            (f.line, f.column, f.symbol.as_deref()),
+            (2, 3, Some("world"))
+        );
         assert_eq!(idx.resolve(3, 1, 0), Err(Miss::LineOutOfRange));
     }
 
     #[test]
     fn broken_maps_are_rejected_with_the_field() {
-        let err = build_index(br#"{"version":3,"sources":[],"names":[],"mappings":"AAAA"}"#, None)
-            .expect_err("source 0 does not exist");
+        let err = build_index(
+            br#"{"version":3,"sources":[],"names":[],"mappings":"AAAA"}"#,
+            None,
+        )
+        .expect_err("source 0 does not exist");
         assert!(err.to_string().contains("sources"), "{err}");
         assert!(build_index(b"{not json", None).is_err());
         assert!(build_index(MAP.as_bytes(), Some(&[0xff, 0xfe])).is_err());
@@ -95,7 +103,55 @@ mod tests {
         }
         let mut bad = built.bytes.clone();
         bad[8] = 99;
-        assert!(matches!(JsIndex::open(bad.as_slice()), Err(Error::IndexVersion(99))));
+        assert!(matches!(
+            JsIndex::open(bad.as_slice()),
+            Err(Error::IndexVersion(99))
+        ));
+    }
+
+    /// The block summary must never change an answer: compare with a linear scan on maps
+    /// with long lines of random token columns.
+    #[test]
+    fn lookups_agree_with_a_linear_scan() {
+        use proptest::strategy::{Strategy, ValueTree};
+        use proptest::test_runner::TestRunner;
+        let mut runner = TestRunner::deterministic();
+        for _ in 0..20 {
+            let cols = proptest::collection::btree_set(0u32..5000, 1..700)
+                .new_tree(&mut runner)
+                .expect("strategy")
+                .current();
+            let mut b = sourcemap::SourceMapBuilder::new(None);
+            let src = b.add_source("a.js");
+            let mut expected = Vec::new();
+            for line in 0..3u32 {
+                for (i, c) in cols.iter().enumerate() {
+                    let s = (i % 5 != 0).then_some(src);
+                    b.add_raw(line, *c, line * 100 + i as u32, 7, s, None, false);
+                    expected.push((line, *c, s.map(|_| line * 100 + i as u32)));
+                }
+            }
+            let mut out = Vec::new();
+            b.into_sourcemap().to_writer(&mut out).expect("write map");
+            let built = build_index(&out, None).expect("build");
+            let idx = JsIndex::open(built.bytes.as_slice()).expect("open");
+            for line in 0..3u32 {
+                for col in (0..5010).step_by(3) {
+                    let want = expected
+                        .iter()
+                        .filter(|(l, c, _)| *l == line && *c <= col)
+                        .next_back()
+                        .map(|(_, _, s)| *s);
+                    let got = idx.lookup(line, col);
+                    match want {
+                        None | Some(None) => assert!(got.is_err(), "{line}:{col} {got:?}"),
+                        Some(Some(src_line)) => {
+                            assert_eq!(got.map(|m| m.src_line), Ok(src_line), "{line}:{col}")
+                        }
+                    }
+                }
+            }
+        }
     }
 
     proptest::proptest! {

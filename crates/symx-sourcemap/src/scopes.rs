@@ -62,6 +62,10 @@ enum Open {
     TemplateExpr,
 }
 
+/// A closed `(...)`: where it closed, the tokens before its `(`, and (for `function`
+/// parameter lists) the function's name.
+type ClosedParen = (Pos, [Option<SigTok>; 3], Option<Option<NameRef>>);
+
 struct PendingBody {
     name: Option<NameRef>,
     start_depth: usize,
@@ -87,7 +91,7 @@ struct Scanner<'a> {
     prev: [Option<SigTok>; 3],
     scopes: Vec<Scope>,
     /// After `)`: the `before` tokens of its `(` and whether it belonged to a `function`.
-    last_paren: Option<(Pos, [Option<SigTok>; 3], Option<Option<NameRef>>)>,
+    last_paren: Option<ClosedParen>,
     pending_body: Option<PendingBody>,
     pending_class: Option<Option<NameRef>>,
     expr_arrows: Vec<ExprArrow>,
@@ -183,7 +187,9 @@ impl<'a> Scanner<'a> {
             Some(SigTok {
                 tok: Tok::Ident(w), ..
             }) => REGEX_AFTER_KEYWORDS.contains(&w.as_str()),
-            Some(SigTok { tok: Tok::Value, .. }) => false,
+            Some(SigTok {
+                tok: Tok::Value, ..
+            }) => false,
         }
     }
 
@@ -212,7 +218,8 @@ impl<'a> Scanner<'a> {
                 }
                 b'0'..=b'9' => {
                     let pos = self.pos();
-                    while self.peek(0).is_ascii_alphanumeric() || matches!(self.peek(0), b'.' | b'_')
+                    while self.peek(0).is_ascii_alphanumeric()
+                        || matches!(self.peek(0), b'.' | b'_')
                     {
                         self.bump();
                     }
@@ -368,10 +375,7 @@ impl<'a> Scanner<'a> {
         match b {
             b'(' => {
                 self.bump();
-                let function_name = self
-                    .after_function
-                    .take()
-                    .map(|(own, bound)| own.or(bound));
+                let function_name = self.after_function.take().map(|(own, bound)| own.or(bound));
                 let before = self.prev.clone();
                 self.stack.push(Open::Paren {
                     before,

@@ -35,7 +35,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use symx_types::{ArtifactId, ArtifactKind, ErrorCode, HasErrorCode, Tenant, UploadMetadata};
 
-
 /// The storage layout version. Bump on any change to a key layout or value encoding.
 pub const SCHEMA_VERSION: u32 = 1;
 /// Blob chunk size before compression: big enough for zstd to compress well, small enough
@@ -383,7 +382,8 @@ impl Storage {
                     ahead_bytes += compressed.len();
                     ahead.put_cf(blobs_cf, key, compressed);
                     if ahead_bytes >= INLINE_BLOB_LIMIT {
-                        self.db.write_opt(std::mem::take(&mut ahead), &sync_writes())?;
+                        self.db
+                            .write_opt(std::mem::take(&mut ahead), &sync_writes())?;
                         ahead_bytes = 0;
                     }
                 }
@@ -467,16 +467,25 @@ impl Storage {
 
     /// Adds to `batch` the removal of what makes an artifact resolvable and listable by
     /// identity: its identity key (when it points at it) and its lookup keys.
-    fn unlink_into(&self, batch: &mut WriteBatch, tenant: &Tenant, rec: &ArtifactRecord) -> Result<()> {
+    fn unlink_into(
+        &self,
+        batch: &mut WriteBatch,
+        tenant: &Tenant,
+        rec: &ArtifactRecord,
+    ) -> Result<()> {
         let identity_cf = self.cf(Column::Identity)?;
         let identity_key = keys::identity(tenant, rec.kind, &rec.metadata.identity());
-        if self.db.get_cf(identity_cf, &identity_key)?.as_deref() == Some(rec.id.as_str().as_bytes())
+        if self.db.get_cf(identity_cf, &identity_key)?.as_deref()
+            == Some(rec.id.as_str().as_bytes())
         {
             batch.delete_cf(identity_cf, identity_key);
         }
         let lookup_cf = self.cf(Column::Lookup)?;
         for (field, value) in &rec.lookups {
-            batch.delete_cf(lookup_cf, keys::lookup(tenant, rec.kind, field, value, &rec.id));
+            batch.delete_cf(
+                lookup_cf,
+                keys::lookup(tenant, rec.kind, field, value, &rec.id),
+            );
         }
         Ok(())
     }
@@ -563,7 +572,12 @@ impl Storage {
     }
 
     /// A derived index of an artifact.
-    pub fn read_index(&self, tenant: &Tenant, id: &ArtifactId, name: &str) -> Result<Option<Vec<u8>>> {
+    pub fn read_index(
+        &self,
+        tenant: &Tenant,
+        id: &ArtifactId,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>> {
         let cf = self.cf(Column::Index)?;
         Ok(self
             .db
@@ -589,7 +603,10 @@ impl Storage {
         }
         let digest: [u8; 32] = Sha256::digest(&out).into();
         if digest != sha {
-            return Err(Error::Corrupt(file.sha256.clone(), "sha256 mismatch".into()));
+            return Err(Error::Corrupt(
+                file.sha256.clone(),
+                "sha256 mismatch".into(),
+            ));
         }
         Ok(out)
     }
@@ -661,7 +678,11 @@ impl Storage {
             batch.put_cf(identity_cf, &identity_key, id.as_str().as_bytes());
             let lookup_cf = self.cf(Column::Lookup)?;
             for (field, value) in &rec.lookups {
-                batch.put_cf(lookup_cf, keys::lookup(tenant, rec.kind, field, value, id), b"");
+                batch.put_cf(
+                    lookup_cf,
+                    keys::lookup(tenant, rec.kind, field, value, id),
+                    b"",
+                );
             }
             batch.put_cf(
                 self.cf(Column::Catalog)?,
@@ -736,7 +757,8 @@ impl Storage {
 
     /// Cheap liveness probe for readiness checks.
     pub fn ping(&self) -> Result<()> {
-        self.db.get_cf(self.cf(Column::Meta)?, keys::SCHEMA_VERSION_KEY)?;
+        self.db
+            .get_cf(self.cf(Column::Meta)?, keys::SCHEMA_VERSION_KEY)?;
         Ok(())
     }
 }

@@ -22,7 +22,10 @@ fn spool(dir: &Path, name: &str, content: &[u8]) -> NewBlob {
 fn artifact(dir: &Path, version: &str, content: &[u8], overwrite: bool) -> NewArtifact {
     let blob = spool(dir, &format!("{version}-{}", content.len()), content);
     let meta = js_meta(version);
-    let id = ArtifactId::from_digest(ArtifactKind::Js, &Sha256::digest([version.as_bytes(), content].concat()));
+    let id = ArtifactId::from_digest(
+        ArtifactKind::Js,
+        &Sha256::digest([version.as_bytes(), content].concat()),
+    );
     NewArtifact {
         tenant: Tenant::default(),
         identity: meta.identity(),
@@ -38,7 +41,10 @@ fn artifact(dir: &Path, version: &str, content: &[u8], overwrite: bool) -> NewAr
                 size: blob.size,
             }],
             debug_id: None,
-            lookups: vec![("path".into(), format!("web\u{1f}{version}\u{1f}/static/app.js"))],
+            lookups: vec![(
+                "path".into(),
+                format!("web\u{1f}{version}\u{1f}/static/app.js"),
+            )],
             indexes: vec!["js".into()],
         },
         blobs: vec![blob],
@@ -63,8 +69,20 @@ fn commit_then_read_everything_back_after_reopen() {
     let t = Tenant::default();
     let rec = s.get(&t, &id).expect("get").expect("present");
     assert_eq!(s.read_blob(&rec.files[0]).expect("blob"), content);
-    assert_eq!(s.read_index(&t, &id, "js").expect("index").as_deref(), Some(&b"index-bytes"[..]));
-    assert_eq!(s.lookup(&t, ArtifactKind::Js, "path", "web\u{1f}1.0\u{1f}/static/app.js").expect("lookup"), vec![id.clone()]);
+    assert_eq!(
+        s.read_index(&t, &id, "js").expect("index").as_deref(),
+        Some(&b"index-bytes"[..])
+    );
+    assert_eq!(
+        s.lookup(
+            &t,
+            ArtifactKind::Js,
+            "path",
+            "web\u{1f}1.0\u{1f}/static/app.js"
+        )
+        .expect("lookup"),
+        vec![id.clone()]
+    );
     assert_eq!(s.list(&t, ArtifactKind::Js).expect("list").len(), 1);
     assert!(s.list(&t, ArtifactKind::Jvm).expect("list").is_empty());
     // Another tenant sees nothing.
@@ -83,17 +101,27 @@ fn identity_conflicts_and_overwrite() {
     // Same identity, same content: ALREADY_EXISTS without overwrite, a no-op with it.
     let again = artifact(dir.path(), "1.0", b"aaaa", false);
     assert!(matches!(s.commit(again), Err(Error::AlreadyExists(_))));
-    assert_eq!(s.commit(artifact(dir.path(), "1.0", b"aaaa", true)).expect("commit"), CommitOutcome::Unchanged);
+    assert_eq!(
+        s.commit(artifact(dir.path(), "1.0", b"aaaa", true))
+            .expect("commit"),
+        CommitOutcome::Unchanged
+    );
     // Same identity, other content.
     let other = artifact(dir.path(), "1.0", b"bbbb", false);
     assert!(matches!(s.commit(other), Err(Error::AlreadyExists(id)) if id == first_id));
     let replace = artifact(dir.path(), "1.0", b"bbbb", true);
     let new_id = replace.record.id.clone();
-    assert_eq!(s.commit(replace).expect("commit"), CommitOutcome::Replaced(first_id.clone()));
+    assert_eq!(
+        s.commit(replace).expect("commit"),
+        CommitOutcome::Replaced(first_id.clone())
+    );
     let t = Tenant::default();
     assert!(s.get(&t, &first_id).expect("get").is_none());
     let recs = s.list(&t, ArtifactKind::Js).expect("list");
-    assert_eq!(recs.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), vec![new_id.clone()]);
+    assert_eq!(
+        recs.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+        vec![new_id.clone()]
+    );
     assert_eq!(s.read_blob(&recs[0].files[0]).expect("blob"), b"bbbb");
     // The replaced blob is gone: nothing references it.
     let old_sha: [u8; 32] = Sha256::digest(b"aaaa").into();
@@ -110,24 +138,51 @@ fn soft_delete_restore_and_purge() {
     let (ida, idb) = (a.record.id.clone(), b.record.id.clone());
     s.commit(a).expect("commit a");
     s.commit(b).expect("commit b");
-    let deleted = s.soft_delete(&t, std::slice::from_ref(&ida)).expect("delete");
+    let deleted = s
+        .soft_delete(&t, std::slice::from_ref(&ida))
+        .expect("delete");
     assert_eq!(deleted.len(), 1);
-    assert!(s.lookup(&t, ArtifactKind::Js, "path", "web\u{1f}2.0\u{1f}/static/app.js").expect("lookup").is_empty());
+    assert!(
+        s.lookup(
+            &t,
+            ArtifactKind::Js,
+            "path",
+            "web\u{1f}2.0\u{1f}/static/app.js"
+        )
+        .expect("lookup")
+        .is_empty()
+    );
     // The identity is free again: a new upload may take it; restoring then conflicts.
     let c = artifact(dir.path(), "2.0", b"newer", false);
     s.commit(c).expect("identity freed by delete");
-    assert!(matches!(s.restore(&t, std::slice::from_ref(&ida), false), Err(Error::AlreadyExists(_))));
-    let restored = s.restore(&t, std::slice::from_ref(&ida), true).expect("restore");
+    assert!(matches!(
+        s.restore(&t, std::slice::from_ref(&ida), false),
+        Err(Error::AlreadyExists(_))
+    ));
+    let restored = s
+        .restore(&t, std::slice::from_ref(&ida), true)
+        .expect("restore");
     assert_eq!(restored[0].deleted_at_ms, None);
-    assert_eq!(s.lookup(&t, ArtifactKind::Js, "path", "web\u{1f}2.0\u{1f}/static/app.js").expect("lookup"), vec![ida.clone()]);
+    assert_eq!(
+        s.lookup(
+            &t,
+            ArtifactKind::Js,
+            "path",
+            "web\u{1f}2.0\u{1f}/static/app.js"
+        )
+        .expect("lookup"),
+        vec![ida.clone()]
+    );
 
     // Purge: delete a, purge; the blob survives because b still references it.
-    s.soft_delete(&t, std::slice::from_ref(&ida)).expect("delete");
+    s.soft_delete(&t, std::slice::from_ref(&ida))
+        .expect("delete");
     assert_eq!(s.purge(now_ms() + 1).expect("purge"), 1);
     assert!(s.get(&t, &ida).expect("get").is_none());
     let rb = s.get(&t, &idb).expect("get").expect("b stays");
     assert_eq!(s.read_blob(&rb.files[0]).expect("blob"), b"shared");
-    s.soft_delete(&t, std::slice::from_ref(&idb)).expect("delete");
+    s.soft_delete(&t, std::slice::from_ref(&idb))
+        .expect("delete");
     assert_eq!(s.purge(now_ms() + 1).expect("purge"), 1);
     let sha: [u8; 32] = Sha256::digest(b"shared").into();
     assert!(!s.blob_exists(&sha).expect("exists"));
@@ -137,11 +192,16 @@ fn soft_delete_restore_and_purge() {
 fn large_blobs_span_chunks_and_round_trip() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = Storage::open(&dir.path().join("db"), &StorageOptions::default()).expect("open");
-    let content: Vec<u8> = (0..(CHUNK_SIZE * 2 + 123)).map(|i| (i * 7 % 251) as u8).collect();
+    let content: Vec<u8> = (0..(CHUNK_SIZE * 2 + 123))
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
     let a = artifact(dir.path(), "9.0", &content, false);
     let id = a.record.id.clone();
     s.commit(a).expect("commit");
-    let rec = s.get(&Tenant::default(), &id).expect("get").expect("present");
+    let rec = s
+        .get(&Tenant::default(), &id)
+        .expect("get")
+        .expect("present");
     assert_eq!(s.read_blob(&rec.files[0]).expect("blob"), content);
 }
 
@@ -152,7 +212,8 @@ fn a_newer_schema_is_refused() {
     {
         let s = Storage::open(&path, &StorageOptions::default()).expect("open");
         let meta = s.cf(Column::Meta).expect("cf");
-        s.db.put_cf(meta, keys::SCHEMA_VERSION_KEY, 99u32.to_be_bytes()).expect("put");
+        s.db.put_cf(meta, keys::SCHEMA_VERSION_KEY, 99u32.to_be_bytes())
+            .expect("put");
     }
     let err = Storage::open(&path, &StorageOptions::default()).expect_err("must refuse");
     assert!(matches!(err, Error::Schema { found: 99 }));

@@ -74,13 +74,20 @@ impl ArtifactId {
     /// Builds the id from its kind and a digest (at least 16 bytes; the first 16 are used).
     pub fn from_digest(kind: ArtifactKind, digest: &[u8]) -> Self {
         let take = digest.len().min(16);
-        Self(format!("{}_{}", kind.mapkind(), hex::encode(&digest[..take])))
+        Self(format!(
+            "{}_{}",
+            kind.mapkind(),
+            hex::encode(&digest[..take])
+        ))
     }
 
     /// Parses an id given by a client; the error names the problem.
     pub fn parse(s: &str) -> Result<Self, FieldError> {
         let Some((kind, hex_part)) = s.split_once('_') else {
-            return Err(FieldError::new("id", format!("`{s}` is not an artifact id")));
+            return Err(FieldError::new(
+                "id",
+                format!("`{s}` is not an artifact id"),
+            ));
         };
         if ArtifactKind::from_mapkind(kind).is_none()
             || hex_part.len() != 32
@@ -88,7 +95,10 @@ impl ArtifactId {
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         {
-            return Err(FieldError::new("id", format!("`{s}` is not an artifact id")));
+            return Err(FieldError::new(
+                "id",
+                format!("`{s}` is not an artifact id"),
+            ));
         }
         Ok(Self(s.to_owned()))
     }

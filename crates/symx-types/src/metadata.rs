@@ -154,7 +154,12 @@ impl UploadMetadata {
                 check(&self.version, "version", NAME, true)?;
                 check(&self.minified_url, "minified_url", URL, true)?;
                 check(&self.project_path, "project_path", OPT_500, false)?;
-                check(&self.git_repository_url, "git_repository_url", OPT_URL, false)?;
+                check(
+                    &self.git_repository_url,
+                    "git_repository_url",
+                    OPT_URL,
+                    false,
+                )?;
                 check_sha(&self.git_commit_sha, false)?;
             }
             ReactNativeSourcemap => {
@@ -170,7 +175,9 @@ impl UploadMetadata {
                     Some(other) => {
                         return Err(FieldError::new(
                             "platform",
-                            format!("Invalid field: platform `{other}` must be one of android, ios"),
+                            format!(
+                                "Invalid field: platform `{other}` must be one of android, ios"
+                            ),
                         ));
                     }
                 }
@@ -357,7 +364,11 @@ fn check_sha(v: &Option<String>, required: bool) -> Result<(), FieldError> {
     match present(v) {
         None if required => Err(FieldError::missing("git_commit_sha")),
         None => Ok(()),
-        Some(s) if s.len() == 40 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => {
+        Some(s)
+            if s.len() == 40
+                && s.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+        {
             Ok(())
         }
         Some(_) => Err(FieldError::new(
@@ -443,14 +454,20 @@ mod tests {
             assert_eq!(&err.field, field, "{t}");
         }
         // ELF has no required metadata field: identifiers are read from the file.
-        assert_eq!(UploadMetadata::new(UploadType::ElfSymbolFile).validate(), Ok(()));
+        assert_eq!(
+            UploadMetadata::new(UploadType::ElfSymbolFile).validate(),
+            Ok(())
+        );
     }
 
     #[test]
     fn formats_are_checked() {
         let mut m = UploadMetadata::new(UploadType::ElfSymbolFile);
         m.gnu_build_id = Some("abc".into());
-        assert_eq!(m.validate().map_err(|e| e.field), Err("gnu_build_id".into()));
+        assert_eq!(
+            m.validate().map_err(|e| e.field),
+            Err("gnu_build_id".into())
+        );
         m.gnu_build_id = Some("0123456789abcdef01".into());
         m.file_hash = Some("zz".into());
         assert_eq!(m.validate().map_err(|e| e.field), Err("file_hash".into()));
