@@ -634,3 +634,89 @@ async fn soft_deleted_artifacts_are_purged_after_the_configured_age() {
         .expect_err("purged");
     assert_eq!(err.code(), Code::NotFound);
 }
+
+#[tokio::test]
+async fn unknown_kinds_are_rejected() {
+    let srv = TestServer::start().await.expect("server");
+    let mut art = srv.artifacts().await.expect("client");
+    let err = art
+        .list(pb::ListRequest {
+            mapkind: 42,
+            ..Default::default()
+        })
+        .await
+        .expect_err("unknown kind");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("mapkind 42"), "{}", err.message());
+    let err = art
+        .delete(pb::DeleteRequest {
+            mapkind: 0,
+            filters: Some(filters("shop", &["1"])),
+            dry_run: true,
+        })
+        .await
+        .expect_err("mapkind required for delete");
+    assert!(err.message().contains("mapkind"), "{}", err.message());
+}
+
+/// A client that dies in the middle of an upload leaves nothing behind: no artifact, no
+/// spool file.
+#[tokio::test]
+async fn truncated_upload_stream_stores_nothing() {
+    let srv = TestServer::start().await.expect("server");
+    let mut art = srv.artifacts().await.expect("client");
+    let (tx, rx) = tokio::sync::mpsc::channel::<pb::UploadRequest>(4);
+    let mut client = art.clone();
+    let call = tokio::spawn(async move {
+        client
+            .upload(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+    });
+    tx.send(pb::UploadRequest {
+        payload: Some(pb::upload_request::Payload::Metadata(js_meta(
+            "web", "cut", "/a.js",
+        ))),
+    })
+    .await
+    .expect("send metadata");
+    tx.send(pb::UploadRequest {
+        payload: Some(pb::upload_request::Payload::Chunk(pb::FileChunk {
+            part: "source_map".into(),
+            data: esbuild_pair()[0].1[..1000].to_vec(),
+        })),
+    })
+    .await
+    .expect("send chunk");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // The client goes away mid-stream.
+    call.abort();
+    drop(tx);
+    let spool = srv.dir.path().join("spool");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::fs::read_dir(&spool).map(|d| d.count()).unwrap_or(0) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "spool files left behind"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let list = art
+        .list(pb::ListRequest {
+            mapkind: pb::MapKind::Js as i32,
+            filters: Some(filters("web", &["cut"])),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(list.total_filtered_count, 0);
+    // A stream that ends before the required parts is INVALID_ARGUMENT naming the part.
+    let err = upload(
+        &mut art,
+        js_meta("web", "cut", "/a.js"),
+        &[("source_map", esbuild_pair()[0].1.clone())],
+    )
+    .await
+    .expect_err("minified_file missing");
+    assert!(err.message().contains("minified_file"), "{}", err.message());
+}

@@ -85,7 +85,13 @@ pub fn kind_to_pb(k: ArtifactKind) -> pb::MapKind {
 /// `mapkind`: unspecified means js for list (the list document's default); delete requires it.
 pub fn kind_from_pb(k: i32, default_js: bool) -> Result<ArtifactKind, Status> {
     use pb::MapKind as P;
-    Ok(match P::try_from(k).unwrap_or(P::Unspecified) {
+    let Ok(p) = P::try_from(k) else {
+        return Err(status(ServiceError::invalid(
+            "mapkind",
+            format!("Invalid field: mapkind {k} is not a known kind"),
+        )));
+    };
+    Ok(match p {
         P::Unspecified if default_js => ArtifactKind::Js,
         P::Unspecified => {
             return Err(status(ServiceError::invalid(

@@ -170,3 +170,84 @@ impl ResolveCache {
         self.cache.invalidate_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real index of `lines` one-token lines (~60 bytes per line).
+    fn index(lines: usize) -> LoadedIndex {
+        let mappings = "AAAA;".repeat(lines);
+        let map =
+            format!(r#"{{"version":3,"sources":["a.js"],"names":[],"mappings":"{mappings}"}}"#);
+        let built = symx_sourcemap::build_index(map.as_bytes(), None).expect("build");
+        LoadedIndex::Js(JsIndex::open(built.bytes).expect("open"))
+    }
+
+    #[test]
+    fn the_byte_budget_holds_and_loads_are_counted() {
+        let budget = 1 << 20;
+        let metrics = Metrics::new();
+        let cache = IndexCache::new(budget, metrics.clone());
+        let one = index(5000);
+        let weight = u64::from(one.weight());
+        assert!(weight > 100_000, "test index too small: {weight}");
+        for i in 0..40 {
+            let key = (
+                Tenant::default(),
+                ArtifactId::from_digest(symx_types::ArtifactKind::Js, &[i; 16]),
+            );
+            cache.get_or_load(&key, || Ok(index(5000))).expect("load");
+            cache.run_pending_tasks();
+            assert!(
+                cache.weighted_size() <= budget,
+                "over budget: {}",
+                cache.weighted_size()
+            );
+        }
+        assert!(
+            cache.weighted_size() >= budget / 2,
+            "cache keeps too little: {}",
+            cache.weighted_size()
+        );
+        let text = metrics.render();
+        assert!(
+            text.contains("symx_cache_loads_total{cache=\"index\"} 40"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn concurrent_loads_of_one_key_are_coalesced() {
+        let metrics = Metrics::new();
+        let cache = IndexCache::new(64 << 20, metrics.clone());
+        let key = (
+            Tenant::default(),
+            ArtifactId::from_digest(symx_types::ArtifactKind::Js, &[7; 16]),
+        );
+        let loads = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    cache
+                        .get_or_load(&key, || {
+                            loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            std::thread::sleep(std::time::Duration::from_millis(50));
+                            Ok(index(10))
+                        })
+                        .expect("load")
+                });
+            }
+        });
+        assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // Later calls are hits: they do not load.
+        let hits = metrics.cache_hits.with_label_values(&["index"]).get();
+        cache
+            .get_or_load(&key, || Err(ServiceError::internal("must not load")))
+            .expect("hit");
+        assert_eq!(
+            metrics.cache_hits.with_label_values(&["index"]).get(),
+            hits + 1
+        );
+    }
+}
