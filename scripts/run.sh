@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/symx/target}"
 scripts/setup.sh
-cargo build --release --locked -p symx-server -p symx-cli
+cargo build --release --workspace --bins --locked
 exec "$CARGO_TARGET_DIR/release/symxd" "$@"

@@ -139,8 +139,7 @@ mod tests {
                 for col in (0..5010).step_by(3) {
                     let want = expected
                         .iter()
-                        .filter(|(l, c, _)| *l == line && *c <= col)
-                        .next_back()
+                        .rfind(|(l, c, _)| *l == line && *c <= col)
                         .map(|(_, _, s)| *s);
                     let got = idx.lookup(line, col);
                     match want {
