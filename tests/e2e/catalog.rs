@@ -213,23 +213,19 @@ async fn identity_conflict_and_atomic_overwrite() {
         vec![second_id.clone()]
     );
     let mut sym = srv.symbolication().await.expect("client");
-    let resp = sym
-        .symbolicate(pb::SymbolicateRequest {
-            stacktraces: vec![pb::StackTrace {
-                service: "web".into(),
-                version: "1.0".into(),
-                frames: vec![js_frame(
-                    "https://cdn.example.com/static/js/app.min.js",
-                    1,
-                    979,
-                )],
-            }],
-            ..Default::default()
-        })
-        .await
-        .expect("symbolicate")
-        .into_inner();
-    assert_eq!(resp.stacktraces[0].frames[0].artifact_id, second_id);
+    let r = symbolicate(
+        &mut sym,
+        "web",
+        "1.0",
+        vec![js_frame(
+            "https://cdn.example.com/static/js/app.min.js",
+            1,
+            979,
+        )],
+        0,
+    )
+    .await;
+    assert_eq!(r[0].artifact_id, second_id);
     // Re-uploading identical content with overwrite changes nothing.
     let again = upload(
         &mut art,
@@ -520,23 +516,13 @@ async fn delete_dry_run_delete_restore() {
         .into_inner();
     assert_eq!(dry.artifacts.len(), 2);
     assert!(dry.dry_run);
-    let count = |art: &mut symx_proto::v1::artifact_service_client::ArtifactServiceClient<
-        tonic::transport::Channel,
-    >| {
-        let mut art = art.clone();
-        async move {
-            art.list(pb::ListRequest {
-                mapkind: pb::MapKind::Js as i32,
-                filters: Some(filters("shop", &["1.0", "2.0"])),
-                ..Default::default()
-            })
+    assert_eq!(
+        list_js(&mut art, "shop", &["1.0", "2.0"])
             .await
-            .expect("list")
-            .into_inner()
-            .total_filtered_count
-        }
-    };
-    assert_eq!(count(&mut art).await, 3, "dry run deleted something");
+            .total_filtered_count,
+        3,
+        "dry run deleted something"
+    );
     let eleven: Vec<String> = (0..11).map(|i| format!("v{i}")).collect();
     let err = art
         .delete(del(
@@ -557,37 +543,20 @@ async fn delete_dry_run_delete_restore() {
         .into_inner();
     assert_eq!(gone.artifacts.len(), 2);
     assert!(gone.artifacts.iter().all(|a| a.deleted_at.is_some()));
-    assert_eq!(count(&mut art).await, 1);
-    // Deleted artifacts stop resolving.
-    let mut sym = srv.symbolication().await.expect("client");
-    let frame_status =
-        |sym: &mut symx_proto::v1::symbolication_service_client::SymbolicationServiceClient<
-            tonic::transport::Channel,
-        >| {
-            let mut sym = sym.clone();
-            async move {
-                sym.symbolicate(pb::SymbolicateRequest {
-                    stacktraces: vec![pb::StackTrace {
-                        service: "shop".into(),
-                        version: "1.0".into(),
-                        frames: vec![js_frame(
-                            "https://cdn.example.com/static/js/app.min.js",
-                            3,
-                            30,
-                        )],
-                    }],
-                    ..Default::default()
-                })
-                .await
-                .expect("symbolicate")
-                .into_inner()
-                .stacktraces[0]
-                    .frames[0]
-                    .status
-            }
-        };
     assert_eq!(
-        frame_status(&mut sym).await,
+        list_js(&mut art, "shop", &["1.0", "2.0"])
+            .await
+            .total_filtered_count,
+        1
+    );
+    // Deleted artifacts stop resolving.
+    let sym = srv.symbolication().await.expect("client");
+    let frame_status = |mut sym: Symbolication| async move {
+        let url = "https://cdn.example.com/static/js/app.min.js";
+        symbolicate(&mut sym, "shop", "1.0", vec![js_frame(url, 3, 30)], 0).await[0].status
+    };
+    assert_eq!(
+        frame_status(sym.clone()).await,
         pb::FrameStatus::MissingArtifact as i32
     );
     let restored = art
@@ -600,9 +569,14 @@ async fn delete_dry_run_delete_restore() {
         .into_inner();
     assert_eq!(restored.artifacts.len(), 2);
     assert!(restored.artifacts.iter().all(|a| a.deleted_at.is_none()));
-    assert_eq!(count(&mut art).await, 3);
     assert_eq!(
-        frame_status(&mut sym).await,
+        list_js(&mut art, "shop", &["1.0", "2.0"])
+            .await
+            .total_filtered_count,
+        3
+    );
+    assert_eq!(
+        frame_status(sym.clone()).await,
         pb::FrameStatus::Resolved as i32
     );
 }

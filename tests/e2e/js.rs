@@ -173,20 +173,7 @@ async fn real_v8_stack_resolves_to_original_functions_with_context() {
         js_frame(url, 2, 30),
         js_frame(url, 3, 111),
     ];
-    let resp = sym
-        .symbolicate(pb::SymbolicateRequest {
-            stacktraces: vec![pb::StackTrace {
-                service: "web".into(),
-                version: "2.0".into(),
-                frames,
-            }],
-            context_lines: 2,
-            debug_ids: Default::default(),
-        })
-        .await
-        .expect("symbolicate")
-        .into_inner();
-    let r = &resp.stacktraces[0].frames;
+    let r = &symbolicate(&mut sym, "web", "2.0", frames, 2).await;
     let f0 = &r[0].frames[0];
     // `return book.find("missing-sku").price;` in book_lookup, src/app.js line 24 (esbuild
     // names sources relative to the output folder). Positions: source-map 0.7's answers.
@@ -309,26 +296,19 @@ async fn index_survives_restart_without_reparsing() {
     drop(art);
     let srv = srv.restart().await.expect("restart");
     let mut sym = srv.symbolication().await.expect("client");
-    let resp = sym
-        .symbolicate(pb::SymbolicateRequest {
-            stacktraces: vec![pb::StackTrace {
-                service: "web".into(),
-                version: "4.0".into(),
-                frames: vec![js_frame(
-                    "https://cdn.example.com/static/js/app.min.js",
-                    3,
-                    30,
-                )],
-            }],
-            ..Default::default()
-        })
-        .await
-        .expect("symbolicate")
-        .into_inner();
-    assert_eq!(
-        resp.stacktraces[0].frames[0].status,
-        pb::FrameStatus::Resolved as i32
-    );
+    let r = symbolicate(
+        &mut sym,
+        "web",
+        "4.0",
+        vec![js_frame(
+            "https://cdn.example.com/static/js/app.min.js",
+            3,
+            30,
+        )],
+        0,
+    )
+    .await;
+    assert_eq!(r[0].status, pb::FrameStatus::Resolved as i32);
     // The persisted index was loaded, not rebuilt from the raw map.
     let metrics = reqwest::get(format!("{}/metrics", srv.http()))
         .await

@@ -180,3 +180,50 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .unwrap_or(0)
 }
+
+pub type Artifacts = ArtifactServiceClient<Channel>;
+pub type Symbolication = SymbolicationServiceClient<Channel>;
+
+/// Resolves one stack trace of `frames` for (service, version) and returns its frame results.
+pub async fn symbolicate(
+    sym: &mut Symbolication,
+    service: &str,
+    version: &str,
+    frames: Vec<pb::Frame>,
+    context_lines: u32,
+) -> Vec<pb::FrameResult> {
+    sym.symbolicate(pb::SymbolicateRequest {
+        stacktraces: vec![pb::StackTrace {
+            service: service.into(),
+            version: version.into(),
+            frames,
+        }],
+        context_lines,
+        debug_ids: Default::default(),
+    })
+    .await
+    .expect("symbolicate")
+    .into_inner()
+    .stacktraces
+    .into_iter()
+    .next()
+    .map(|s| s.frames)
+    .unwrap_or_default()
+}
+
+/// Lists live JS artifacts of a service in the given versions (first page of 100).
+pub async fn list_js(art: &mut Artifacts, service: &str, versions: &[&str]) -> pb::ListResponse {
+    art.list(pb::ListRequest {
+        mapkind: pb::MapKind::Js as i32,
+        filters: Some(pb::Filters {
+            service: vec![service.into()],
+            version: versions.iter().map(|v| v.to_string()).collect(),
+            ..Default::default()
+        }),
+        page_size: Some(100),
+        ..Default::default()
+    })
+    .await
+    .expect("list")
+    .into_inner()
+}

@@ -98,6 +98,21 @@ impl<B: AsRef<[u8]>> std::fmt::Debug for JsIndex<B> {
     }
 }
 
+/// The first index in `[l, r)` whose entry is not `<=` the key (`le(i)` says whether entry `i`
+/// is), for entries sorted ascending; `r` when all are.
+#[inline(always)]
+fn upper_bound(mut l: usize, mut r: usize, le: impl Fn(usize) -> bool) -> usize {
+    while l < r {
+        let m = l + (r - l) / 2;
+        if le(m) {
+            l = m + 1;
+        } else {
+            r = m;
+        }
+    }
+    l
+}
+
 #[inline(always)]
 fn word(b: &[u8], at: usize) -> Option<u32> {
     let s = b.get(at..at + 4)?;
@@ -242,15 +257,7 @@ impl<B: AsRef<[u8]>> JsIndex<B> {
         let end_block = hi.div_ceil(BLOCK);
         if first_block < end_block {
             let block_col = |k: usize| word(b, boff + k * 4).unwrap_or(u32::MAX);
-            let (mut bl, mut br) = (first_block, end_block);
-            while bl < br {
-                let m = bl + (br - bl) / 2;
-                if block_col(m) <= col {
-                    bl = m + 1;
-                } else {
-                    br = m;
-                }
-            }
+            let bl = upper_bound(first_block, end_block, |k| block_col(k) <= col);
             // Blocks [first_block, bl) start at or before col.
             if bl == first_block {
                 r = (first_block * BLOCK).min(hi);
@@ -260,14 +267,7 @@ impl<B: AsRef<[u8]>> JsIndex<B> {
             }
         }
         // First token with dst_col > col, within [l, r).
-        while l < r {
-            let m = l + (r - l) / 2;
-            if col_at(m) <= col {
-                l = m + 1;
-            } else {
-                r = m;
-            }
-        }
+        let l = upper_bound(l, r, |i| col_at(i) <= col);
         if l == lo {
             return Err(Miss::Unmapped);
         }
@@ -296,27 +296,15 @@ impl<B: AsRef<[u8]>> JsIndex<B> {
             (l << 32) | c
         };
         // Summary first: the last block whose first breakpoint is <= key.
-        let (mut bl, mut br) = (0, n.div_ceil(BLOCK));
-        while bl < br {
-            let m = bl + (br - bl) / 2;
-            if pair(Section::ScopeBlocks, m) <= key {
-                bl = m + 1;
-            } else {
-                br = m;
-            }
-        }
+        let bl = upper_bound(0, n.div_ceil(BLOCK), |k| {
+            pair(Section::ScopeBlocks, k) <= key
+        });
         if bl == 0 {
             return None;
         }
-        let (mut l, mut r) = ((bl - 1) * BLOCK, (bl * BLOCK).min(n));
-        while l < r {
-            let m = l + (r - l) / 2;
-            if pair(Section::Scopes, m) <= key {
-                l = m + 1;
-            } else {
-                r = m;
-            }
-        }
+        let l = upper_bound((bl - 1) * BLOCK, (bl * BLOCK).min(n), |i| {
+            pair(Section::Scopes, i) <= key
+        });
         // l > (bl - 1) * BLOCK: that breakpoint is <= key by the summary.
         let id = self.w(Section::ScopeFn, l.checked_sub(1)?)?;
         if id == NONE {
