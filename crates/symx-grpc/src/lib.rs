@@ -316,3 +316,24 @@ pub async fn routes(
         .add_service(artifacts)
         .add_service(symbolication))
 }
+
+/// Serves every gRPC service of symxd on `listener` until `shutdown` resolves, then lets
+/// in-flight calls finish. Accepted connections get `TCP_NODELAY`: small responses must not
+/// wait for Nagle's algorithm (with delayed ACKs a call otherwise stalls ~40 ms; measured with
+/// `symx-loadgen --concurrency 2`).
+pub async fn serve(
+    symx: Symx,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|conn| {
+        let conn = conn?;
+        conn.set_nodelay(true)?;
+        Ok::<_, std::io::Error>(conn)
+    });
+    tonic::transport::Server::builder()
+        .add_routes(routes(symx).await?)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await?;
+    Ok(())
+}

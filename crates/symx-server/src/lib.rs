@@ -42,17 +42,12 @@ impl Server {
         };
         let (shutdown, rx) = watch::channel(false);
 
-        let routes = symx_grpc::routes(symx.clone())
-            .await
-            .map_err(|e| anyhow::anyhow!("gRPC routes: {e}"))?;
         let grpc = {
-            let rx = rx.clone();
+            let (symx, rx) = (symx.clone(), rx.clone());
             tokio::spawn(async move {
-                tonic::transport::Server::builder()
-                    .add_routes(routes)
-                    .serve_with_incoming_shutdown(incoming(grpc_listener), drained(rx))
-                    .await?;
-                Ok(())
+                symx_grpc::serve(symx, grpc_listener, drained(rx))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("gRPC server: {e}"))
             })
         };
         let http = {
@@ -92,20 +87,6 @@ impl Server {
         tracing::info!("shutting down");
         self.shutdown().await
     }
-}
-
-/// Accepted gRPC connections with `TCP_NODELAY`: small responses must not wait for Nagle's
-/// algorithm (with delayed ACKs a request/response pair otherwise stalls ~40 ms; measured
-/// with `symx-loadgen --concurrency 2`).
-fn incoming(
-    listener: TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    use tokio_stream::StreamExt;
-    tokio_stream::wrappers::TcpListenerStream::new(listener).map(|conn| {
-        let conn = conn?;
-        conn.set_nodelay(true)?;
-        Ok(conn)
-    })
 }
 
 /// Resolves when shutdown is asked for. tonic and axum then stop accepting and wait for

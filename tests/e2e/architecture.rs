@@ -1,0 +1,93 @@
+//! The dependency rules of ARCHITECTURE.md, checked against `cargo metadata`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Package name -> names of its normal (non-dev, non-build) dependencies.
+fn dependencies() -> BTreeMap<String, BTreeSet<String>> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(symx_e2e::repo_root())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata is JSON");
+    let mut map = BTreeMap::new();
+    for p in v["packages"].as_array().expect("packages") {
+        let deps = p["dependencies"]
+            .as_array()
+            .expect("dependencies")
+            .iter()
+            .filter(|d| d["kind"].is_null())
+            .map(|d| d["name"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        map.insert(p["name"].as_str().unwrap_or_default().to_owned(), deps);
+    }
+    map
+}
+
+#[test]
+fn dependency_edges_follow_the_architecture() {
+    let deps = dependencies();
+    let users_of = |dep: &str| -> BTreeSet<&str> {
+        deps.iter()
+            .filter(|(_, d)| d.contains(dep))
+            .map(|(p, _)| p.as_str())
+            .collect()
+    };
+    assert_eq!(
+        users_of("rocksdb"),
+        BTreeSet::from(["symx-storage"]),
+        "only symx-storage links rocksdb"
+    );
+    let rpc: BTreeSet<&str> = [
+        "symx-proto",
+        "symx-grpc",
+        "symx-cli",
+        "symx-e2e",
+        "symx-benches",
+    ]
+    .into();
+    for dep in ["tonic", "prost", "prost-types", "tonic-prost"] {
+        assert!(
+            users_of(dep).is_subset(&rpc),
+            "{dep} used by {:?}",
+            users_of(dep)
+        );
+    }
+    for dep in ["tonic", "axum", "http", "hyper", "prost"] {
+        assert!(
+            !deps["symx-service"].contains(dep),
+            "symx-service must not know {dep}"
+        );
+    }
+    // Format crates: bytes in, index out; only the vocabulary crate among ours.
+    // (symx-sourcemap today; the native, proguard and il2cpp crates join this list.)
+    let ours: Vec<&String> = deps["symx-sourcemap"]
+        .iter()
+        .filter(|d| d.starts_with("symx-"))
+        .collect();
+    assert_eq!(
+        ours,
+        vec!["symx-types"],
+        "symx-sourcemap depends on {ours:?}"
+    );
+    assert!(
+        !deps["symx-types"].iter().any(|d| d.starts_with("symx-")),
+        "symx-types depends on nothing of ours"
+    );
+    assert!(
+        !deps["symx-http"].contains("tonic"),
+        "symx-http has its own DTOs"
+    );
+}
