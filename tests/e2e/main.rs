@@ -6,3 +6,4 @@ mod cli;
 mod durability;
 mod http;
 mod js;
+mod native;

@@ -138,6 +138,9 @@ pub fn frame_result(r: &pb::FrameResult) -> Value {
             "pre_context": f.pre_context,
             "context_line": f.context_line,
             "post_context": f.post_context,
+            "inlined": f.inlined,
+            "mangled": (!f.mangled.is_empty()).then_some(&f.mangled),
+            "function_offset": f.function_offset,
         })).collect::<Vec<_>>(),
     })
 }
@@ -168,7 +171,36 @@ fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
 
+/// An address as JSON gives it: a number, or a string in hex (`0x1a2b`) or decimal.
+fn address(v: &Value, key: &str) -> Result<Option<u64>> {
+    match v.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => Ok(n.as_u64()),
+        Some(Value::String(s)) => {
+            let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+                Some(hex) => u64::from_str_radix(hex, 16),
+                None => s.parse(),
+            };
+            parsed
+                .map(Some)
+                .map_err(|_| anyhow::anyhow!("`{key}` is not an address: {s}"))
+        }
+        Some(other) => bail!("`{key}` is not an address: {other}"),
+    }
+}
+
 fn frame_from_json(v: &Value) -> Result<pb::Frame> {
+    if let Some(instruction_addr) = address(v, "instruction_addr")? {
+        return Ok(pb::Frame {
+            frame: Some(pb::frame::Frame::Native(pb::NativeFrame {
+                debug_id: str_field(v, "debug_id").unwrap_or_default().to_owned(),
+                code_id: str_field(v, "code_id").unwrap_or_default().to_owned(),
+                image_addr: address(v, "image_addr")?.unwrap_or(0),
+                instruction_addr,
+                exact: v.get("exact").and_then(Value::as_bool).unwrap_or(false),
+            })),
+        });
+    }
     let url = str_field(v, "abs_path")
         .or_else(|| str_field(v, "url"))
         .or_else(|| str_field(v, "filename"))
@@ -299,5 +331,18 @@ mod tests {
         assert_eq!(c.context_lines, 3);
         assert!(request_from_json(&json!({"nope": 1}), None, None).is_err());
         assert!(request_from_json(&json!([{"abs_path": "a.js"}]), None, None).is_err());
+        let n = request_from_json(
+            &json!([{"code_id": "ab", "image_addr": "0x1000", "instruction_addr": 4200}]),
+            None,
+            None,
+        )
+        .expect("native");
+        match &n.stacktraces[0].frames[0].frame {
+            Some(pb::frame::Frame::Native(f)) => {
+                assert_eq!((f.image_addr, f.instruction_addr), (0x1000, 4200))
+            }
+            other => panic!("not native: {other:?}"),
+        }
+        assert!(request_from_json(&json!([{"instruction_addr": "0xzz"}]), None, None).is_err());
     }
 }

@@ -6,7 +6,7 @@ use symx_service::{
     ArtifactView, Filters, Frame, FrameResult, ServiceError, StackTrace, SymbolicateRequest,
     SymbolicateResponse,
 };
-use symx_types::{ArtifactKind, FrameStatus, JsFrame, UploadMetadata, UploadType};
+use symx_types::{ArtifactKind, FrameStatus, JsFrame, NativeFrame, UploadMetadata, UploadType};
 use tonic::Status;
 
 fn opt(s: String) -> Option<String> {
@@ -173,6 +173,13 @@ pub fn symbolicate_from_pb(r: pb::SymbolicateRequest) -> SymbolicateRequest {
                             function: opt(js.function),
                             debug_id: opt(js.debug_id),
                         }),
+                        Some(pb::frame::Frame::Native(n)) => Frame::Native(NativeFrame {
+                            debug_id: opt(n.debug_id),
+                            code_id: opt(n.code_id),
+                            image_addr: n.image_addr,
+                            instruction_addr: n.instruction_addr,
+                            exact: n.exact,
+                        }),
                         None => Frame::Unsupported {
                             platform: "unknown".into(),
                         },
@@ -214,6 +221,9 @@ fn frame_result_to_pb(r: FrameResult) -> pb::FrameResult {
                 pre_context: f.pre_context,
                 context_line: f.context_line,
                 post_context: f.post_context,
+                inlined: f.inlined,
+                mangled: f.mangled.unwrap_or_default(),
+                function_offset: f.function_offset,
             })
             .collect(),
     }

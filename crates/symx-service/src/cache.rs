@@ -13,13 +13,18 @@ use crate::metrics::Metrics;
 use moka::sync::Cache;
 use std::sync::Arc;
 use std::time::Duration;
+use symx_native::NativeIndex;
 use symx_sourcemap::JsIndex;
 use symx_types::{ArtifactId, Tenant};
 
 /// A loaded index, ready for lookups.
+// Always held behind an `Arc` in the cache: boxing the larger variant would only add a second
+// allocation and a pointer chase to every lookup.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum LoadedIndex {
     Js(JsIndex<Vec<u8>>),
+    Native(NativeIndex<Vec<u8>>),
 }
 
 impl LoadedIndex {
@@ -28,6 +33,7 @@ impl LoadedIndex {
     pub fn weight(&self) -> u32 {
         let bytes = match self {
             Self::Js(idx) => idx.bytes().len(),
+            Self::Native(idx) => idx.bytes().len(),
         };
         u32::try_from(bytes.saturating_add(256)).unwrap_or(u32::MAX)
     }
@@ -113,6 +119,8 @@ impl IndexCache {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ResolveKey {
     DebugId(Tenant, String),
+    /// Native module by code id or debug id (lowercase).
+    Module(Tenant, String),
     /// service, version, URL with query and fragment stripped.
     JsUrl(Tenant, String, String, String),
 }

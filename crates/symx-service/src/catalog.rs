@@ -600,7 +600,12 @@ impl Inner {
         let raw = self.storage.read_blob(map_file)?;
         let fields = symx_sourcemap::raw_fields(&raw)?;
         let index = symx.load_index(tenant, &rec.id)?;
-        let crate::cache::LoadedIndex::Js(js) = &*index;
+        let crate::cache::LoadedIndex::Js(js) = &*index else {
+            return Err(ServiceError::internal(format!(
+                "{} has no JavaScript index",
+                rec.id
+            )));
+        };
         let url = rec
             .metadata
             .minified_url

@@ -10,8 +10,11 @@ use crate::{Inner, Symx};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
+use symx_native::NativeIndex;
 use symx_sourcemap::{JsIndex, Miss};
-use symx_types::{ArtifactId, ArtifactKind, FrameStatus, JsFrame, ResolvedFrame, Tenant};
+use symx_types::{
+    ArtifactId, ArtifactKind, FrameStatus, JsFrame, NativeFrame, ResolvedFrame, Tenant,
+};
 
 /// A batch of stack traces to resolve.
 #[derive(Clone, Debug, Default)]
@@ -35,6 +38,7 @@ pub struct StackTrace {
 #[derive(Clone, Debug)]
 pub enum Frame {
     Js(JsFrame),
+    Native(NativeFrame),
     /// A frame of a platform this version does not resolve; answered per frame.
     Unsupported {
         platform: String,
@@ -107,6 +111,7 @@ impl Symx {
             .min(self.inner.config.limits.max_context_lines);
         // Within a request, each distinct (debug id, URL) is resolved once.
         let mut memo: HashMap<(Option<&str>, &str, usize), Found> = HashMap::new();
+        let mut native_memo: HashMap<String, Found> = HashMap::new();
         let mut counts: HashMap<(&'static str, FrameStatus), u64> = HashMap::new();
         let mut out = Vec::with_capacity(request.stacktraces.len());
         for (si, st) in request.stacktraces.iter().enumerate() {
@@ -117,6 +122,9 @@ impl Symx {
                         "javascript",
                         self.resolve_js(tenant, request, st, si, f, context, &mut memo),
                     ),
+                    Frame::Native(f) => {
+                        ("native", self.resolve_native(tenant, f, &mut native_memo))
+                    }
                     Frame::Unsupported { platform } => (
                         "other",
                         FrameResult::miss(
@@ -189,10 +197,98 @@ impl Symx {
                 Some(id.clone()),
                 msg.clone(),
             ),
-            Found::Index(id, index) => {
-                let LoadedIndex::Js(js) = &**index;
-                resolve_in(js, id, f, context)
+            Found::Index(id, index) => match &**index {
+                LoadedIndex::Js(js) => resolve_in(js, id, f, context),
+                LoadedIndex::Native(_) => FrameResult::miss(
+                    FrameStatus::MalformedArtifact,
+                    Some(id.clone()),
+                    "the debug id names a native artifact, not a source map",
+                ),
+            },
+        }
+    }
+
+    fn resolve_native(
+        &self,
+        tenant: &Tenant,
+        f: &NativeFrame,
+        memo: &mut HashMap<String, Found>,
+    ) -> FrameResult {
+        let Some(module) = f
+            .code_id
+            .as_deref()
+            .or(f.debug_id.as_deref())
+            .filter(|s| !s.is_empty())
+            .map(str::to_ascii_lowercase)
+        else {
+            return FrameResult::miss(
+                FrameStatus::InvalidFrame,
+                None,
+                "the frame has no code id and no debug id",
+            );
+        };
+        let Some(rel) = f.instruction_addr.checked_sub(f.image_addr) else {
+            return FrameResult::miss(
+                FrameStatus::InvalidFrame,
+                None,
+                format!(
+                    "instruction address {:#x} is below the image address {:#x}",
+                    f.instruction_addr, f.image_addr
+                ),
+            );
+        };
+        // Return addresses point after the call; the call itself is one byte earlier.
+        let rel = if f.exact { rel } else { rel.saturating_sub(1) };
+        let found = memo
+            .entry(module.clone())
+            .or_insert_with(|| self.find_native(tenant, &module));
+        match found {
+            Found::Missing(msg) => {
+                FrameResult::miss(FrameStatus::MissingArtifact, None, msg.clone())
             }
+            Found::Malformed(id, msg) => FrameResult::miss(
+                FrameStatus::MalformedArtifact,
+                Some(id.clone()),
+                msg.clone(),
+            ),
+            Found::Index(id, index) => match &**index {
+                LoadedIndex::Native(n) => resolve_native_in(n, id, rel),
+                LoadedIndex::Js(_) => FrameResult::miss(
+                    FrameStatus::MalformedArtifact,
+                    Some(id.clone()),
+                    "the id names a source map, not a native artifact",
+                ),
+            },
+        }
+    }
+
+    fn find_native(&self, tenant: &Tenant, module: &str) -> Found {
+        let inner = &self.inner;
+        let id = inner.resolves.get_or_resolve(
+            ResolveKey::Module(tenant.clone(), module.to_owned()),
+            || {
+                for field in ["code_id", "debug_id"] {
+                    for kind in [ArtifactKind::Elf, ArtifactKind::Ndk, ArtifactKind::Flutter] {
+                        if let Some(id) = inner
+                            .storage
+                            .lookup(tenant, kind, field, module)?
+                            .into_iter()
+                            .next()
+                        {
+                            return Ok(Some(id));
+                        }
+                    }
+                }
+                Ok(None)
+            },
+        );
+        match id {
+            Err(e) => Found::Missing(e.message),
+            Ok(None) => Found::Missing(format!("no symbol file has code id or debug id {module}")),
+            Ok(Some(id)) => match self.load_index(tenant, &id) {
+                Ok(index) => Found::Index(id, index),
+                Err(e) => Found::Malformed(id, e.message),
+            },
         }
     }
 
@@ -273,8 +369,11 @@ impl Symx {
         let inner = &self.inner;
         inner
             .indexes
-            .get_or_load(&(tenant.clone(), id.clone()), || {
-                inner.load_js_index(tenant, id)
+            .get_or_load(&(tenant.clone(), id.clone()), || match id.kind() {
+                ArtifactKind::Elf | ArtifactKind::Ndk | ArtifactKind::Flutter => {
+                    inner.load_native_index(tenant, id)
+                }
+                _ => inner.load_js_index(tenant, id),
             })
     }
 }
@@ -321,6 +420,14 @@ impl Inner {
             }
         }
         Ok(None)
+    }
+
+    fn load_native_index(&self, tenant: &Tenant, id: &ArtifactId) -> Result<LoadedIndex> {
+        let bytes = self
+            .storage
+            .read_index(tenant, id, "native")?
+            .ok_or_else(|| ServiceError::internal(format!("artifact {id} has no native index")))?;
+        Ok(LoadedIndex::Native(NativeIndex::open(bytes)?))
     }
 
     fn load_js_index(&self, tenant: &Tenant, id: &ArtifactId) -> Result<LoadedIndex> {
@@ -382,5 +489,33 @@ fn resolve_in(js: &JsIndex<Vec<u8>>, id: &ArtifactId, f: &JsFrame, context: u32)
             Some(id.clone()),
             format!("nothing is mapped at line {} column {}", f.line, f.column),
         ),
+    }
+}
+
+fn resolve_native_in(idx: &NativeIndex<Vec<u8>>, id: &ArtifactId, rel: u64) -> FrameResult {
+    let chain = idx.lookup_relative(rel);
+    if chain.is_empty() {
+        return FrameResult::miss(
+            FrameStatus::OutOfRange,
+            Some(id.clone()),
+            format!("no function covers module offset {rel:#x}"),
+        );
+    }
+    FrameResult {
+        status: FrameStatus::Resolved,
+        artifact_id: Some(id.clone()),
+        message: None,
+        frames: chain
+            .into_iter()
+            .map(|f| ResolvedFrame {
+                source: f.file.unwrap_or_default(),
+                line: f.line,
+                function: Some(f.function),
+                inlined: f.inlined,
+                mangled: f.mangled,
+                function_offset: f.function_offset,
+                ..ResolvedFrame::default()
+            })
+            .collect(),
     }
 }

@@ -18,6 +18,22 @@ pub struct JsFrame {
     pub debug_id: Option<String>,
 }
 
+/// A native frame: an instruction address in a loaded module.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NativeFrame {
+    /// The module's debug id (breakpad or UUID form), when known.
+    pub debug_id: Option<String>,
+    /// The module's code id: for ELF the GNU build id in hex.
+    pub code_id: Option<String>,
+    /// Where the module was loaded. 0 makes `instruction_addr` module-relative.
+    pub image_addr: u64,
+    /// The instruction address as the runtime reported it.
+    pub instruction_addr: u64,
+    /// The address is the exact faulting instruction (crashing or signal frame). Otherwise it
+    /// is a return address and is looked up one byte earlier, inside the call instruction.
+    pub exact: bool,
+}
+
 /// What happened to one frame. A request never fails because of one frame: each frame says
 /// its own status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -69,4 +85,10 @@ pub struct ResolvedFrame {
     pub context_line: Option<String>,
     /// Up to N source lines after `context_line`.
     pub post_context: Vec<String>,
+    /// Native: this frame was inlined into the next one.
+    pub inlined: bool,
+    /// Native: the symbol as stored (mangled), when it differs from `function`.
+    pub mangled: Option<String>,
+    /// Native: offset of the address into the function (outermost frame of a chain).
+    pub function_offset: Option<u64>,
 }

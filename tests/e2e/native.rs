@@ -1,0 +1,187 @@
+//! ELF end to end: the g++ fixture uploaded as elf_symbol_file (and ndk_symbol_file), its
+//! addresses resolved over gRPC with inline chains, compared with llvm-symbolizer's answers.
+
+use serde::Deserialize;
+use symx_e2e::*;
+use symx_proto::v1 as pb;
+use tonic::Code;
+
+#[derive(Deserialize)]
+struct Expected {
+    address: u64,
+    frames: Vec<ExpectedFrame>,
+}
+
+#[derive(Deserialize)]
+struct ExpectedFrame {
+    function: String,
+    file: String,
+    line: u32,
+}
+
+fn file(name: &str) -> Vec<u8> {
+    std::fs::read(fixture(&format!("native/elf/{name}"))).expect("fixture")
+}
+
+/// The GNU build id of the fixture (`readelf -n tests/fixtures/native/elf/crash`).
+const BUILD_ID: &str = "1e178778753aa68d811fb8191bedd7f3a71b25a3";
+
+fn base(function: &str) -> &str {
+    let no_params = function.split('(').next().unwrap_or(function);
+    no_params.rsplit("::").next().unwrap_or(no_params)
+}
+
+fn elf_meta() -> pb::UploadMetadata {
+    pb::UploadMetadata {
+        r#type: pb::UploadType::ElfSymbolFile as i32,
+        filename: "crash".into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn elf_debug_file_resolves_like_llvm_symbolizer() {
+    let srv = TestServer::start().await.expect("server");
+    let mut art = srv.artifacts().await.expect("client");
+    // The build id and arch are read from the file when the metadata omits them.
+    let up = upload(
+        &mut art,
+        elf_meta(),
+        &[("elf_symbol_file", file("crash.debug"))],
+    )
+    .await
+    .expect("upload");
+    let a = up.artifact.expect("artifact");
+    assert_eq!(
+        a.attributes.get("gnu_build_id").map(String::as_str),
+        Some(BUILD_ID)
+    );
+    assert_eq!(a.attributes.get("arch").map(String::as_str), Some("x86_64"));
+
+    let expected: Vec<Expected> = serde_json::from_slice(&file("expected.json")).expect("expected");
+    // A PIE loaded at a typical base; return addresses (not exact) point one byte past.
+    let base_addr = 0x5555_5555_4000u64;
+    let frames: Vec<pb::Frame> = expected
+        .iter()
+        .map(|e| pb::Frame {
+            frame: Some(pb::frame::Frame::Native(pb::NativeFrame {
+                code_id: BUILD_ID.to_uppercase(),
+                image_addr: base_addr,
+                instruction_addr: base_addr + e.address + 1,
+                exact: false,
+                ..Default::default()
+            })),
+        })
+        .collect();
+    let mut sym = srv.symbolication().await.expect("client");
+    let results = symbolicate(&mut sym, "", "", frames, 0).await;
+    for (e, r) in expected.iter().zip(&results) {
+        if e.frames.is_empty() {
+            assert_eq!(
+                r.status,
+                pb::FrameStatus::OutOfRange as i32,
+                "{:#x}: {r:?}",
+                e.address
+            );
+            continue;
+        }
+        assert_eq!(
+            r.status,
+            pb::FrameStatus::Resolved as i32,
+            "{:#x}: {r:?}",
+            e.address
+        );
+        assert_eq!(r.artifact_id, a.id);
+        assert_eq!(r.frames.len(), e.frames.len(), "{:#x}: {r:?}", e.address);
+        for (g, w) in r.frames.iter().zip(&e.frames) {
+            assert_eq!(base(&g.function), base(&w.function), "{:#x}", e.address);
+            assert_eq!(g.lineno, w.line, "{:#x}", e.address);
+            assert!(
+                g.source.ends_with(&w.file),
+                "{:#x}: {}",
+                e.address,
+                g.source
+            );
+        }
+        let last = r.frames.len() - 1;
+        assert!(r.frames[..last].iter().all(|f| f.inlined) && !r.frames[last].inlined);
+    }
+    // Unknown module: a per-frame status, not an error.
+    let miss = symbolicate(
+        &mut sym,
+        "",
+        "",
+        vec![pb::Frame {
+            frame: Some(pb::frame::Frame::Native(pb::NativeFrame {
+                code_id: "00".repeat(20),
+                instruction_addr: 0x1234,
+                ..Default::default()
+            })),
+        }],
+        0,
+    )
+    .await;
+    assert_eq!(miss[0].status, pb::FrameStatus::MissingArtifact as i32);
+}
+
+#[tokio::test]
+async fn identifiers_are_checked_against_the_file() {
+    let srv = TestServer::start().await.expect("server");
+    let mut art = srv.artifacts().await.expect("client");
+    let wrong = pb::UploadMetadata {
+        gnu_build_id: "ab".repeat(20),
+        ..elf_meta()
+    };
+    let err = upload(&mut art, wrong, &[("elf_symbol_file", file("crash"))])
+        .await
+        .expect_err("mismatch");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(
+        err.message().contains(&"ab".repeat(20)) && err.message().contains(BUILD_ID),
+        "{}",
+        err.message()
+    );
+    let ndk = pb::UploadMetadata {
+        r#type: pb::UploadType::NdkSymbolFile as i32,
+        arch: "x86_64".into(),
+        build_id: "cd".repeat(20),
+        ..Default::default()
+    };
+    let err = upload(&mut art, ndk.clone(), &[("ndk_symbol_file", file("crash"))])
+        .await
+        .expect_err("mismatch");
+    assert!(err.message().contains("build_id"), "{}", err.message());
+    let err = upload(
+        &mut art,
+        elf_meta(),
+        &[("elf_symbol_file", b"\x7fELF truncated".to_vec())],
+    )
+    .await
+    .expect_err("garbage");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(
+        err.message().contains("elf_symbol_file"),
+        "{}",
+        err.message()
+    );
+    // With the right build id the NDK library uploads and resolves by build id.
+    let ok = pb::UploadMetadata {
+        build_id: BUILD_ID.into(),
+        ..ndk
+    };
+    upload(&mut art, ok, &[("ndk_symbol_file", file("crash"))])
+        .await
+        .expect("ndk upload");
+    let list = art
+        .list(pb::ListRequest {
+            mapkind: pb::MapKind::Elf as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(
+        list.total_filtered_count, 0,
+        "rejected ELF uploads left something behind"
+    );
+}
