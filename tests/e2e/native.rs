@@ -185,3 +185,92 @@ async fn identifiers_are_checked_against_the_file() {
         "rejected ELF uploads left something behind"
     );
 }
+
+/// An Android tombstone through the CLI: frames by build id, inline chains printed.
+#[tokio::test]
+async fn tombstone_text_through_the_cli() {
+    let srv = TestServer::start().await.expect("server");
+    let mut art = srv.artifacts().await.expect("client");
+    let ndk = pb::UploadMetadata {
+        r#type: pb::UploadType::NdkSymbolFile as i32,
+        arch: "x86_64".into(),
+        build_id: BUILD_ID.into(),
+        filename: "libcrash.so".into(),
+        ..Default::default()
+    };
+    upload(&mut art, ndk, &[("ndk_symbol_file", file("crash"))])
+        .await
+        .expect("upload");
+    let expected: Vec<Expected> = serde_json::from_slice(&file("expected.json")).expect("expected");
+    // A crashing pc inside an inline chain, and a return address one byte past a pc in
+    // shop::total.
+    let inner = expected
+        .iter()
+        .find(|e| e.frames.len() == 3)
+        .expect("a 3-deep chain");
+    let caller = expected
+        .iter()
+        .find(|e| e.frames.len() == 1 && e.frames[0].function.starts_with("shop::total"))
+        .expect("an address in shop::total");
+    let text = format!(
+        "*** *** *** *** *** *** *** *** *** *** *** *** *** *** *** ***\n\
+         signal 11 (SIGSEGV), code 1 (SEGV_MAPERR), fault addr 0x0\n\
+         backtrace:\n\
+         \x20     #00 pc {:016x}  /data/app/~~a==/com.shop-1/lib/x86_64/libcrash.so (BuildId: {BUILD_ID})\n\
+         \x20     #01 pc {:016x}  /data/app/~~a==/com.shop-1/lib/x86_64/libcrash.so (BuildId: {BUILD_ID})\n\
+         \x20     #02 pc 00000000000512c4  /apex/com.android.runtime/lib64/bionic/libc.so (BuildId: 0123)\n",
+        inner.address,
+        caller.address + 1
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tombstone.txt");
+    std::fs::write(&path, text).expect("write");
+    let (ep, p) = (srv.endpoint(), path.to_string_lossy().into_owned());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(binary("symx"))
+            .args(["--endpoint", &ep, "symbolicate", &p])
+            .output()
+            .expect("run symx")
+    })
+    .await
+    .expect("join");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = printed.lines().collect();
+    let at = |prefix: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` in:\n{printed}"))
+    };
+    let f0 = at("    #00 ");
+    for (i, w) in inner.frames.iter().enumerate() {
+        let l = lines[f0 + i];
+        assert!(
+            l.contains(&format!("crash.cpp:{}", w.line)),
+            "{l} vs {}",
+            w.function
+        );
+        assert!(l.contains(base(&w.function)), "{l} vs {}", w.function);
+        assert_eq!(l.ends_with("(inlined)"), i + 1 < inner.frames.len(), "{l}");
+    }
+    let f1 = at("    #01 ");
+    assert!(
+        lines[f1].contains("shop::total(shop::Order const*, int)"),
+        "{}",
+        lines[f1]
+    );
+    assert!(
+        lines[f1].contains(&format!("crash.cpp:{}", caller.frames[0].line)),
+        "{}",
+        lines[f1]
+    );
+    assert!(
+        printed.contains("libc.so (BuildId: 0123)    [missing_artifact"),
+        "{printed}"
+    );
+}

@@ -419,12 +419,23 @@ async fn symbolicate(args: SymbolicateArgs, ch: Channel, as_json: bool) -> Resul
                     debug_id: String::new(),
                 })),
             }),
+            // Tombstone pcs are module-relative; frame #00 is the exact faulting pc, the
+            // others return addresses.
+            stacktrace::StackLine::Native { frame, .. } => Some(pb::Frame {
+                frame: Some(pb::frame::Frame::Native(pb::NativeFrame {
+                    debug_id: String::new(),
+                    code_id: frame.build_id.clone().unwrap_or_default(),
+                    image_addr: 0,
+                    instruction_addr: frame.pc,
+                    exact: frame.index == 0,
+                })),
+            }),
             stacktrace::StackLine::Text(_) => None,
         })
         .collect();
     if frames.is_empty() {
         bail!(
-            "no stack frames found in the input (expected V8, Firefox or Safari Error.stack text, or JSON)"
+            "no stack frames found in the input (expected V8, Firefox or Safari Error.stack text, an Android tombstone, or JSON)"
         );
     }
     let req = pb::SymbolicateRequest {
@@ -469,6 +480,22 @@ async fn symbolicate(args: SymbolicateArgs, ch: Channel, as_json: bool) -> Resul
                         } else {
                             println!("    at {name} ({}:{}:{})", f.source, f.lineno, f.colno);
                         }
+                    }
+                }
+                Some(r) => println!("{raw}    [{}: {}]", json::status_name(r.status), r.message),
+                None => println!("{raw}"),
+            },
+            stacktrace::StackLine::Native { raw, frame } => match it.next() {
+                Some(r) if r.status == pb::FrameStatus::Resolved as i32 && !r.frames.is_empty() => {
+                    // The tombstone line, then the inline chain (innermost first), like
+                    // ndk-stack prints it.
+                    println!("{raw}");
+                    for f in &r.frames {
+                        let inlined = if f.inlined { " (inlined)" } else { "" };
+                        println!(
+                            "    #{:02} {} at {}:{}{inlined}",
+                            frame.index, f.function, f.source, f.lineno
+                        );
                     }
                 }
                 Some(r) => println!("{raw}    [{}: {}]", json::status_name(r.status), r.message),

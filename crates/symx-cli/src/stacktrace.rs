@@ -1,4 +1,6 @@
-//! Raw JavaScript `Error.stack` text as V8 (Chrome, Node, Edge), Firefox and Safari print it.
+//! Raw stack text: JavaScript `Error.stack` as V8 (Chrome, Node, Edge), Firefox and Safari
+//! print it, and Android tombstone / logcat native frames
+//! (`#00 pc 000000000001a2b4  /data/app/.../libfoo.so (func+12) (BuildId: 1e17...)`).
 
 /// One frame read from stack text. Line and column are 1-based, as printed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -9,11 +11,47 @@ pub struct TextFrame {
     pub column: u32,
 }
 
+/// A native frame of a tombstone: a module-relative pc in a module named by path and build id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NativeTextFrame {
+    /// The frame number (`#00` is the crashing frame: its pc is exact).
+    pub index: u32,
+    pub pc: u64,
+    pub module: String,
+    pub build_id: Option<String>,
+}
+
 /// A line of stack text: a frame, or text kept as is (the message, `Caused by`, ...).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StackLine {
     Frame { raw: String, frame: TextFrame },
+    Native { raw: String, frame: NativeTextFrame },
     Text(String),
+}
+
+/// `#00 pc 000000000001a2b4  /path/libfoo.so (func+12) (BuildId: abcd...)`, possibly after a
+/// logcat prefix (`... DEBUG   :     #00 pc ...`).
+fn tombstone(line: &str) -> Option<NativeTextFrame> {
+    let at = line.find('#')?;
+    let mut words = line[at + 1..].split_whitespace();
+    let index = words.next()?.parse().ok()?;
+    if words.next()? != "pc" {
+        return None;
+    }
+    let pc = u64::from_str_radix(words.next()?, 16).ok()?;
+    let module = words.next()?.to_owned();
+    let build_id = line
+        .find("(BuildId: ")
+        .map(|i| &line[i + "(BuildId: ".len()..])
+        .and_then(|rest| rest.split(')').next())
+        .map(|id| id.trim().to_ascii_lowercase())
+        .filter(|id| !id.is_empty());
+    Some(NativeTextFrame {
+        index,
+        pc,
+        module,
+        build_id,
+    })
 }
 
 /// Splits `url:line:col` (the URL may itself contain colons).
@@ -77,12 +115,20 @@ fn gecko(line: &str) -> Option<TextFrame> {
 
 pub fn parse(text: &str) -> Vec<StackLine> {
     text.lines()
-        .map(|raw| match v8(raw).or_else(|| gecko(raw)) {
-            Some(frame) => StackLine::Frame {
-                raw: raw.to_owned(),
-                frame,
-            },
-            None => StackLine::Text(raw.to_owned()),
+        .map(|raw| {
+            if let Some(frame) = tombstone(raw) {
+                return StackLine::Native {
+                    raw: raw.to_owned(),
+                    frame,
+                };
+            }
+            match v8(raw).or_else(|| gecko(raw)) {
+                Some(frame) => StackLine::Frame {
+                    raw: raw.to_owned(),
+                    frame,
+                },
+                None => StackLine::Text(raw.to_owned()),
+            }
         })
         .collect()
 }
@@ -96,7 +142,7 @@ mod tests {
             .into_iter()
             .filter_map(|l| match l {
                 StackLine::Frame { frame, .. } => Some(frame),
-                StackLine::Text(_) => None,
+                _ => None,
             })
             .collect()
     }
@@ -126,6 +172,35 @@ mod tests {
         assert_eq!(f[0].function.as_deref(), Some("r"));
         assert_eq!(f[1].function, None);
         assert_eq!((f[2].line, f[2].column), (3, 1));
+    }
+
+    #[test]
+    fn tombstone_frames() {
+        let lines = parse(
+            "signal 11 (SIGSEGV), code 1 (SEGV_MAPERR), fault addr 0x0\n\
+             backtrace:\n\
+             \x20     #00 pc 000000000001a2b4  /data/app/~~x==/com.a-1/lib/arm64/libfoo.so (crash+20) (BuildId: 1E17ab)\n\
+             11-22 08:00:00.000 F DEBUG   :       #01 pc 0000000000000abc  /system/lib64/libc.so\n",
+        );
+        let natives: Vec<&NativeTextFrame> = lines
+            .iter()
+            .filter_map(|l| match l {
+                StackLine::Native { frame, .. } => Some(frame),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(natives.len(), 2);
+        assert_eq!((natives[0].index, natives[0].pc), (0, 0x1a2b4));
+        assert_eq!(natives[0].build_id.as_deref(), Some("1e17ab"));
+        assert!(natives[0].module.ends_with("libfoo.so"));
+        assert_eq!(
+            (
+                natives[1].index,
+                natives[1].pc,
+                natives[1].build_id.as_deref()
+            ),
+            (1, 0xabc, None)
+        );
     }
 
     #[test]
