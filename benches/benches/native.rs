@@ -1,0 +1,114 @@
+//! Native benchmarks on a real Rust program in the dev profile (29.5 MB of DWARF; built by
+//! `benches/data/make-native.sh` into `bench-data/native.bin`).
+//!
+//! * `native_build`: our index build (symbolic's SymCache behind our header).
+//! * `native_lookup`: one warm lookup with the whole inline chain, demangled.
+//! * `native_10k`: index build plus 10,000 lookups, against `llvm-symbolizer --inlining` on the
+//!   same 10,000 addresses (a child process fed on stdin), in the same run.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use symx_native::{NativeIndex, build_index};
+
+fn binary() -> PathBuf {
+    let p = symx_benches::data_dir().join("native.bin");
+    assert!(p.exists(), "{} is missing: run benches/data/make-native.sh first", p.display());
+    p
+}
+
+/// 10,000 addresses inside the program's functions (from `nm -S`), spread evenly.
+fn addresses(bin: &PathBuf) -> Vec<u64> {
+    let out = Command::new("nm")
+        .args(["-S", "--defined-only"])
+        .arg(bin)
+        .output()
+        .unwrap_or_else(|e| panic!("nm: {e}"));
+    let mut funcs: Vec<(u64, u64)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let addr = u64::from_str_radix(w.next()?, 16).ok()?;
+            let size = u64::from_str_radix(w.next()?, 16).ok()?;
+            let kind = w.next()?;
+            (matches!(kind, "t" | "T") && size > 0).then_some((addr, size))
+        })
+        .collect();
+    funcs.sort();
+    assert!(funcs.len() > 1000, "too few functions in {}", bin.display());
+    (0..10_000u64)
+        .map(|i| {
+            let (addr, size) = funcs[(i as usize * funcs.len()) / 10_000];
+            addr + (i * 7919) % size
+        })
+        .collect()
+}
+
+fn llvm_symbolizer(bin: &PathBuf, addrs: &[u64]) -> usize {
+    let mut child = Command::new("llvm-symbolizer-14")
+        .args(["--inlining", "--demangle"])
+        .arg(format!("--obj={}", bin.display()))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("llvm-symbolizer-14: {e}"));
+    let mut input = String::with_capacity(addrs.len() * 12);
+    for a in addrs {
+        input.push_str(&format!("{a:#x}\n"));
+    }
+    let mut stdin = child.stdin.take().unwrap_or_else(|| panic!("stdin"));
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let _ = writer.join();
+    out.stdout.len()
+}
+
+fn benches(c: &mut Criterion) {
+    let bin = binary();
+    let bytes = std::fs::read(&bin).unwrap_or_else(|e| panic!("{e}"));
+    let addrs = addresses(&bin);
+
+    let mut g = c.benchmark_group("native_build");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    g.bench_function("symx_build_index", |b| {
+        b.iter(|| build_index(black_box(&bytes)).map(|b| b.bytes.len()))
+    });
+    g.finish();
+
+    let built = build_index(&bytes).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "native index: {} bytes for a {} byte file",
+        built.bytes.len(),
+        bytes.len()
+    );
+    let idx = NativeIndex::open(built.bytes).unwrap_or_else(|e| panic!("{e}"));
+    let mut g = c.benchmark_group("native_lookup");
+    let mut i = 0usize;
+    g.bench_function("symx_lookup_with_inline_chain", |b| {
+        b.iter(|| {
+            i = (i + 1) % addrs.len();
+            black_box(idx.lookup_vaddr(addrs[i])).len()
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("native_10k");
+    g.sample_size(10).measurement_time(Duration::from_secs(30));
+    g.bench_function("symx_build_and_10k_lookups", |b| {
+        b.iter(|| {
+            let built = build_index(&bytes).unwrap_or_else(|e| panic!("{e}"));
+            let idx = NativeIndex::open(built.bytes).unwrap_or_else(|e| panic!("{e}"));
+            addrs.iter().map(|a| idx.lookup_vaddr(*a).len()).sum::<usize>()
+        })
+    });
+    g.bench_function("baseline_llvm_symbolizer_10k", |b| {
+        b.iter(|| llvm_symbolizer(&bin, &addrs))
+    });
+    g.finish();
+}
+
+criterion_group!(native, benches);
+criterion_main!(native);
