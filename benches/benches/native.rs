@@ -16,7 +16,11 @@ use symx_native::{NativeIndex, build_index};
 
 fn binary() -> PathBuf {
     let p = symx_benches::data_dir().join("native.bin");
-    assert!(p.exists(), "{} is missing: run benches/data/make-native.sh first", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run benches/data/make-native.sh first",
+        p.display()
+    );
     p
 }
 
@@ -101,7 +105,10 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let built = build_index(&bytes).unwrap_or_else(|e| panic!("{e}"));
             let idx = NativeIndex::open(built.bytes).unwrap_or_else(|e| panic!("{e}"));
-            addrs.iter().map(|a| idx.lookup_vaddr(*a).len()).sum::<usize>()
+            addrs
+                .iter()
+                .map(|a| idx.lookup_vaddr(*a).len())
+                .sum::<usize>()
         })
     });
     g.bench_function("baseline_llvm_symbolizer_10k", |b| {
