@@ -9,7 +9,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use symx_native::{NativeIndex, build_index};
@@ -25,7 +25,7 @@ fn binary() -> PathBuf {
 }
 
 /// 10,000 addresses inside the program's functions (from `nm -S`), spread evenly.
-fn addresses(bin: &PathBuf) -> Vec<u64> {
+fn addresses(bin: &Path) -> Vec<u64> {
     let out = Command::new("nm")
         .args(["-S", "--defined-only"])
         .arg(bin)
@@ -51,7 +51,7 @@ fn addresses(bin: &PathBuf) -> Vec<u64> {
         .collect()
 }
 
-fn llvm_symbolizer(bin: &PathBuf, addrs: &[u64]) -> usize {
+fn llvm_symbolizer(bin: &Path, addrs: &[u64]) -> usize {
     let mut child = Command::new("llvm-symbolizer-14")
         .args(["--inlining", "--demangle"])
         .arg(format!("--obj={}", bin.display()))
