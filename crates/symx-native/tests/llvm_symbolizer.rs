@@ -114,7 +114,11 @@ fn demangled_names_keep_the_mangled_one() {
         .expect("an address in shop::total");
     let f = &idx.lookup_vaddr(total.address)[0];
     assert_eq!(f.function, "shop::total(shop::Order const*, int)");
-    assert_eq!(f.mangled.as_deref(), Some("_ZN4shop5totalEPKNS_5OrderEi"));
+    assert_eq!(
+        idx.mangled_name(&f.function),
+        Some("_ZN4shop5totalEPKNS_5OrderEi")
+    );
+    assert_eq!(idx.mangled_name("main"), None);
     assert!(f.function_offset.is_some());
 }
 
@@ -125,5 +129,14 @@ fn garbage_and_truncated_objects_are_errors() {
     for cut in [4, 64, 1000, full.len() / 2] {
         let _ = build_index(&full[..cut]);
     }
-    assert!(NativeIndex::open(&b"SYMXNAT1\0\0\0\0\0\0\0\0garbage"[..]).is_err());
+    assert!(
+        NativeIndex::open(&b"SYMXNAT2\0\0\0\0\0\0\0\0\xff\xff\0\0\0\0\0\0garbage"[..]).is_err()
+    );
+    let built = build_index(&full).expect("builds");
+    for cut in [0, 20, 30, built.bytes.len() / 2, built.bytes.len() - 1] {
+        if let Ok(idx) = NativeIndex::open(&built.bytes[..cut]) {
+            let _ = idx.lookup_vaddr(0x1190);
+            let _ = idx.mangled_name("shop::total(shop::Order const*, int)");
+        }
+    }
 }

@@ -510,9 +510,9 @@ fn resolve_native_in(idx: &NativeIndex<Vec<u8>>, id: &ArtifactId, rel: u64) -> F
             .map(|f| ResolvedFrame {
                 source: f.file.unwrap_or_default(),
                 line: f.line,
+                mangled: idx.mangled_name(&f.function).map(str::to_owned),
                 function: Some(f.function),
                 inlined: f.inlined,
-                mangled: f.mangled,
                 function_offset: f.function_offset,
                 ..ResolvedFrame::default()
             })
