@@ -188,24 +188,14 @@ impl Symx {
         let found = memo
             .entry((debug_id, f.url.as_str(), scope))
             .or_insert_with(|| self.find_js(tenant, debug_id, st, &f.url));
-        match found {
-            Found::Missing(msg) => {
-                FrameResult::miss(FrameStatus::MissingArtifact, None, msg.clone())
-            }
-            Found::Malformed(id, msg) => FrameResult::miss(
+        found.answer(|id, index| match index {
+            LoadedIndex::Js(js) => resolve_in(js, id, f, context),
+            LoadedIndex::Native(_) => FrameResult::miss(
                 FrameStatus::MalformedArtifact,
                 Some(id.clone()),
-                msg.clone(),
+                "the debug id names a native artifact, not a source map",
             ),
-            Found::Index(id, index) => match &**index {
-                LoadedIndex::Js(js) => resolve_in(js, id, f, context),
-                LoadedIndex::Native(_) => FrameResult::miss(
-                    FrameStatus::MalformedArtifact,
-                    Some(id.clone()),
-                    "the debug id names a native artifact, not a source map",
-                ),
-            },
-        }
+        })
     }
 
     fn resolve_native(
@@ -242,24 +232,14 @@ impl Symx {
         let found = memo
             .entry(module.clone())
             .or_insert_with(|| self.find_native(tenant, &module));
-        match found {
-            Found::Missing(msg) => {
-                FrameResult::miss(FrameStatus::MissingArtifact, None, msg.clone())
-            }
-            Found::Malformed(id, msg) => FrameResult::miss(
+        found.answer(|id, index| match index {
+            LoadedIndex::Native(n) => resolve_native_in(n, id, rel),
+            LoadedIndex::Js(_) => FrameResult::miss(
                 FrameStatus::MalformedArtifact,
                 Some(id.clone()),
-                msg.clone(),
+                "the id names a source map, not a native artifact",
             ),
-            Found::Index(id, index) => match &**index {
-                LoadedIndex::Native(n) => resolve_native_in(n, id, rel),
-                LoadedIndex::Js(_) => FrameResult::miss(
-                    FrameStatus::MalformedArtifact,
-                    Some(id.clone()),
-                    "the id names a source map, not a native artifact",
-                ),
-            },
-        }
+        })
     }
 
     fn find_native(&self, tenant: &Tenant, module: &str) -> Found {
@@ -465,6 +445,26 @@ enum Found {
     Missing(String),
     Malformed(ArtifactId, String),
     Index(ArtifactId, Arc<LoadedIndex>),
+}
+
+impl Found {
+    /// The frame's answer: a miss when there is no usable artifact, else `resolve`'s.
+    fn answer(
+        &self,
+        resolve: impl FnOnce(&ArtifactId, &LoadedIndex) -> FrameResult,
+    ) -> FrameResult {
+        match self {
+            Found::Missing(msg) => {
+                FrameResult::miss(FrameStatus::MissingArtifact, None, msg.clone())
+            }
+            Found::Malformed(id, msg) => FrameResult::miss(
+                FrameStatus::MalformedArtifact,
+                Some(id.clone()),
+                msg.clone(),
+            ),
+            Found::Index(id, index) => resolve(id, index),
+        }
+    }
 }
 
 fn resolve_in(js: &JsIndex<Vec<u8>>, id: &ArtifactId, f: &JsFrame, context: u32) -> FrameResult {

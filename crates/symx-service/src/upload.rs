@@ -206,6 +206,24 @@ impl UploadSession {
 }
 
 impl Inner {
+    /// Runs an index build, counting it and its time in the metrics.
+    fn timed_build<T, E>(
+        &self,
+        kind: ArtifactKind,
+        build: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
+        let started = Instant::now();
+        let out = build();
+        self.metrics
+            .index_build_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .index_builds
+            .with_label_values(&[kind.mapkind()])
+            .inc();
+        out
+    }
+
     /// The blocking part of an upload: read what the kind needs, build its index, commit.
     fn commit_upload(
         &self,
@@ -235,9 +253,11 @@ impl Inner {
                     Some(p) => Some(std::fs::read(p)?),
                     None => None,
                 };
-                let started = Instant::now();
-                let built =
-                    symx_sourcemap::build_index(&map, minified.as_deref()).map_err(|e| {
+                let built = self
+                    .timed_build(kind, || {
+                        symx_sourcemap::build_index(&map, minified.as_deref())
+                    })
+                    .map_err(|e| {
                         let field = match e {
                             symx_sourcemap::Error::InvalidMinified(_) => "minified_file",
                             _ => "source_map",
@@ -247,13 +267,6 @@ impl Inner {
                             ..ServiceError::from(e)
                         }
                     })?;
-                self.metrics
-                    .index_build_seconds
-                    .observe(started.elapsed().as_secs_f64());
-                self.metrics
-                    .index_builds
-                    .with_label_values(&[kind.mapkind()])
-                    .inc();
                 let file_id = built.debug_id.map(|d| d.to_string());
                 if let (Some(given), Some(found)) =
                     (meta.debug_id.as_deref().filter(|s| !s.is_empty()), &file_id)
@@ -293,18 +306,12 @@ impl Inner {
                     ServiceError::invalid(part, format!("Missing required file: {part}"))
                 })?;
                 let bytes = std::fs::read(&path)?;
-                let started = Instant::now();
-                let built = symx_native::build_index(&bytes).map_err(|e| ServiceError {
-                    field: Some(part.into()),
-                    ..ServiceError::from(e)
-                })?;
-                self.metrics
-                    .index_build_seconds
-                    .observe(started.elapsed().as_secs_f64());
-                self.metrics
-                    .index_builds
-                    .with_label_values(&[kind.mapkind()])
-                    .inc();
+                let built = self
+                    .timed_build(kind, || symx_native::build_index(&bytes))
+                    .map_err(|e| ServiceError {
+                        field: Some(part.into()),
+                        ..ServiceError::from(e)
+                    })?;
                 let info = &built.info;
                 if info.format != "elf" {
                     return Err(ServiceError::invalid(
