@@ -75,6 +75,7 @@ async fn elf_debug_file_resolves_like_llvm_symbolizer() {
         .collect();
     let mut sym = srv.symbolication().await.expect("client");
     let results = symbolicate(&mut sym, "", "", frames, 0).await;
+    let mut in_total = 0;
     for (e, r) in expected.iter().zip(&results) {
         if e.frames.is_empty() {
             assert_eq!(
@@ -105,7 +106,13 @@ async fn elf_debug_file_resolves_like_llvm_symbolizer() {
         }
         let last = r.frames.len() - 1;
         assert!(r.frames[..last].iter().all(|f| f.inlined) && !r.frames[last].inlined);
+        if r.frames[last].function == "shop::total(shop::Order const*, int)" {
+            assert_eq!(r.frames[last].mangled, "_ZN4shop5totalEPKNS_5OrderEi");
+            assert!(r.frames[last].function_offset.is_some());
+            in_total += 1;
+        }
     }
+    assert!(in_total > 0, "no sampled address fell in shop::total");
     // Unknown module: a per-frame status, not an error.
     let miss = symbolicate(
         &mut sym,
