@@ -281,3 +281,53 @@ async fn tombstone_text_through_the_cli() {
         "{printed}"
     );
 }
+
+/// `symx upload elf DIR` walks a folder for ELF files: the three files of one build id upload
+/// once (the largest, with debug information, first); the others are reported as skipped.
+#[tokio::test]
+async fn elf_folder_upload_through_the_cli() {
+    let srv = TestServer::start().await.expect("server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for f in ["crash", "crash.debug", "crash.stripped", "crash.cpp"] {
+        std::fs::copy(fixture(&format!("native/elf/{f}")), dir.path().join(f)).expect("copy");
+    }
+    let (ep, p) = (srv.endpoint(), dir.path().to_string_lossy().into_owned());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(binary("symx"))
+            .args(["--endpoint", &ep, "upload", "elf", &p])
+            .output()
+            .expect("run symx")
+    })
+    .await
+    .expect("join");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("1 uploaded, 0 failed, 2 skipped (build id already stored)"),
+        "{text}"
+    );
+    let mut art = srv.artifacts().await.expect("client");
+    let list = art
+        .list(pb::ListRequest {
+            mapkind: pb::MapKind::Elf as i32,
+            filters: Some(pb::Filters {
+                gnu_build_id: Some(BUILD_ID.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(list.artifacts.len(), 1);
+    // The kept file is the largest: the full binary, with its debug information.
+    let a = &list.artifacts[0];
+    assert_eq!(
+        a.attributes.get("file_name").map(String::as_str),
+        Some("crash")
+    );
+}

@@ -17,6 +17,9 @@ const CHUNK: usize = 1 << 20;
 pub enum UploadCommand {
     /// JavaScript: a minified file and its source map, or every `*.js.map` under a folder.
     Js(JsArgs),
+    /// ELF symbol files: files or folders, walked for ELF objects the way
+    /// `datadog-ci elf-symbols upload` does; symxd reads each file's build id and arch.
+    Elf(ElfArgs),
     /// Any upload type, with metadata fields and file parts given explicitly
     /// (e.g. `--type jvm_mapping_file --meta service=app --meta version=1 --part jvm_mapping_file=mapping.txt`).
     Raw(RawArgs),
@@ -51,6 +54,16 @@ pub struct JsArgs {
     /// Show what would be uploaded without uploading.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ElfArgs {
+    /// Files or folders.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Replace artifacts with the same build id.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Args, Debug)]
@@ -240,6 +253,50 @@ fn plan_js(args: &JsArgs) -> Result<Vec<Planned>> {
     Ok(out)
 }
 
+/// ELF files under the given paths, largest first: of several files with one build id (a
+/// binary, its stripped copy, its split debug file) the one with the most debug information
+/// is usually the largest, and the first upload of a build id is the one kept.
+fn plan_elf(args: &ElfArgs) -> Result<Vec<Planned>> {
+    let mut found: Vec<(u64, PathBuf)> = Vec::new();
+    for root in &args.paths {
+        for entry in walkdir::WalkDir::new(root).follow_links(false) {
+            let entry = entry?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let mut magic = [0u8; 4];
+            let is_elf = std::fs::File::open(entry.path())
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+                .is_ok()
+                && magic == *b"\x7fELF";
+            if is_elf {
+                found.push((entry.metadata()?.len(), entry.path().to_owned()));
+            }
+        }
+    }
+    if found.is_empty() {
+        bail!("no ELF files found");
+    }
+    found.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    Ok(found
+        .into_iter()
+        .map(|(_, path)| Planned {
+            label: path.display().to_string(),
+            meta: pb::UploadMetadata {
+                r#type: pb::UploadType::ElfSymbolFile as i32,
+                overwrite: args.overwrite,
+                cli_version: env!("CARGO_PKG_VERSION").to_owned(),
+                filename: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                ..Default::default()
+            },
+            parts: vec![("elf_symbol_file".into(), path)],
+        })
+        .collect())
+}
+
 fn plan_raw(args: &RawArgs) -> Result<Vec<Planned>> {
     let mut meta = pb::UploadMetadata {
         r#type: upload_type(&args.upload_type)? as i32,
@@ -271,11 +328,12 @@ fn size_of(p: &Path) -> Result<u64> {
 }
 
 /// Streams one planned upload: metadata, then every part in chunks.
+/// The outer error is local (a file cannot be read); the inner one is the server's answer.
 async fn send(
     client: &mut crate::ArtifactClient,
     plan: &Planned,
     bar: &ProgressBar,
-) -> Result<pb::UploadResponse> {
+) -> Result<Result<pb::UploadResponse, tonic::Status>> {
     let mut meta = plan.meta.clone();
     let mut total = 0u64;
     for (_, p) in &plan.parts {
@@ -326,12 +384,13 @@ async fn send(
         .upload(tokio_stream::wrappers::ReceiverStream::new(rx))
         .await;
     producer.await??;
-    Ok(result.map_err(rpc_error)?.into_inner())
+    Ok(result.map(|r| r.into_inner()))
 }
 
 pub async fn run(cmd: UploadCommand, ch: Channel, as_json: bool) -> Result<()> {
     let (plans, dry_run) = match &cmd {
         UploadCommand::Js(a) => (plan_js(a)?, a.dry_run),
+        UploadCommand::Elf(a) => (plan_elf(a)?, false),
         UploadCommand::Raw(a) => (plan_raw(a)?, false),
     };
     if dry_run {
@@ -358,11 +417,28 @@ pub async fn run(cmd: UploadCommand, ch: Channel, as_json: bool) -> Result<()> {
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut client = artifacts_client(ch);
+    let skip_existing = matches!(cmd, UploadCommand::Elf(_));
     let mut failures = 0;
+    let mut skipped = 0;
     let mut out = Vec::new();
     for p in &plans {
         bar.set_message(p.label.clone());
-        match send(&mut client, p, &bar).await {
+        let result = match send(&mut client, p, &bar).await {
+            Ok(Err(status)) if skip_existing && status.code() == tonic::Code::AlreadyExists => {
+                // Another file with this build id is already stored (see plan_elf).
+                skipped += 1;
+                let e = rpc_error(status);
+                if as_json {
+                    out.push(serde_json::json!({"file": p.label, "skipped": format!("{e:#}")}));
+                } else {
+                    bar.println(format!("skipped {}: {e:#}", p.label));
+                }
+                continue;
+            }
+            Ok(answer) => answer.map_err(rpc_error),
+            Err(e) => Err(e),
+        };
+        match result {
             Ok(resp) => {
                 let a = resp.artifact.unwrap_or_default();
                 if as_json {
@@ -396,7 +472,15 @@ pub async fn run(cmd: UploadCommand, ch: Channel, as_json: bool) -> Result<()> {
     if as_json {
         println!("{}", serde_json::Value::Array(out));
     } else {
-        println!("{} uploaded, {failures} failed", plans.len() - failures);
+        let skipped_note = if skipped > 0 {
+            format!(", {skipped} skipped (build id already stored)")
+        } else {
+            String::new()
+        };
+        println!(
+            "{} uploaded, {failures} failed{skipped_note}",
+            plans.len() - failures - skipped
+        );
     }
     if failures > 0 {
         bail!("{failures} upload(s) failed");
