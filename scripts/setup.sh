@@ -4,13 +4,18 @@
 set -euo pipefail
 
 missing=()
-# bindgen looks for libclang.so; Debian's libclang-dev provides it.
-if ! ldconfig -p 2>/dev/null | grep -q 'libclang.*\.so' && ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1; then
-  missing+=(libclang-dev)
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+if command -v dpkg-query >/dev/null 2>&1; then
+  # libclang-cpp (on the machine by default) is not the libclang bindgen loads.
+  for pkg in libclang-dev clang g++ make; do
+    installed "$pkg" || missing+=("$pkg")
+  done
+else
+  ldconfig -p 2>/dev/null | grep -qE 'libclang(-[0-9.]+)?\.so' || missing+=(libclang-dev)
+  command -v clang >/dev/null 2>&1 || missing+=(clang)
+  command -v g++ >/dev/null 2>&1 || missing+=(g++)
+  command -v make >/dev/null 2>&1 || missing+=(make)
 fi
-command -v clang >/dev/null 2>&1 || missing+=(clang)
-command -v g++ >/dev/null 2>&1 || missing+=(g++)
-command -v make >/dev/null 2>&1 || missing+=(make)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
