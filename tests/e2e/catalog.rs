@@ -8,17 +8,7 @@ use tonic::Code;
 type Parts = Vec<(&'static str, Vec<u8>)>;
 
 fn esbuild_pair() -> Parts {
-    let d = fixture("js/esbuild");
-    vec![
-        (
-            "source_map",
-            std::fs::read(d.join("app.min.js.map")).expect("map"),
-        ),
-        (
-            "minified_file",
-            std::fs::read(d.join("app.min.js")).expect("js"),
-        ),
-    ]
+    js_fixture_parts("esbuild", "app.min.js")
 }
 
 #[tokio::test]
@@ -133,19 +123,7 @@ async fn metadata_is_validated_field_by_field() {
             err.message()
         );
     }
-    let list = art
-        .list(pb::ListRequest {
-            mapkind: pb::MapKind::Js as i32,
-            filters: Some(pb::Filters {
-                service: vec!["web".into()],
-                version: vec!["1".into()],
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-        .expect("list")
-        .into_inner();
+    let list = list_js(&mut art, "web", &["1"]).await;
     assert_eq!(
         list.total_filtered_count, 0,
         "rejected uploads left something behind"
@@ -162,17 +140,7 @@ async fn identity_conflict_and_atomic_overwrite() {
         .expect("first");
     let first_id = first.artifact.expect("artifact").id;
     // Same identity, other content (the terser build): ALREADY_EXISTS.
-    let d = fixture("js/terser");
-    let terser = vec![
-        (
-            "source_map",
-            std::fs::read(d.join("app.min.js.map")).expect("map"),
-        ),
-        (
-            "minified_file",
-            std::fs::read(d.join("app.min.js")).expect("js"),
-        ),
-    ];
+    let terser = js_fixture_parts("terser", "app.min.js");
     let err = upload(&mut art, meta.clone(), &terser)
         .await
         .expect_err("conflict");
@@ -192,19 +160,7 @@ async fn identity_conflict_and_atomic_overwrite() {
     assert_eq!(second.replaced_id, first_id);
     let second_id = second.artifact.expect("artifact").id;
     assert_ne!(second_id, first_id);
-    let list = art
-        .list(pb::ListRequest {
-            mapkind: pb::MapKind::Js as i32,
-            filters: Some(pb::Filters {
-                service: vec!["web".into()],
-                version: vec!["1.0".into()],
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-        .expect("list")
-        .into_inner();
+    let list = list_js(&mut art, "web", &["1.0"]).await;
     assert_eq!(
         list.artifacts
             .iter()
@@ -461,20 +417,11 @@ async fn get_source_map_by_file_and_by_debug_id() {
     assert!(f.sources_content[0].content.is_some());
 
     let terser_id = std::fs::read_to_string(fixture("js/terser/debug_id.txt")).expect("id");
-    let d = fixture("js/terser");
-    upload(
+    upload_js_fixture(
         &mut art,
+        "terser",
+        "app.min.js",
         js_meta("shop", "3.0", "/app.min.js"),
-        &[
-            (
-                "source_map",
-                std::fs::read(d.join("app.min.js.map")).expect("map"),
-            ),
-            (
-                "minified_file",
-                std::fs::read(d.join("app.min.js")).expect("js"),
-            ),
-        ],
     )
     .await
     .expect("upload");
@@ -674,15 +621,7 @@ async fn truncated_upload_stream_stores_nothing() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let list = art
-        .list(pb::ListRequest {
-            mapkind: pb::MapKind::Js as i32,
-            filters: Some(filters("web", &["cut"])),
-            ..Default::default()
-        })
-        .await
-        .expect("list")
-        .into_inner();
+    let list = list_js(&mut art, "web", &["cut"]).await;
     assert_eq!(list.total_filtered_count, 0);
     // A stream that ends before the required parts is INVALID_ARGUMENT naming the part.
     let err = upload(

@@ -123,6 +123,15 @@ pub async fn upload(
         .map(|r| r.into_inner())
 }
 
+/// The upload parts of a fixture pair in `tests/fixtures/js/<dir>/`: the map and the
+/// minified file.
+pub fn js_fixture_parts(dir: &str, minified: &str) -> Vec<(&'static str, Vec<u8>)> {
+    let d = fixture(&format!("js/{dir}"));
+    let js = std::fs::read(d.join(minified)).expect("fixture minified file");
+    let map = std::fs::read(d.join(format!("{minified}.map"))).expect("fixture map");
+    vec![("source_map", map), ("minified_file", js)]
+}
+
 /// Uploads a fixture pair from `tests/fixtures/js/<dir>/`.
 pub async fn upload_js_fixture(
     client: &mut ArtifactServiceClient<Channel>,
@@ -130,10 +139,7 @@ pub async fn upload_js_fixture(
     minified: &str,
     meta: pb::UploadMetadata,
 ) -> Result<pb::UploadResponse, tonic::Status> {
-    let d = fixture(&format!("js/{dir}"));
-    let js = std::fs::read(d.join(minified)).expect("fixture minified file");
-    let map = std::fs::read(d.join(format!("{minified}.map"))).expect("fixture map");
-    upload(client, meta, &[("source_map", map), ("minified_file", js)]).await
+    upload(client, meta, &js_fixture_parts(dir, minified)).await
 }
 
 pub fn js_frame(url: &str, line: u32, col: u32) -> pb::Frame {

@@ -576,19 +576,10 @@ impl Inner {
             }
             SourceMapSelector::DebugId(d) => {
                 let d = d.to_ascii_lowercase();
-                let mut found = None;
-                for kind in [ArtifactKind::Js, ArtifactKind::React] {
-                    if let Some(id) = self
-                        .storage
-                        .lookup(tenant, kind, "debug_id", &d)?
-                        .into_iter()
-                        .next()
-                    {
-                        found = self.storage.get(tenant, &id)?;
-                        break;
-                    }
+                match self.first_of(tenant, &crate::symbolicate::JS_KINDS, "debug_id", &d)? {
+                    Some(id) => self.storage.get(tenant, &id)?,
+                    None => None,
                 }
-                found
             }
         };
         let rec = rec

@@ -248,15 +248,8 @@ impl Symx {
             ResolveKey::Module(tenant.clone(), module.to_owned()),
             || {
                 for field in ["code_id", "debug_id"] {
-                    for kind in [ArtifactKind::Elf, ArtifactKind::Ndk, ArtifactKind::Flutter] {
-                        if let Some(id) = inner
-                            .storage
-                            .lookup(tenant, kind, field, module)?
-                            .into_iter()
-                            .next()
-                        {
-                            return Ok(Some(id));
-                        }
+                    if let Some(id) = inner.first_of(tenant, &ELF_KINDS, field, module)? {
+                        return Ok(Some(id));
                     }
                 }
                 Ok(None)
@@ -286,17 +279,7 @@ impl Symx {
                 inner
                     .resolves
                     .get_or_resolve(ResolveKey::DebugId(tenant.clone(), d.clone()), || {
-                        for kind in [ArtifactKind::Js, ArtifactKind::React] {
-                            if let Some(id) = inner
-                                .storage
-                                .lookup(tenant, kind, "debug_id", &d)?
-                                .into_iter()
-                                .next()
-                            {
-                                return Ok(Some(id));
-                            }
-                        }
-                        Ok(None)
+                        inner.first_of(tenant, &JS_KINDS, "debug_id", &d)
                     })
                     .map(|o| o.ok_or_else(|| format!("no source map has debug id {d}")))
             }
@@ -358,7 +341,33 @@ impl Symx {
     }
 }
 
+/// The kinds a JavaScript frame resolves against (React Native Metro maps are source maps too).
+pub(crate) const JS_KINDS: [ArtifactKind; 2] = [ArtifactKind::Js, ArtifactKind::React];
+/// The kinds a native ELF frame resolves against.
+const ELF_KINDS: [ArtifactKind; 3] = [ArtifactKind::Elf, ArtifactKind::Ndk, ArtifactKind::Flutter];
+
 impl Inner {
+    /// The first live artifact of `kinds` (in order) with the lookup entry `field = value`.
+    pub(crate) fn first_of(
+        &self,
+        tenant: &Tenant,
+        kinds: &[ArtifactKind],
+        field: &str,
+        value: &str,
+    ) -> Result<Option<ArtifactId>> {
+        for kind in kinds {
+            if let Some(id) = self
+                .storage
+                .lookup(tenant, *kind, field, value)?
+                .into_iter()
+                .next()
+            {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
+    }
+
     fn find_by_url(
         &self,
         tenant: &Tenant,
@@ -366,37 +375,20 @@ impl Inner {
         version: &str,
         key: &UrlKey,
     ) -> Result<Option<ArtifactId>> {
-        for kind in [ArtifactKind::Js, ArtifactKind::React] {
-            if let Some(full) = key.full()
-                && let Some(id) = self
-                    .storage
-                    .lookup(
-                        tenant,
-                        kind,
-                        "url",
-                        &format!("{service}{SEP}{version}{SEP}{full}"),
-                    )?
-                    .into_iter()
-                    .next()
-            {
-                return Ok(Some(id));
-            }
+        if let Some(full) = key.full()
+            && let Some(id) = self.first_of(
+                tenant,
+                &JS_KINDS,
+                "url",
+                &format!("{service}{SEP}{version}{SEP}{full}"),
+            )?
+        {
+            return Ok(Some(id));
         }
         for suffix in key.path_suffixes() {
-            for kind in [ArtifactKind::Js, ArtifactKind::React] {
-                if let Some(id) = self
-                    .storage
-                    .lookup(
-                        tenant,
-                        kind,
-                        "path",
-                        &format!("{service}{SEP}{version}{SEP}{suffix}"),
-                    )?
-                    .into_iter()
-                    .next()
-                {
-                    return Ok(Some(id));
-                }
+            let value = format!("{service}{SEP}{version}{SEP}{suffix}");
+            if let Some(id) = self.first_of(tenant, &JS_KINDS, "path", &value)? {
+                return Ok(Some(id));
             }
         }
         Ok(None)

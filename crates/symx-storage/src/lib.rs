@@ -338,17 +338,14 @@ impl Storage {
         let mut batch = WriteBatch::default();
         let mut outcome = CommitOutcome::Created;
         if let Some(old) = existing {
-            if old == rec.id && self.get(tenant, &old)?.is_some() {
-                return if new.overwrite {
-                    Ok(CommitOutcome::Unchanged)
-                } else {
-                    Err(Error::AlreadyExists(old))
-                };
-            }
             if !new.overwrite {
                 return Err(Error::AlreadyExists(old));
             }
-            if let Some(old_rec) = self.get(tenant, &old)? {
+            let old_rec = self.get(tenant, &old)?;
+            if old == rec.id && old_rec.is_some() {
+                return Ok(CommitOutcome::Unchanged);
+            }
+            if let Some(old_rec) = old_rec {
                 self.remove_into(&mut batch, tenant, &old_rec, &rec.files)?;
             }
             outcome = CommitOutcome::Replaced(old);
