@@ -31,7 +31,6 @@ struct SpooledPart {
     name: String,
     path: PathBuf,
     file: tokio::fs::File,
-    hasher: Sha256,
     size: u64,
 }
 
@@ -129,14 +128,12 @@ impl UploadSession {
                     name: part.to_owned(),
                     path,
                     file,
-                    hasher: Sha256::new(),
                     size: 0,
                 });
                 self.parts.len() - 1
             }
         };
         let p = &mut self.parts[idx];
-        p.hasher.update(data);
         p.size += data.len() as u64;
         p.file.write_all(data).await?;
         Ok(())
@@ -156,8 +153,7 @@ impl UploadSession {
         for p in &mut self.parts {
             p.file.flush().await?;
             p.file.sync_all().await?;
-            let sha: [u8; 32] = std::mem::take(&mut p.hasher).finalize().into();
-            files.push((p.name.clone(), p.path.clone(), sha, p.size));
+            files.push((p.name.clone(), p.path.clone(), p.size));
         }
         let symx = self.symx.clone();
         let kind = self.meta.kind();
@@ -224,13 +220,22 @@ impl Inner {
         out
     }
 
-    /// The blocking part of an upload: read what the kind needs, build its index, commit.
+    /// The blocking part of an upload: hash the spooled files, read what the kind needs,
+    /// build its index, commit. (Hashing here rather than as chunks arrive keeps ~2.5 ms of
+    /// sha256 per MiB off the async threads; the files are still in the page cache.)
     fn commit_upload(
         &self,
         tenant: Tenant,
         mut meta: UploadMetadata,
-        files: Vec<(String, PathBuf, [u8; 32], u64)>,
+        spooled: Vec<(String, PathBuf, u64)>,
     ) -> Result<UploadOutcome> {
+        let files = spooled
+            .into_iter()
+            .map(|(name, path, size)| {
+                let sha = sha256_file(&path)?;
+                Ok((name, path, sha, size))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let kind = meta.kind();
         let path_of = |name: &str| files.iter().find(|f| f.0 == name).map(|f| f.1.clone());
         let mut indexes = Vec::new();
@@ -448,5 +453,19 @@ impl Inner {
             replaced,
             unchanged,
         })
+    }
+}
+
+/// The sha256 of a file, read in 1 MiB pieces.
+fn sha256_file(path: &std::path::Path) -> std::io::Result<[u8; 32]> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match f.read(&mut buf)? {
+            0 => return Ok(h.finalize().into()),
+            n => h.update(&buf[..n]),
+        }
     }
 }
