@@ -1,5 +1,6 @@
 //! End-to-end tests: one binary, modules by surface.
 
+mod apple;
 mod architecture;
 mod catalog;
 mod cli;

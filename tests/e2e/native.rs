@@ -7,8 +7,8 @@ use symx_proto::v1 as pb;
 use tonic::Code;
 
 #[derive(Deserialize)]
-struct Expected {
-    address: u64,
+pub(crate) struct Expected {
+    pub address: u64,
     frames: Vec<ExpectedFrame>,
 }
 
@@ -29,6 +29,50 @@ const BUILD_ID: &str = "1e178778753aa68d811fb8191bedd7f3a71b25a3";
 fn base(function: &str) -> &str {
     let no_params = function.split('(').next().unwrap_or(function);
     no_params.rsplit("::").next().unwrap_or(no_params)
+}
+
+/// Compares answers with llvm-symbolizer's (function base name, file, line, chain length,
+/// inline flags) and returns the outermost frames of the resolved answers.
+pub(crate) fn assert_like_symbolizer<'r>(
+    expected: &[Expected],
+    results: &'r [pb::FrameResult],
+    artifact_id: &str,
+) -> Vec<&'r pb::ResolvedFrame> {
+    assert_eq!(expected.len(), results.len());
+    let mut outermost = Vec::new();
+    for (e, r) in expected.iter().zip(results) {
+        if e.frames.is_empty() {
+            assert_eq!(
+                r.status,
+                pb::FrameStatus::OutOfRange as i32,
+                "{:#x}: {r:?}",
+                e.address
+            );
+            continue;
+        }
+        assert_eq!(
+            r.status,
+            pb::FrameStatus::Resolved as i32,
+            "{:#x}: {r:?}",
+            e.address
+        );
+        assert_eq!(r.artifact_id, artifact_id);
+        assert_eq!(r.frames.len(), e.frames.len(), "{:#x}: {r:?}", e.address);
+        for (g, w) in r.frames.iter().zip(&e.frames) {
+            assert_eq!(base(&g.function), base(&w.function), "{:#x}", e.address);
+            assert_eq!(g.lineno, w.line, "{:#x}", e.address);
+            assert!(
+                g.source.ends_with(&w.file),
+                "{:#x}: {}",
+                e.address,
+                g.source
+            );
+        }
+        let last = r.frames.len() - 1;
+        assert!(r.frames[..last].iter().all(|f| f.inlined) && !r.frames[last].inlined);
+        outermost.push(&r.frames[last]);
+    }
+    outermost
 }
 
 fn elf_meta() -> pb::UploadMetadata {
@@ -75,43 +119,15 @@ async fn elf_debug_file_resolves_like_llvm_symbolizer() {
         .collect();
     let mut sym = srv.symbolication().await.expect("client");
     let results = symbolicate(&mut sym, "", "", frames, 0).await;
-    let mut in_total = 0;
-    for (e, r) in expected.iter().zip(&results) {
-        if e.frames.is_empty() {
-            assert_eq!(
-                r.status,
-                pb::FrameStatus::OutOfRange as i32,
-                "{:#x}: {r:?}",
-                e.address
-            );
-            continue;
-        }
-        assert_eq!(
-            r.status,
-            pb::FrameStatus::Resolved as i32,
-            "{:#x}: {r:?}",
-            e.address
-        );
-        assert_eq!(r.artifact_id, a.id);
-        assert_eq!(r.frames.len(), e.frames.len(), "{:#x}: {r:?}", e.address);
-        for (g, w) in r.frames.iter().zip(&e.frames) {
-            assert_eq!(base(&g.function), base(&w.function), "{:#x}", e.address);
-            assert_eq!(g.lineno, w.line, "{:#x}", e.address);
-            assert!(
-                g.source.ends_with(&w.file),
-                "{:#x}: {}",
-                e.address,
-                g.source
-            );
-        }
-        let last = r.frames.len() - 1;
-        assert!(r.frames[..last].iter().all(|f| f.inlined) && !r.frames[last].inlined);
-        if r.frames[last].function == "shop::total(shop::Order const*, int)" {
-            assert_eq!(r.frames[last].mangled, "_ZN4shop5totalEPKNS_5OrderEi");
-            assert!(r.frames[last].function_offset.is_some());
-            in_total += 1;
-        }
-    }
+    let checked = assert_like_symbolizer(&expected, &results, &a.id);
+    let in_total = checked
+        .iter()
+        .filter(|f| f.function == "shop::total(shop::Order const*, int)")
+        .inspect(|f| {
+            assert_eq!(f.mangled, "_ZN4shop5totalEPKNS_5OrderEi");
+            assert!(f.function_offset.is_some());
+        })
+        .count();
     assert!(in_total > 0, "no sampled address fell in shop::total");
     // Unknown module: a per-frame status, not an error.
     let miss = symbolicate(

@@ -1,34 +1,42 @@
-//! Native debug files: an object file's bytes in (ELF today; Mach-O, PE and PDB parse through
-//! the same path), a persisted index out, and address lookups on that index with the whole
-//! inline chain, innermost first.
+//! Native debug files: an object file's bytes in (ELF, Mach-O including fat binaries, PE and
+//! PDB), a persisted index per object out, and address lookups on that index with the whole
+//! inline chain, innermost first. [`dsym`] reads dSYM zip archives within fixed bounds.
 //!
 //! The index is symbolic's SymCache (built once, at upload; read in place) inside a small
-//! container of ours (`SYMXNAT2`):
+//! container of ours (`SYMXNAT3`):
 //!
 //! ```text
-//! magic "SYMXNAT2" | load address u64 | SymCache length u64 | SymCache | name table
-//! name table: count u32 | count x (demangled off, len, mangled off, len) u32 | UTF-8 bytes
+//! magic "SYMXNAT3" | load address u64 | SymCache length u64 | SymCache | name table | ids
+//! name table: count u32 | bytes u32 | count x (demangled off, len, mangled off, len) u32 |
+//!             UTF-8 bytes
+//! ids:        debug id length u32 | debug id | code id length u32 | code id   (UTF-8)
 //! ```
 //!
 //! The load address lets lookups take the addresses tools print (virtual addresses in the
 //! file) as well as module-relative ones. Names are demangled once, at build time, so a lookup
 //! returns ready names; the mangled originals sit in the name table, sorted by demangled name.
 //!
-//! This crate does no IO and knows nothing of storage, tenants or transports. The service
-//! builds this index for `elf_symbol_file`, `ndk_symbol_file` and `flutter_symbol_file`
-//! uploads; dSYM archives (Mach-O, fat binaries) and PE/PDB are the rest of the native issue.
+//! This crate does no IO (archives are read from a `Read + Seek` the caller opens) and knows
+//! nothing of storage, tenants or transports. The service builds these indexes for
+//! `elf_symbol_file`, `ndk_symbol_file`, `flutter_symbol_file`, `ios_symbols` (one per Mach-O
+//! slice) and `pe_symbol_file` uploads.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 use symbolic::common::Name;
-use symbolic::debuginfo::Object;
+use symbolic::debuginfo::{Archive, Object};
 use symbolic::demangle::{Demangle, DemangleOptions};
 use symbolic::symcache::transform::{Function, Transformer};
 use symbolic::symcache::{SymCache, SymCacheConverter};
 use symx_types::{ErrorCode, HasErrorCode};
 
-const MAGIC: &[u8; 8] = b"SYMXNAT2";
+pub mod dsym;
+mod ids;
+
+pub use ids::go_build_id;
+
+const MAGIC: &[u8; 8] = b"SYMXNAT3";
 const HEADER_LEN: usize = 24;
 
 /// Errors of this crate. Messages name the format and what is wrong with it.
@@ -40,13 +48,20 @@ pub enum Error {
     NoSymbols,
     #[error("stored native index is not readable: {0}")]
     BadIndex(String),
+    /// The index was written by an older version of this crate: rebuild it from the raw file.
+    #[error("stored native index has an older format ({0})")]
+    IndexVersion(String),
+    #[error("invalid dSYM archive: {0}")]
+    InvalidArchive(String),
 }
 
 impl HasErrorCode for Error {
     fn code(&self) -> ErrorCode {
         match self {
-            Self::InvalidObject(_) | Self::NoSymbols => ErrorCode::InvalidArgument,
-            Self::BadIndex(_) => ErrorCode::Internal,
+            Self::InvalidObject(_) | Self::NoSymbols | Self::InvalidArchive(_) => {
+                ErrorCode::InvalidArgument
+            }
+            Self::BadIndex(_) | Self::IndexVersion(_) => ErrorCode::Internal,
         }
     }
 }
@@ -58,15 +73,34 @@ pub struct ObjectInfo {
     pub format: String,
     /// `x86_64`, `arm64`, ...
     pub arch: String,
-    /// The debug id (for ELF derived from the GNU build id).
+    /// The debug id (ELF: derived from the GNU build id; Mach-O: the UUID; PE and PDB: the
+    /// PDB GUID and age, `guid-age`).
     pub debug_id: String,
-    /// The code id: for ELF the GNU build id in hex.
+    /// The code id: ELF the GNU build id in hex, Mach-O the UUID in hex, PE the timestamp
+    /// and image size.
     pub code_id: Option<String>,
+    /// The Go build id (`.note.go.buildid`) of an ELF built by Go.
+    pub go_build_id: Option<String>,
     /// The lowest virtual address the object is loaded at (addresses in the file are relative
     /// to the image base plus this).
     pub load_address: u64,
     pub has_debug_info: bool,
     pub has_symbols: bool,
+}
+
+impl ObjectInfo {
+    /// The PDB signature of a PE or PDB file: the GUID as 32 lowercase hex digits, and the
+    /// age (what `pdb_sig` and `pdb_age` of a `pe_symbol_file` upload state).
+    pub fn pdb_signature(&self) -> Option<(String, u32)> {
+        if self.format != "pe" && self.format != "pdb" {
+            return None;
+        }
+        let id: symbolic::common::DebugId = self.debug_id.parse().ok()?;
+        if id.is_nil() {
+            return None;
+        }
+        Some((id.uuid().simple().to_string(), id.appendix()))
+    }
 }
 
 fn parse(bytes: &[u8]) -> Result<Object<'_>, Error> {
@@ -79,15 +113,38 @@ fn info_of(object: &Object<'_>) -> ObjectInfo {
         arch: object.arch().name().to_owned(),
         debug_id: object.debug_id().to_string(),
         code_id: object.code_id().map(|c| c.to_string()),
+        go_build_id: match object {
+            Object::Elf(elf) => go_build_id(elf.data()),
+            _ => None,
+        },
         load_address: object.load_address(),
         has_debug_info: object.has_debug_info(),
         has_symbols: object.has_symbols(),
     }
 }
 
-/// Reads an object's identifiers without building anything.
+/// Reads an object's identifiers without building anything. For a fat Mach-O file, the
+/// first slice's; [`inspect_all`] reads every slice.
 pub fn inspect(bytes: &[u8]) -> Result<ObjectInfo, Error> {
     parse(bytes).map(|o| info_of(&o))
+}
+
+fn objects(bytes: &[u8]) -> Result<Vec<Object<'_>>, Error> {
+    let archive = Archive::parse(bytes).map_err(|e| Error::InvalidObject(e.to_string()))?;
+    let objects = archive
+        .objects()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::InvalidObject(e.to_string()))?;
+    if objects.is_empty() {
+        return Err(Error::InvalidObject("the file holds no object".into()));
+    }
+    Ok(objects)
+}
+
+/// The identifiers of every object in a file: one per architecture slice of a fat Mach-O
+/// file, else one.
+pub fn inspect_all(bytes: &[u8]) -> Result<Vec<ObjectInfo>, Error> {
+    Ok(objects(bytes)?.iter().map(info_of).collect())
 }
 
 /// An index and what was read from the object while building it.
@@ -97,11 +154,20 @@ pub struct BuiltNative {
     pub info: ObjectInfo,
 }
 
-/// Builds the lookup index of an object file: DWARF functions with their inlinees and line
-/// tables, plus the symbol table (and dynamic symbols) for code without debug information.
+/// Builds the lookup index of an object file: DWARF (or PDB) functions with their inlinees
+/// and line tables, plus the symbol table (and dynamic symbols, PE exports) for code without
+/// debug information. For a fat Mach-O file, the first slice; [`build_all`] builds every one.
 pub fn build_index(bytes: &[u8]) -> Result<BuiltNative, Error> {
-    let object = parse(bytes)?;
-    let info = info_of(&object);
+    build_object(&parse(bytes)?)
+}
+
+/// Builds one index per object of a file (per architecture slice of a fat Mach-O file).
+pub fn build_all(bytes: &[u8]) -> Result<Vec<BuiltNative>, Error> {
+    objects(bytes)?.iter().map(build_object).collect()
+}
+
+fn build_object(object: &Object<'_>) -> Result<BuiltNative, Error> {
+    let info = info_of(object);
     if !info.has_debug_info && !info.has_symbols {
         return Err(Error::NoSymbols);
     }
@@ -112,9 +178,9 @@ pub fn build_index(bytes: &[u8]) -> Result<BuiltNative, Error> {
         seen: std::collections::HashMap::new(),
     });
     converter
-        .process_object(&object)
+        .process_object(object)
         .map_err(|e| Error::InvalidObject(e.to_string()))?;
-    let mut cache = Vec::with_capacity(bytes.len() / 4);
+    let mut cache = Vec::with_capacity(object.data().len() / 4);
     converter
         .serialize(&mut cache)
         .map_err(|e| Error::InvalidObject(format!("cannot write the index: {e}")))?;
@@ -127,6 +193,13 @@ pub fn build_index(bytes: &[u8]) -> Result<BuiltNative, Error> {
     pairs.sort();
     pairs.dedup_by(|a, b| a.0 == b.0);
     write_name_table(&mut out, &pairs)?;
+    for id in [
+        info.debug_id.as_str(),
+        info.code_id.as_deref().unwrap_or_default(),
+    ] {
+        out.extend_from_slice(&(id.len() as u32).to_le_bytes());
+        out.extend_from_slice(id.as_bytes());
+    }
     Ok(BuiltNative { bytes: out, info })
 }
 
@@ -164,7 +237,6 @@ impl Transformer for DemangleAtBuild {
 fn write_name_table(out: &mut Vec<u8>, pairs: &[(String, String)]) -> Result<(), Error> {
     let too_big = || Error::InvalidObject("symbol names exceed 4 GiB".into());
     let count = u32::try_from(pairs.len()).map_err(|_| too_big())?;
-    out.extend_from_slice(&count.to_le_bytes());
     let mut strings: Vec<u8> = Vec::new();
     let mut table = Vec::with_capacity(pairs.len() * 16);
     for (d, m) in pairs {
@@ -175,6 +247,9 @@ fn write_name_table(out: &mut Vec<u8>, pairs: &[(String, String)]) -> Result<(),
             strings.extend_from_slice(s.as_bytes());
         }
     }
+    let bytes = u32::try_from(strings.len()).map_err(|_| too_big())?;
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(&bytes.to_le_bytes());
     out.extend_from_slice(&table);
     out.extend_from_slice(&strings);
     Ok(())
@@ -204,6 +279,9 @@ pub struct NativeIndex<B: AsRef<[u8]>> {
     /// Where the SymCache ends and the name table begins.
     cache_end: usize,
     names: usize,
+    /// Where the debug id and the code id sit: (start, len) each.
+    debug_id: (usize, usize),
+    code_id: (usize, usize),
 }
 
 fn word(b: &[u8], at: usize) -> Option<u32> {
@@ -224,8 +302,13 @@ impl<B: AsRef<[u8]>> NativeIndex<B> {
     pub fn open(buf: B) -> Result<Self, Error> {
         let b = buf.as_ref();
         let bad = |m: &str| Error::BadIndex(m.to_owned());
+        if b.len() >= 8 && b[..7] == MAGIC[..7] && b[7] != MAGIC[7] {
+            return Err(Error::IndexVersion(
+                String::from_utf8_lossy(&b[..8]).into_owned(),
+            ));
+        }
         if b.len() < HEADER_LEN || &b[..8] != MAGIC {
-            return Err(bad("missing SYMXNAT2 header"));
+            return Err(bad("missing SYMXNAT3 header"));
         }
         let u64_at = |at: usize| {
             let mut w = [0u8; 8];
@@ -236,28 +319,42 @@ impl<B: AsRef<[u8]>> NativeIndex<B> {
         let cache_end = usize::try_from(u64_at(16))
             .ok()
             .and_then(|len| HEADER_LEN.checked_add(len))
-            .filter(|end| end + 4 <= b.len())
+            .filter(|end| end + 8 <= b.len())
             .ok_or_else(|| bad("SymCache length out of bounds"))?;
         SymCache::parse(&b[HEADER_LEN..cache_end]).map_err(|e| Error::BadIndex(e.to_string()))?;
         let names = word(b, cache_end).ok_or_else(|| bad("truncated name table"))? as usize;
-        let strings_at = cache_end + 4 + names * 16;
-        if strings_at > b.len() {
+        let strings_len = word(b, cache_end + 4).ok_or_else(|| bad("truncated name table"))?;
+        let strings_at = cache_end + 8 + names * 16;
+        let mut at = strings_at + strings_len as usize;
+        if at > b.len() {
             return Err(bad("name table out of bounds"));
+        }
+        let mut ids = [(0, 0); 2];
+        for id in &mut ids {
+            let len = word(b, at).ok_or_else(|| bad("truncated ids"))? as usize;
+            let start = at + 4;
+            b.get(start..start + len)
+                .and_then(|s| std::str::from_utf8(s).ok())
+                .ok_or_else(|| bad("ids out of bounds"))?;
+            *id = (start, len);
+            at = start + len;
         }
         Ok(Self {
             load_address,
             cache_end,
             names,
+            debug_id: ids[0],
+            code_id: ids[1],
             buf,
         })
     }
 
     fn name_at(&self, i: usize, which: usize) -> Option<&str> {
         let b = self.buf.as_ref();
-        let entry = self.cache_end + 4 + i * 16 + which * 8;
+        let entry = self.cache_end + 8 + i * 16 + which * 8;
         let off = word(b, entry)? as usize;
         let len = word(b, entry + 4)? as usize;
-        let strings = self.cache_end + 4 + self.names * 16;
+        let strings = self.cache_end + 8 + self.names * 16;
         let start = strings.checked_add(off)?;
         std::str::from_utf8(b.get(start..start.checked_add(len)?)?).ok()
     }
@@ -282,6 +379,21 @@ impl<B: AsRef<[u8]>> NativeIndex<B> {
 
     pub fn load_address(&self) -> u64 {
         self.load_address
+    }
+
+    fn id_at(&self, (start, len): (usize, usize)) -> &str {
+        // Checked at open.
+        std::str::from_utf8(&self.buf.as_ref()[start..start + len]).unwrap_or_default()
+    }
+
+    /// The debug id of the object this index was built from.
+    pub fn debug_id(&self) -> &str {
+        self.id_at(self.debug_id)
+    }
+
+    /// The code id of the object this index was built from ("" when it has none).
+    pub fn code_id(&self) -> &str {
+        self.id_at(self.code_id)
     }
 
     /// The inline chain at a module-relative address (an offset from the image base),

@@ -24,7 +24,9 @@ use symx_types::{ArtifactId, Tenant};
 #[derive(Debug)]
 pub enum LoadedIndex {
     Js(JsIndex<Vec<u8>>),
-    Native(NativeIndex<Vec<u8>>),
+    /// One index per object of the artifact: per architecture slice of each DWARF file of a
+    /// dSYM archive, else one.
+    Native(Vec<NativeIndex<Vec<u8>>>),
 }
 
 impl LoadedIndex {
@@ -33,7 +35,7 @@ impl LoadedIndex {
     pub fn weight(&self) -> u32 {
         let bytes = match self {
             Self::Js(idx) => idx.bytes().len(),
-            Self::Native(idx) => idx.bytes().len(),
+            Self::Native(slices) => slices.iter().map(|i| i.bytes().len() + 64).sum(),
         };
         u32::try_from(bytes.saturating_add(256)).unwrap_or(u32::MAX)
     }

@@ -68,6 +68,11 @@ pub struct LimitsConfig {
     pub cpu_workers: usize,
     /// Uploads processed at once; more wait. Default 4: index builds are memory-heavy.
     pub concurrent_uploads: usize,
+    /// Most bytes a dSYM archive may expand to (all entries together). Default 4 GiB: eight
+    /// times the upload limit, beyond what DWARF compresses (4 to 6 times); more is a bomb.
+    pub max_archive_bytes: u64,
+    /// Most entries in a dSYM archive. Default 10000 (a bundle has a handful of files).
+    pub max_archive_entries: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -116,6 +121,8 @@ impl Default for LimitsConfig {
             max_context_lines: 10,
             cpu_workers: 0,
             concurrent_uploads: 4,
+            max_archive_bytes: 4 << 30,
+            max_archive_entries: 10_000,
         }
     }
 }

@@ -207,9 +207,14 @@ impl Symx {
         let Some(module) = f
             .code_id
             .as_deref()
-            .or(f.debug_id.as_deref())
             .filter(|s| !s.is_empty())
             .map(str::to_ascii_lowercase)
+            .or_else(|| {
+                f.debug_id
+                    .as_deref()
+                    .filter(|s| !s.is_empty())
+                    .map(canonical_debug_id)
+            })
         else {
             return FrameResult::miss(
                 FrameStatus::InvalidFrame,
@@ -233,7 +238,7 @@ impl Symx {
             .entry(module.clone())
             .or_insert_with(|| self.find_native(tenant, &module));
         found.answer(|id, index| match index {
-            LoadedIndex::Native(n) => resolve_native_in(n, id, rel),
+            LoadedIndex::Native(slices) => resolve_native_in(slices, &module, id, rel),
             LoadedIndex::Js(_) => FrameResult::miss(
                 FrameStatus::MalformedArtifact,
                 Some(id.clone()),
@@ -247,8 +252,8 @@ impl Symx {
         let id = inner.resolves.get_or_resolve(
             ResolveKey::Module(tenant.clone(), module.to_owned()),
             || {
-                for field in ["code_id", "debug_id"] {
-                    if let Some(id) = inner.first_of(tenant, &ELF_KINDS, field, module)? {
+                for field in ["code_id", "debug_id", "go_build_id", "file_hash"] {
+                    if let Some(id) = inner.first_of(tenant, &NATIVE_KINDS, field, module)? {
                         return Ok(Some(id));
                     }
                 }
@@ -333,9 +338,7 @@ impl Symx {
         inner
             .indexes
             .get_or_load(&(tenant.clone(), id.clone()), || match id.kind() {
-                ArtifactKind::Elf | ArtifactKind::Ndk | ArtifactKind::Flutter => {
-                    inner.load_native_index(tenant, id)
-                }
+                k if NATIVE_KINDS.contains(&k) => inner.load_native_index(tenant, id),
                 _ => inner.load_js_index(tenant, id),
             })
     }
@@ -343,8 +346,38 @@ impl Symx {
 
 /// The kinds a JavaScript frame resolves against (React Native Metro maps are source maps too).
 pub(crate) const JS_KINDS: [ArtifactKind; 2] = [ArtifactKind::Js, ArtifactKind::React];
-/// The kinds a native ELF frame resolves against.
-const ELF_KINDS: [ArtifactKind; 3] = [ArtifactKind::Elf, ArtifactKind::Ndk, ArtifactKind::Flutter];
+/// The kinds a native frame resolves against.
+const NATIVE_KINDS: [ArtifactKind; 5] = [
+    ArtifactKind::Elf,
+    ArtifactKind::Ndk,
+    ArtifactKind::Flutter,
+    ArtifactKind::Ios,
+    ArtifactKind::Pe,
+];
+
+/// A debug id as the index stores it: lowercase, and Breakpad's form (`GUID` then the age in
+/// hex, no dashes, as minidump tools print PDB ids) turned into `guid-age`.
+fn canonical_debug_id(s: &str) -> String {
+    let s = s.to_ascii_lowercase();
+    if s.len() > 32 && s.len() <= 40 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let (g, age) = s.split_at(32);
+        let age = u32::from_str_radix(age, 16).unwrap_or(0);
+        let guid = format!(
+            "{}-{}-{}-{}-{}",
+            &g[..8],
+            &g[8..12],
+            &g[12..16],
+            &g[16..20],
+            &g[20..]
+        );
+        return if age == 0 {
+            guid
+        } else {
+            format!("{guid}-{age:x}")
+        };
+    }
+    s
+}
 
 impl Inner {
     /// The first live artifact of `kinds` (in order) with the lookup entry `field = value`.
@@ -395,11 +428,61 @@ impl Inner {
     }
 
     fn load_native_index(&self, tenant: &Tenant, id: &ArtifactId) -> Result<LoadedIndex> {
-        let bytes = self
+        let rec = self
             .storage
-            .read_index(tenant, id, "native")?
-            .ok_or_else(|| ServiceError::internal(format!("artifact {id} has no native index")))?;
-        Ok(LoadedIndex::Native(NativeIndex::open(bytes)?))
+            .get(tenant, id)?
+            .ok_or_else(|| ServiceError::internal(format!("artifact {id} vanished")))?;
+        let mut slices = Vec::new();
+        for name in rec.indexes.iter().filter(|n| n.starts_with("native")) {
+            let bytes = self.storage.read_index(tenant, id, name)?.ok_or_else(|| {
+                ServiceError::internal(format!("artifact {id} lost index {name}"))
+            })?;
+            match NativeIndex::open(bytes) {
+                Ok(idx) => slices.push(idx),
+                Err(symx_native::Error::IndexVersion(v)) => {
+                    tracing::warn!(artifact = %id, version = %v, "rebuilding index of an older format");
+                    return self.rebuild_native(&rec);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if slices.is_empty() {
+            return self.rebuild_native(&rec);
+        }
+        Ok(LoadedIndex::Native(slices))
+    }
+
+    /// Builds the indexes of a native artifact again from its stored file (for indexes of an
+    /// older format). Cached, not persisted: a re-upload persists the new format.
+    fn rebuild_native(&self, rec: &symx_storage::ArtifactRecord) -> Result<LoadedIndex> {
+        let part = rec.metadata.upload_type.parts()[0].0;
+        let file = rec.file(part).ok_or_else(|| {
+            ServiceError::internal(format!("artifact {} has no {part} file", rec.id))
+        })?;
+        let scratch = tempfile::Builder::new()
+            .prefix("rebuild-")
+            .tempdir_in(&self.spool_dir)?;
+        let path = scratch.path().join("file");
+        std::fs::write(&path, self.storage.read_blob(file)?)?;
+        let mut meta = rec.metadata.clone();
+        let built = crate::native::build(
+            rec.kind,
+            &mut meta,
+            part,
+            &path,
+            scratch.path(),
+            &self.archive_limits(),
+        )?;
+        self.metrics
+            .index_builds
+            .with_label_values(&[rec.kind.mapkind()])
+            .inc();
+        let slices = built
+            .indexes
+            .into_iter()
+            .map(|(_, bytes)| NativeIndex::open(bytes))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(LoadedIndex::Native(slices))
     }
 
     fn load_js_index(&self, tenant: &Tenant, id: &ArtifactId) -> Result<LoadedIndex> {
@@ -484,7 +567,31 @@ fn resolve_in(js: &JsIndex<Vec<u8>>, id: &ArtifactId, f: &JsFrame, context: u32)
     }
 }
 
-fn resolve_native_in(idx: &NativeIndex<Vec<u8>>, id: &ArtifactId, rel: u64) -> FrameResult {
+fn resolve_native_in(
+    slices: &[NativeIndex<Vec<u8>>],
+    module: &str,
+    id: &ArtifactId,
+    rel: u64,
+) -> FrameResult {
+    // The slice the frame's module names (a fat dSYM has one per architecture); an artifact
+    // found by another identifier (file hash, Go build id) has one.
+    let idx = slices
+        .iter()
+        .find(|s| {
+            s.debug_id().eq_ignore_ascii_case(module) || s.code_id().eq_ignore_ascii_case(module)
+        })
+        .or(if slices.len() == 1 {
+            slices.first()
+        } else {
+            None
+        });
+    let Some(idx) = idx else {
+        return FrameResult::miss(
+            FrameStatus::MissingArtifact,
+            Some(id.clone()),
+            format!("the artifact has no slice with id {module}"),
+        );
+    };
     let chain = idx.lookup_relative(rel);
     if chain.is_empty() {
         return FrameResult::miss(

@@ -202,6 +202,16 @@ impl UploadSession {
 }
 
 impl Inner {
+    /// The bounds on dSYM archives, from the configuration.
+    pub(crate) fn archive_limits(&self) -> symx_native::dsym::Limits {
+        let l = &self.config.limits;
+        symx_native::dsym::Limits {
+            max_entries: l.max_archive_entries,
+            max_total_bytes: l.max_archive_bytes,
+            ..symx_native::dsym::Limits::default()
+        }
+    }
+
     /// Runs an index build, counting it and its time in the metrics.
     fn timed_build<T, E>(
         &self,
@@ -305,59 +315,25 @@ impl Inner {
                     format!("{service}{SEP}{version}{SEP}{}", key.path),
                 ));
             }
-            ArtifactKind::Elf | ArtifactKind::Ndk | ArtifactKind::Flutter => {
+            ArtifactKind::Elf
+            | ArtifactKind::Ndk
+            | ArtifactKind::Flutter
+            | ArtifactKind::Ios
+            | ArtifactKind::Pe => {
                 let part = meta.upload_type.parts()[0].0;
                 let path = path_of(part).ok_or_else(|| {
                     ServiceError::invalid(part, format!("Missing required file: {part}"))
                 })?;
-                let bytes = std::fs::read(&path)?;
-                let built = self
-                    .timed_build(kind, || symx_native::build_index(&bytes))
-                    .map_err(|e| ServiceError {
-                        field: Some(part.into()),
-                        ..ServiceError::from(e)
-                    })?;
-                let info = &built.info;
-                if info.format != "elf" {
-                    return Err(ServiceError::invalid(
-                        part,
-                        format!("{part} must be an ELF file, got {}", info.format),
-                    ));
-                }
-                let code_id = info.code_id.clone().unwrap_or_default();
-                // The metadata's build id is checked against the file's, or filled from it.
-                let field = match kind {
-                    ArtifactKind::Elf => &mut meta.gnu_build_id,
-                    _ => &mut meta.build_id,
-                };
-                let name = if kind == ArtifactKind::Elf {
-                    "gnu_build_id"
-                } else {
-                    "build_id"
-                };
-                match field.as_deref().filter(|s| !s.is_empty()) {
-                    Some(given) if !code_id.is_empty() && !given.eq_ignore_ascii_case(&code_id) => {
-                        return Err(ServiceError::invalid(
-                            name,
-                            format!(
-                                "{name} {given} does not match the file's GNU build id {code_id}"
-                            ),
-                        ));
-                    }
-                    Some(_) => {}
-                    None if !code_id.is_empty() && kind != ArtifactKind::Flutter => {
-                        *field = Some(code_id.clone())
-                    }
-                    None => {}
-                }
-                if meta.arch.as_deref().is_none_or(str::is_empty) {
-                    meta.arch = Some(info.arch.clone());
-                }
-                if !code_id.is_empty() {
-                    lookups.push(("code_id".into(), code_id.to_ascii_lowercase()));
-                }
-                debug_id = Some(info.debug_id.clone());
-                indexes.push(("native".to_owned(), built.bytes));
+                let scratch = tempfile::Builder::new()
+                    .prefix("extract-")
+                    .tempdir_in(&self.spool_dir)?;
+                let limits = self.archive_limits();
+                let built = self.timed_build(kind, || {
+                    crate::native::build(kind, &mut meta, part, &path, scratch.path(), &limits)
+                })?;
+                debug_id = built.debug_id;
+                lookups.extend(built.lookups);
+                indexes.extend(built.indexes);
             }
             _ => {}
         }
