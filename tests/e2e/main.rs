@@ -8,3 +8,4 @@ mod durability;
 mod http;
 mod js;
 mod native;
+mod windows;
