@@ -7,5 +7,6 @@ mod cli;
 mod durability;
 mod http;
 mod js;
+mod mobile;
 mod native;
 mod windows;

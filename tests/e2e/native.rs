@@ -6,13 +6,31 @@ use symx_e2e::*;
 use symx_proto::v1 as pb;
 use tonic::Code;
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 pub(crate) struct Expected {
     pub address: u64,
     frames: Vec<ExpectedFrame>,
 }
 
-#[derive(Deserialize)]
+impl Expected {
+    /// (function, line) of the inline chain, innermost first.
+    pub fn chain(&self) -> Vec<(String, u32)> {
+        self.frames
+            .iter()
+            .map(|f| (f.function.clone(), f.line))
+            .collect()
+    }
+
+    /// The same answer at `address - base` (for images loaded at their link address).
+    pub fn minus(&self, base: u64) -> Expected {
+        Expected {
+            address: self.address - base,
+            ..self.clone()
+        }
+    }
+}
+
+#[derive(Clone, Deserialize)]
 struct ExpectedFrame {
     function: String,
     file: String,
@@ -29,7 +47,7 @@ fn file(name: &str) -> Vec<u8> {
 /// The GNU build id of the fixture (`readelf -n tests/fixtures/native/elf/crash`).
 const BUILD_ID: &str = "1e178778753aa68d811fb8191bedd7f3a71b25a3";
 
-fn base(function: &str) -> &str {
+pub(crate) fn base(function: &str) -> &str {
     let no_params = function.split('(').next().unwrap_or(function);
     no_params.rsplit("::").next().unwrap_or(no_params)
 }

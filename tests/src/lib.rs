@@ -233,3 +233,25 @@ pub async fn list_js(art: &mut Artifacts, service: &str, versions: &[&str]) -> p
     .expect("list")
     .into_inner()
 }
+
+/// Runs `symx symbolicate` on `text` (written to a file) against `srv`; returns stdout.
+pub async fn symbolicate_text(srv: &TestServer, text: &str) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("stack.txt");
+    std::fs::write(&path, text).expect("write");
+    let (ep, p) = (srv.endpoint(), path.to_string_lossy().into_owned());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(binary("symx"))
+            .args(["--endpoint", &ep, "symbolicate", &p])
+            .output()
+            .expect("run symx")
+    })
+    .await
+    .expect("join");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -380,7 +380,7 @@ async fn symbolicate(args: SymbolicateArgs, ch: Channel, as_json: bool) -> Resul
     }
     let trimmed = text.trim_start();
     let mut client = symbolication_client(ch);
-    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+    if (trimmed.starts_with('{') || trimmed.starts_with('[')) && !stacktrace::is_apple_ips(&text) {
         let value: serde_json::Value =
             serde_json::from_str(&text).context("input is not valid JSON")?;
         let mut req =
@@ -419,15 +419,15 @@ async fn symbolicate(args: SymbolicateArgs, ch: Channel, as_json: bool) -> Resul
                     debug_id: String::new(),
                 })),
             }),
-            // Tombstone pcs are module-relative; frame #00 is the exact faulting pc, the
-            // others return addresses.
+            // Native pcs are module-relative (tombstone pcs, Dart `virt` addresses, Apple
+            // image offsets); frame 0 of a thread is exact, the others return addresses.
             stacktrace::StackLine::Native { frame, .. } => Some(pb::Frame {
                 frame: Some(pb::frame::Frame::Native(pb::NativeFrame {
                     debug_id: String::new(),
                     code_id: frame.build_id.clone().unwrap_or_default(),
                     image_addr: 0,
                     instruction_addr: frame.pc,
-                    exact: frame.index == 0,
+                    exact: frame.exact,
                 })),
             }),
             stacktrace::StackLine::Text(_) => None,
@@ -435,7 +435,7 @@ async fn symbolicate(args: SymbolicateArgs, ch: Channel, as_json: bool) -> Resul
         .collect();
     if frames.is_empty() {
         bail!(
-            "no stack frames found in the input (expected V8, Firefox or Safari Error.stack text, an Android tombstone, or JSON)"
+            "no stack frames found in the input (expected V8, Firefox or Safari Error.stack text, an Android tombstone, a Dart non-symbolic trace, an Apple .crash or .ips report, or JSON)"
         );
     }
     let req = pb::SymbolicateRequest {

@@ -1,6 +1,9 @@
 //! Raw stack text: JavaScript `Error.stack` as V8 (Chrome, Node, Edge), Firefox and Safari
-//! print it, and Android tombstone / logcat native frames
-//! (`#00 pc 000000000001a2b4  /data/app/.../libfoo.so (func+12) (BuildId: 1e17...)`).
+//! print it; Android tombstone / logcat native frames
+//! (`#00 pc 000000000001a2b4  /data/app/.../libfoo.so (func+12) (BuildId: 1e17...)`); Dart
+//! "non-symbolic" stack traces of Flutter release builds (`build_id: '...'` then
+//! `#00 abs ... virt ... _kDartIsolateSnapshotInstructions+0x...`); and Apple crash reports,
+//! as `.crash` text (thread backtraces plus the `Binary Images:` section) or `.ips` JSON.
 
 /// One frame read from stack text. Line and column are 1-based, as printed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -11,14 +14,18 @@ pub struct TextFrame {
     pub column: u32,
 }
 
-/// A native frame of a tombstone: a module-relative pc in a module named by path and build id.
+/// A native frame: a module-relative pc in a module named by path and code id (ELF build id,
+/// Mach-O UUID in hex).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NativeTextFrame {
-    /// The frame number (`#00` is the crashing frame: its pc is exact).
+    /// The frame number within its thread.
     pub index: u32,
     pub pc: u64,
     pub module: String,
     pub build_id: Option<String>,
+    /// The pc is the faulting (or current) instruction, not a return address: frame 0 of a
+    /// thread.
+    pub exact: bool,
 }
 
 /// A line of stack text: a frame, or text kept as is (the message, `Caused by`, ...).
@@ -51,7 +58,246 @@ fn tombstone(line: &str) -> Option<NativeTextFrame> {
         pc,
         module,
         build_id,
+        exact: index == 0,
     })
+}
+
+fn hex(s: &str) -> Option<u64> {
+    u64::from_str_radix(s.trim_start_matches("0x"), 16).ok()
+}
+
+/// A Dart non-symbolic trace: the header says `build_id: '<hex>'` and has `#NN abs` frames.
+fn is_dart(text: &str) -> bool {
+    text.lines()
+        .any(|l| l.trim_start().starts_with("build_id: '"))
+        && text.lines().any(|l| dart_frame(l, None, None).is_some())
+}
+
+/// `#00 abs 000000723d6346d7 virt 00000000001ed6d7 _kDartIsolateSnapshotInstructions+0x1e26d7`
+/// (older Dart versions omit `virt`: then `abs - isolate_dso_base`).
+fn dart_frame(
+    line: &str,
+    build_id: Option<&str>,
+    dso_base: Option<u64>,
+) -> Option<NativeTextFrame> {
+    let t = line.trim_start().strip_prefix('#')?;
+    let mut words = t.split_whitespace();
+    let index = words.next()?.parse().ok()?;
+    if words.next()? != "abs" {
+        return None;
+    }
+    let abs = hex(words.next()?)?;
+    let mut next = words.next();
+    let virt = if next == Some("virt") {
+        let v = hex(words.next()?)?;
+        next = words.next();
+        Some(v)
+    } else {
+        None
+    };
+    let pc = virt.or_else(|| dso_base.and_then(|b| abs.checked_sub(b)))?;
+    let symbol = next.unwrap_or_default();
+    Some(NativeTextFrame {
+        index,
+        pc,
+        module: symbol.split('+').next().unwrap_or(symbol).to_owned(),
+        build_id: build_id.map(str::to_owned),
+        exact: index == 0,
+    })
+}
+
+fn dart(text: &str) -> Vec<StackLine> {
+    let mut build_id: Option<String> = None;
+    let mut dso_base: Option<u64> = None;
+    text.lines()
+        .map(|raw| {
+            let t = raw.trim();
+            if let Some(rest) = t.strip_prefix("build_id: '") {
+                build_id = rest
+                    .split('\'')
+                    .next()
+                    .map(|b| b.to_ascii_lowercase())
+                    .filter(|b| !b.is_empty());
+            }
+            // `isolate_dso_base: 723d452000, vm_dso_base: 723d452000`
+            if let Some(rest) = t.strip_prefix("isolate_dso_base: ") {
+                dso_base = rest.split(',').next().and_then(hex);
+            }
+            match dart_frame(raw, build_id.as_deref(), dso_base) {
+                Some(frame) => StackLine::Native {
+                    raw: raw.to_owned(),
+                    frame,
+                },
+                None => StackLine::Text(raw.to_owned()),
+            }
+        })
+        .collect()
+}
+
+/// A binary image of an Apple crash report: load address and UUID (32 hex digits).
+#[derive(Clone, Debug)]
+struct Image {
+    base: u64,
+    uuid: String,
+}
+
+/// `0x104800000 - 0x104803fff +libapp.dylib arm64  <4c4c44a2555531...> /path/libapp.dylib`
+/// (the name may hold spaces; the UUID may be dashed).
+fn binary_image(line: &str) -> Option<(String, Image)> {
+    let t = line.trim();
+    let (range, rest) = t.split_once(" - ").or_else(|| t.split_once('-'))?;
+    let base = hex(range.trim())?;
+    let rest = rest.trim_start();
+    let end_at = rest.find(char::is_whitespace)?;
+    hex(&rest[..end_at])?;
+    let rest = &rest[end_at..];
+    let open = rest.find('<')?;
+    let close = rest[open..].find('>')? + open;
+    let uuid: String = rest[open + 1..close]
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .collect();
+    let (name, _arch) = rest[..open].trim().rsplit_once(char::is_whitespace)?;
+    let name = name.trim().trim_start_matches('+').to_owned();
+    (uuid.len() == 32).then(|| {
+        (
+            name,
+            Image {
+                base,
+                uuid: uuid.to_ascii_lowercase(),
+            },
+        )
+    })
+}
+
+/// `0   libapp.dylib      0x0000000104800598 geo::farthest + 40` in a thread backtrace.
+fn apple_frame(line: &str, images: &[(String, Image)]) -> Option<NativeTextFrame> {
+    let t = line.trim();
+    let (index, rest) = t.split_once(char::is_whitespace)?;
+    let index: u32 = index.parse().ok()?;
+    // The address is the first `0x` word after the image name (spaces or a tab before it).
+    let at = rest
+        .match_indices("0x")
+        .map(|(i, _)| i)
+        .find(|&i| i > 0 && rest[..i].ends_with(char::is_whitespace))?;
+    let name = rest[..at].trim();
+    let addr_text = rest[at..].split_whitespace().next()?;
+    let addr = hex(addr_text)?;
+    let (_, image) = images.iter().find(|(n, _)| n == name)?;
+    Some(NativeTextFrame {
+        index,
+        pc: addr.checked_sub(image.base)?,
+        module: name.to_owned(),
+        build_id: Some(image.uuid.clone()),
+        exact: index == 0,
+    })
+}
+
+fn apple_crash(text: &str) -> Vec<StackLine> {
+    let mut images = Vec::new();
+    let mut in_images = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("Binary Images:") {
+            in_images = true;
+            continue;
+        }
+        if in_images {
+            match binary_image(line) {
+                Some(image) => images.push(image),
+                None if line.trim().is_empty() => {}
+                None => in_images = false,
+            }
+        }
+    }
+    let mut in_images = false;
+    text.lines()
+        .map(|raw| {
+            if raw.trim_start().starts_with("Binary Images:") {
+                in_images = true;
+            }
+            match (!in_images).then(|| apple_frame(raw, &images)).flatten() {
+                Some(frame) => StackLine::Native {
+                    raw: raw.to_owned(),
+                    frame,
+                },
+                None => StackLine::Text(raw.to_owned()),
+            }
+        })
+        .collect()
+}
+
+/// An `.ips` report (macOS 12 / iOS 15 and later): a JSON header line, then a JSON body with
+/// `usedImages` and `threads[].frames[]` (`imageIndex`, `imageOffset`). Printed back as the
+/// `.crash` text of its threads.
+fn apple_ips(text: &str) -> Option<Vec<StackLine>> {
+    use serde_json::Value;
+    let (head, body) = text.trim_start().split_once('\n')?;
+    let head: Value = serde_json::from_str(head).ok()?;
+    let body: Value = serde_json::from_str(body).ok()?;
+    let images = body.get("usedImages")?.as_array()?;
+    let threads = body.get("threads")?.as_array()?;
+    let mut out = Vec::new();
+    let name_of =
+        |v: &Value, key: &str| v.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
+    for key in ["app_name", "app_version", "os_version", "bug_type"] {
+        if let Some(v) = head.get(key).and_then(Value::as_str) {
+            out.push(StackLine::Text(format!("{key}: {v}")));
+        }
+    }
+    for (ti, thread) in threads.iter().enumerate() {
+        let crashed = thread.get("triggered").and_then(Value::as_bool) == Some(true);
+        out.push(StackLine::Text(String::new()));
+        let queue = thread
+            .get("queue")
+            .and_then(Value::as_str)
+            .map(|q| format!(":: Dispatch queue: {q}"))
+            .unwrap_or_default();
+        out.push(StackLine::Text(format!(
+            "Thread {ti}{}:{queue}",
+            if crashed { " Crashed" } else { "" }
+        )));
+        let frames = thread.get("frames").and_then(Value::as_array);
+        for (fi, f) in frames.into_iter().flatten().enumerate() {
+            let image = f
+                .get("imageIndex")
+                .and_then(Value::as_u64)
+                .and_then(|i| images.get(usize::try_from(i).ok()?));
+            let offset = f.get("imageOffset").and_then(Value::as_u64).unwrap_or(0);
+            let (name, base, uuid) = match image {
+                Some(img) => (
+                    name_of(img, "name"),
+                    img.get("base").and_then(Value::as_u64).unwrap_or(0),
+                    name_of(img, "uuid").replace('-', "").to_ascii_lowercase(),
+                ),
+                None => ("???".to_owned(), 0, String::new()),
+            };
+            let symbol = match (
+                f.get("symbol").and_then(Value::as_str),
+                f.get("symbolLocation").and_then(Value::as_u64),
+            ) {
+                (Some(s), Some(l)) => format!("{s} + {l}"),
+                (Some(s), None) => s.to_owned(),
+                _ => format!("0x{base:x} + {offset}"),
+            };
+            let raw = format!("{fi:<4}{name:<30}\t0x{:016x} {symbol}", base + offset);
+            let index = u32::try_from(fi).unwrap_or(u32::MAX);
+            if image.is_none() || uuid.len() != 32 {
+                out.push(StackLine::Text(raw));
+                continue;
+            }
+            out.push(StackLine::Native {
+                raw,
+                frame: NativeTextFrame {
+                    index,
+                    pc: offset,
+                    module: name,
+                    build_id: Some(uuid),
+                    exact: index == 0,
+                },
+            });
+        }
+    }
+    Some(out)
 }
 
 /// Splits `url:line:col` (the URL may itself contain colons).
@@ -113,7 +359,24 @@ fn gecko(line: &str) -> Option<TextFrame> {
     })
 }
 
+/// True for an Apple `.ips` report (JSON, but not a symbolicate request).
+pub fn is_apple_ips(text: &str) -> bool {
+    apple_ips(text).is_some()
+}
+
 pub fn parse(text: &str) -> Vec<StackLine> {
+    if let Some(lines) = apple_ips(text) {
+        return lines;
+    }
+    if text
+        .lines()
+        .any(|l| l.trim_start().starts_with("Binary Images:"))
+    {
+        return apple_crash(text);
+    }
+    if is_dart(text) {
+        return dart(text);
+    }
     text.lines()
         .map(|raw| {
             if let Some(frame) = tombstone(raw) {
@@ -200,6 +463,97 @@ mod tests {
                 natives[1].build_id.as_deref()
             ),
             (1, 0xabc, None)
+        );
+    }
+
+    fn natives(lines: &[StackLine]) -> Vec<&NativeTextFrame> {
+        lines
+            .iter()
+            .filter_map(|l| match l {
+                StackLine::Native { frame, .. } => Some(frame),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn dart_non_symbolic_traces() {
+        let text = "*** *** *** *** *** *** *** *** *** *** *** *** *** *** *** ***\n\
+            pid: 4242, tid: 4260, name io.flutter.ui\n\
+            os: android arch: arm64 comp: yes sim: no\n\
+            build_id: '1CDF8F4D353F52A5D7D3C3A142D03149'\n\
+            isolate_dso_base: 7a3c2b1000, vm_dso_base: 7a3c2b1000\n\
+            isolate_instructions: 7a3c2c14d4, vm_instructions: 7a3c2c14d4\n\
+            \x20   #00 abs 0000007a3c2c1500 virt 0000000000010500 _kDartIsolateSnapshotInstructions+0x2c\n\
+            \x20   #01 abs 0000007a3c2c1520 _kDartIsolateSnapshotInstructions+0x4c\n";
+        let lines = parse(text);
+        let n = natives(&lines);
+        assert_eq!(n.len(), 2);
+        assert_eq!((n[0].pc, n[0].exact), (0x10500, true));
+        // No `virt`: abs minus the DSO base.
+        assert_eq!((n[1].pc, n[1].exact), (0x10520, false));
+        assert_eq!(
+            n[0].build_id.as_deref(),
+            Some("1cdf8f4d353f52a5d7d3c3a142d03149")
+        );
+        assert_eq!(n[0].module, "_kDartIsolateSnapshotInstructions");
+    }
+
+    #[test]
+    fn apple_crash_text() {
+        let text = "Process:   App [123]\n\
+            Thread 0 Crashed:: Dispatch queue: com.apple.main-thread\n\
+            0   libapp.dylib                  \t0x0000000104800598 geo::farthest + 40\n\
+            1   My App                        \t0x0000000104a0f000 main + 12\n\
+            2   libsystem.dylib               \t0x0000000180001000 start + 4\n\
+            \n\
+            Binary Images:\n\
+            \x20      0x104800000 -        0x104803fff libapp.dylib arm64  <4c4c44a2555531 44a163e10bad6fdb26> /usr/lib/libapp.dylib\n\
+            \x20      0x104a00000 -        0x104a1ffff +My App arm64  <6a1d3c2e-0b1f-3c2a-9e4d-1f2e3d4c5b6a> /Applications/My App.app/My App\n";
+        let text = text.replace("555531 44a", "55553144a");
+        let lines = parse(&text);
+        let n = natives(&lines);
+        assert_eq!(n.len(), 2, "{lines:?}");
+        assert_eq!((n[0].pc, n[0].exact), (0x598, true));
+        assert_eq!(
+            n[0].build_id.as_deref(),
+            Some("4c4c44a255553144a163e10bad6fdb26")
+        );
+        assert_eq!(
+            (n[1].module.as_str(), n[1].pc, n[1].exact),
+            ("My App", 0xf000, false)
+        );
+        assert_eq!(
+            n[1].build_id.as_deref(),
+            Some("6a1d3c2e0b1f3c2a9e4d1f2e3d4c5b6a")
+        );
+        // Frames of images the report does not list stay text.
+        assert!(
+            lines
+                .iter()
+                .any(|l| matches!(l, StackLine::Text(t) if t.contains("libsystem")))
+        );
+    }
+
+    #[test]
+    fn apple_ips_json() {
+        let text = r#"{"app_name":"App","bug_type":"309","os_version":"macOS 14.1"}
+{"usedImages":[{"base":4353687552,"size":16384,"uuid":"4c4c44a2-5555-3144-a163-e10bad6fdb26","name":"libapp.dylib","arch":"arm64"}],
+ "threads":[{"triggered":true,"frames":[{"imageOffset":1432,"imageIndex":0,"symbol":"geo::farthest","symbolLocation":40},{"imageOffset":1520,"imageIndex":0}]},
+            {"frames":[{"imageOffset":1300,"imageIndex":7}]}]}"#;
+        let lines = parse(text);
+        let n = natives(&lines);
+        assert_eq!(n.len(), 2);
+        assert_eq!((n[0].pc, n[0].exact, n[0].index), (1432, true, 0));
+        assert_eq!((n[1].pc, n[1].exact), (1520, false));
+        assert_eq!(
+            n[0].build_id.as_deref(),
+            Some("4c4c44a255553144a163e10bad6fdb26")
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| matches!(l, StackLine::Text(t) if t == "Thread 0 Crashed:"))
         );
     }
 

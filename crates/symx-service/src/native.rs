@@ -41,7 +41,8 @@ impl NativeBuild {
                 .push(("code_id".into(), code.to_ascii_lowercase()));
         }
         if let Some(go) = &info.go_build_id {
-            self.lookups.push(("go_build_id".into(), go.clone()));
+            self.lookups
+                .push(("go_build_id".into(), go.to_ascii_lowercase()));
         }
         self.debug_id.get_or_insert_with(|| info.debug_id.clone());
         let name = index_name(self.indexes.len());
