@@ -327,3 +327,141 @@ async fn apple_ips_report() {
     assert_chain(&printed, 0, &inner, "app.cpp");
     assert_chain(&printed, 1, &caller, "app.cpp");
 }
+
+/// Runs `symx upload <args>`; returns stdout and stderr.
+async fn cli_upload(srv: &TestServer, args: Vec<String>) -> (String, String) {
+    let ep = srv.endpoint();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(binary("symx"))
+            .args(["--endpoint", &ep, "upload"])
+            .args(&args)
+            .output()
+            .expect("run symx")
+    })
+    .await
+    .expect("join");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+async fn count(art: &mut Artifacts, kind: pb::MapKind) -> i64 {
+    art.list(pb::ListRequest {
+        mapkind: kind as i32,
+        ..Default::default()
+    })
+    .await
+    .expect("list")
+    .into_inner()
+    .total_filtered_count
+}
+
+/// Build folders as CI leaves them, walked like datadog-ci walks them: identifiers read
+/// locally, duplicates skipped, every artifact listed and resolvable afterwards.
+#[tokio::test]
+async fn folder_uploads_through_the_cli() {
+    let srv = TestServer::start().await.expect("server");
+    let mut art = srv.artifacts().await.expect("client");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let copy = |rel: &str, to: &str| {
+        let dest = root.join(to);
+        std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(fixture(&format!("native/{rel}")), dest).expect("copy");
+    };
+    // Xcode's dSYMs folder: the fat bundle unzipped, plus a zip of its arm64 slice alone.
+    let zip = std::fs::File::open(fixture("native/macho/libapp.dylib.dSYM.zip")).expect("zip");
+    zip::ZipArchive::new(zip)
+        .expect("zip")
+        .extract(root.join("ios/dSYMs"))
+        .expect("extract");
+    copy("macho/thin-arm64.dSYM.zip", "ios/dSYMs/thin-arm64.dSYM.zip");
+    copy("android/libnative.so", "android/obj/arm64-v8a/libnative.so");
+    copy(
+        "android/libnative.so",
+        "android/merged/arm64-v8a/libnative.so",
+    );
+    copy(
+        "android/app.android-arm64.symbols",
+        "flutter/symbols/app.android-arm64.symbols",
+    );
+    copy("pe/app.pdb", "windows/bin/app.pdb");
+    copy("pe/app.dll", "windows/bin/app.dll");
+    let p = |rel: &str| root.join(rel).to_string_lossy().into_owned();
+
+    let (out, err) = cli_upload(&srv, vec!["dsym".into(), p("ios")]).await;
+    assert!(out.contains("1 uploaded, 0 failed, 1 skipped"), "{out}");
+    assert!(
+        err.contains("thin-arm64.dSYM.zip: its UUIDs are already planned"),
+        "{err}"
+    );
+    let (out, _) = cli_upload(&srv, vec!["ndk".into(), p("android")]).await;
+    assert!(out.contains("1 uploaded, 0 failed, 1 skipped"), "{out}");
+    let (out, _) = cli_upload(
+        &srv,
+        [
+            "flutter",
+            &p("flutter"),
+            "--service",
+            "shop-app",
+            "--version",
+            "1.4.0",
+        ]
+        .map(String::from)
+        .to_vec(),
+    )
+    .await;
+    assert!(out.contains("1 uploaded, 0 failed"), "{out}");
+    let (out, err) = cli_upload(&srv, vec!["pe".into(), p("windows")]).await;
+    assert!(out.contains("1 uploaded, 0 failed, 1 skipped"), "{out}");
+    assert!(err.contains("app.dll: PDB"), "{err}");
+
+    // (Flutter listings need a service filter; its frames resolve below.)
+    for kind in [pb::MapKind::Ios, pb::MapKind::Ndk] {
+        assert_eq!(count(&mut art, kind).await, 1, "{kind:?}");
+    }
+    // Each resolves: one address of each fixture, by the identifiers the CLI read.
+    let mut sym = srv.symbolication().await.expect("client");
+    let cases = [
+        ("macho/expected-x86_64.json", uuid_of("x86_64")),
+        ("android/expected-ndk.json", id("android/ids.txt", "ndk")),
+        (
+            "android/expected-flutter.json",
+            id("android/ids.txt", "flutter"),
+        ),
+    ];
+    for (rel, module) in cases {
+        let want: Vec<Expected> = expected(rel)
+            .into_iter()
+            .filter(|e| !e.chain().is_empty())
+            .take(3)
+            .collect();
+        let results = symbolicate(
+            &mut sym,
+            "",
+            "",
+            native_frames(&want, &module, 0x1000_0000),
+            0,
+        )
+        .await;
+        assert!(
+            results
+                .iter()
+                .all(|r| r.status == pb::FrameStatus::Resolved as i32),
+            "{rel}: {results:?}"
+        );
+    }
+}
+
+fn uuid_of(arch: &str) -> String {
+    String::from_utf8(fixture_bytes("macho/uuids.txt"))
+        .expect("utf8")
+        .lines()
+        .find(|l| l.ends_with(&format!("({arch})")))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("uuid")
+        .to_owned()
+}

@@ -1,6 +1,7 @@
 //! `symx`: the admin CLI of symx, a gRPC client of `symxd`.
 
 mod json;
+mod native_upload;
 mod reprocess;
 mod stacktrace;
 mod upload;

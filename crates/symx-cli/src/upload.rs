@@ -1,6 +1,7 @@
 //! `symx upload`: one artifact, or a whole build folder walked the way
 //! `datadog-ci sourcemaps upload DIR --service --release-version --minified-path-prefix` does.
 
+use crate::native_upload::{self, FlutterIds, Planned, Skipped};
 use crate::{artifacts_client, json, rpc_error};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
@@ -20,6 +21,17 @@ pub enum UploadCommand {
     /// ELF symbol files: files or folders, walked for ELF objects the way
     /// `datadog-ci elf-symbols upload` does; symxd reads each file's build id and arch.
     Elf(ElfArgs),
+    /// dSYM bundles (`*.dSYM` folders, zipped here) and `.zip` archives of them, as
+    /// `datadog-ci dsyms upload` finds them; every Mach-O UUID is read locally.
+    Dsym(NativeArgs),
+    /// Android NDK libraries (`*.so` with a GNU build id) under the given paths.
+    Ndk(NativeArgs),
+    /// Flutter `*.symbols` files of `flutter build --split-debug-info=DIR`, as
+    /// `datadog-ci flutter-symbols upload` finds them.
+    Flutter(FlutterArgs),
+    /// Windows PDB files (and PE files without their PDB), as `datadog-ci pe-symbols upload`
+    /// finds them; GUID and age are read locally.
+    Pe(NativeArgs),
     /// Any upload type, with metadata fields and file parts given explicitly
     /// (e.g. `--type jvm_mapping_file --meta service=app --meta version=1 --part jvm_mapping_file=mapping.txt`).
     Raw(RawArgs),
@@ -64,6 +76,37 @@ pub struct ElfArgs {
     /// Replace artifacts with the same build id.
     #[arg(long)]
     pub overwrite: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct NativeArgs {
+    /// Files or folders.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Replace artifacts with the same identifiers.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Show what would be uploaded without uploading.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct FlutterArgs {
+    /// The --split-debug-info folder (or files).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    #[arg(long)]
+    pub service: String,
+    #[arg(long, alias = "release-version")]
+    pub version: String,
+    /// Build flavor (datadog-ci's --flavor).
+    #[arg(long, alias = "flavor", default_value = "release")]
+    pub variant: String,
+    #[arg(long)]
+    pub overwrite: bool,
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Args, Debug)]
@@ -140,13 +183,6 @@ fn set_meta(m: &mut pb::UploadMetadata, key: &str, value: String) -> Result<()> 
         other => bail!("unknown metadata field `{other}`"),
     }
     Ok(())
-}
-
-/// One planned upload: metadata and (part name, file) pairs.
-struct Planned {
-    label: String,
-    meta: pb::UploadMetadata,
-    parts: Vec<(String, PathBuf)>,
 }
 
 fn join_url(prefix: &str, rel: &str) -> String {
@@ -321,6 +357,27 @@ fn plan_raw(args: &RawArgs) -> Result<Vec<Planned>> {
     }])
 }
 
+/// The identifiers a planned upload carries, for --dry-run.
+fn describe(m: &pb::UploadMetadata) -> String {
+    let fields = [
+        ("minified_url", &m.minified_url),
+        ("uuids", &m.uuids),
+        ("build_id", &m.build_id),
+        ("pdb_sig", &m.pdb_sig),
+        ("platform", &m.platform),
+        ("arch", &m.arch),
+    ];
+    let mut out: Vec<String> = fields
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if let Some(age) = m.pdb_age {
+        out.push(format!("pdb_age={age}"));
+    }
+    out.join(" ")
+}
+
 fn size_of(p: &Path) -> Result<u64> {
     Ok(std::fs::metadata(p)
         .with_context(|| format!("cannot read {}", p.display()))?
@@ -388,14 +445,43 @@ async fn send(
 }
 
 pub async fn run(cmd: UploadCommand, ch: Channel, as_json: bool) -> Result<()> {
-    let (plans, dry_run) = match &cmd {
-        UploadCommand::Js(a) => (plan_js(a)?, a.dry_run),
-        UploadCommand::Elf(a) => (plan_elf(a)?, false),
-        UploadCommand::Raw(a) => (plan_raw(a)?, false),
+    // Archives zipped from bundle folders live here until their upload is done.
+    let scratch = tempfile::tempdir()?;
+    let none = Vec::new;
+    let (plans, skipped_early, dry_run): (Vec<Planned>, Vec<Skipped>, bool) = match &cmd {
+        UploadCommand::Js(a) => (plan_js(a)?, none(), a.dry_run),
+        UploadCommand::Elf(a) => (plan_elf(a)?, none(), false),
+        UploadCommand::Dsym(a) => {
+            let (p, s) = native_upload::plan_dsym(&a.paths, a.overwrite, scratch.path())?;
+            (p, s, a.dry_run)
+        }
+        UploadCommand::Ndk(a) => {
+            let (p, s) = native_upload::plan_ndk(&a.paths, a.overwrite)?;
+            (p, s, a.dry_run)
+        }
+        UploadCommand::Flutter(a) => {
+            let ids = FlutterIds {
+                service: &a.service,
+                version: &a.version,
+                variant: &a.variant,
+            };
+            let (p, s) = native_upload::plan_flutter(&a.paths, &ids, a.overwrite)?;
+            (p, s, a.dry_run)
+        }
+        UploadCommand::Pe(a) => {
+            let (p, s) = native_upload::plan_pe(&a.paths, a.overwrite)?;
+            (p, s, a.dry_run)
+        }
+        UploadCommand::Raw(a) => (plan_raw(a)?, none(), false),
     };
+    for s in &skipped_early {
+        if !as_json {
+            eprintln!("skipped {}: {}", s.path.display(), s.why);
+        }
+    }
     if dry_run {
         for p in &plans {
-            println!("would upload {} as {}", p.label, p.meta.minified_url);
+            println!("would upload {} {}", p.label, describe(&p.meta));
         }
         return Ok(());
     }
@@ -417,10 +503,14 @@ pub async fn run(cmd: UploadCommand, ch: Channel, as_json: bool) -> Result<()> {
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut client = artifacts_client(ch);
-    let skip_existing = matches!(cmd, UploadCommand::Elf(_));
+    // Several files of one build folder may carry the same identifiers; the first stored wins.
+    let skip_existing = !matches!(cmd, UploadCommand::Js(_) | UploadCommand::Raw(_));
     let mut failures = 0;
     let mut skipped = 0;
-    let mut out = Vec::new();
+    let mut out: Vec<serde_json::Value> = skipped_early
+        .iter()
+        .map(|s| serde_json::json!({"file": s.path.display().to_string(), "skipped": s.why}))
+        .collect();
     for p in &plans {
         bar.set_message(p.label.clone());
         let result = match send(&mut client, p, &bar).await {
@@ -472,14 +562,15 @@ pub async fn run(cmd: UploadCommand, ch: Channel, as_json: bool) -> Result<()> {
     if as_json {
         println!("{}", serde_json::Value::Array(out));
     } else {
+        let skipped = skipped + skipped_early.len();
         let skipped_note = if skipped > 0 {
-            format!(", {skipped} skipped (build id already stored)")
+            format!(", {skipped} skipped (identifiers already stored)")
         } else {
             String::new()
         };
         println!(
             "{} uploaded, {failures} failed{skipped_note}",
-            plans.len() - failures - skipped
+            plans.len() + skipped_early.len() - failures - skipped
         );
     }
     if failures > 0 {
