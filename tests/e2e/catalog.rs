@@ -229,12 +229,13 @@ async fn seed(
     .await
     .expect("jvm");
     ids.push(r.artifact.expect("artifact").id);
+    let (uuid, archive) = thin_dsym_fixture();
     let ios = pb::UploadMetadata {
         r#type: pb::UploadType::IosSymbols as i32,
-        uuids: "C8469A7A-7A4D-3E33-9A5B-2F4A1B2C3D4E".into(),
+        uuids: uuid,
         ..Default::default()
     };
-    let r = upload(art, ios, &[("symbols_archive", b"PK\x05\x06".to_vec())])
+    let r = upload(art, ios, &[("symbols_archive", archive)])
         .await
         .expect("ios");
     ids.push(r.artifact.expect("artifact").id);
@@ -368,7 +369,7 @@ async fn list_filters_pagination_and_attributes() {
         .list(pb::ListRequest {
             mapkind: pb::MapKind::Ios as i32,
             filters: Some(pb::Filters {
-                uuid: vec!["c8469a7a-7a4d-3e33-9a5b-2f4a1b2c3d4e".into()],
+                uuid: vec![thin_dsym_fixture().0.to_lowercase()],
                 ..Default::default()
             }),
             ..Default::default()

@@ -350,7 +350,7 @@ async fn elf_folder_upload_through_the_cli() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        text.contains("1 uploaded, 0 failed, 2 skipped (build id already stored)"),
+        text.contains("1 uploaded, 0 failed, 2 skipped (identifiers already stored)"),
         "{text}"
     );
     let mut art = srv.artifacts().await.expect("client");

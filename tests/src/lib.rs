@@ -255,3 +255,16 @@ pub async fn symbolicate_text(srv: &TestServer, text: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The arm64-only dSYM archive fixture and its UUID (as `llvm-dwarfdump --uuid` prints it).
+pub fn thin_dsym_fixture() -> (String, Vec<u8>) {
+    let uuids = std::fs::read_to_string(fixture("native/macho/uuids.txt")).expect("uuids.txt");
+    let uuid = uuids
+        .lines()
+        .find(|l| l.ends_with("(arm64)"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("arm64 uuid")
+        .to_owned();
+    let zip = std::fs::read(fixture("native/macho/thin-arm64.dSYM.zip")).expect("fixture");
+    (uuid, zip)
+}
