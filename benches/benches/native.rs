@@ -80,6 +80,23 @@ fn benches(c: &mut Criterion) {
     g.bench_function("symx_build_index", |b| {
         b.iter(|| build_index(black_box(&bytes)).map(|b| b.bytes.len()))
     });
+    // Baseline: symbolic's own conversion, names kept mangled (what our build adds on top is
+    // demangling every distinct name once and the name table).
+    g.bench_function("baseline_symcache_convert_no_demangling", |b| {
+        b.iter(|| {
+            let object = symbolic::debuginfo::Object::parse(black_box(&bytes))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let mut converter = symbolic::symcache::SymCacheConverter::new();
+            converter
+                .process_object(&object)
+                .unwrap_or_else(|e| panic!("{e}"));
+            let mut out = Vec::new();
+            converter
+                .serialize(&mut out)
+                .unwrap_or_else(|e| panic!("{e}"));
+            out.len()
+        })
+    });
     g.finish();
 
     let built = build_index(&bytes).unwrap_or_else(|e| panic!("{e}"));
@@ -97,6 +114,46 @@ fn benches(c: &mut Criterion) {
             black_box(idx.lookup_vaddr(addrs[i])).len()
         })
     });
+    g.finish();
+
+    // Where a lookup's time goes, on a plain SymCache: the range search alone, plus names,
+    // plus full file paths (symbolic joins and cleans them per call).
+    let plain = {
+        let object =
+            symbolic::debuginfo::Object::parse(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        let mut converter = symbolic::symcache::SymCacheConverter::new();
+        converter
+            .process_object(&object)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut out = Vec::new();
+        converter
+            .serialize(&mut out)
+            .unwrap_or_else(|e| panic!("{e}"));
+        out
+    };
+    let load = idx.load_address();
+    let mut g = c.benchmark_group("native_lookup_parts");
+    for part in ["parse_and_search", "with_names", "with_full_paths"] {
+        let mut i = 0usize;
+        g.bench_function(part, |b| {
+            b.iter(|| {
+                i = (i + 1) % addrs.len();
+                let cache = symbolic::symcache::SymCache::parse(&plain)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let mut n = 0;
+                for loc in cache.lookup(addrs[i] - load) {
+                    n += 1;
+                    if part != "parse_and_search" {
+                        n += loc.function().name().len();
+                    }
+                    if part == "with_full_paths" {
+                        n += loc.file().map(|f| f.full_path().len()).unwrap_or(0);
+                    }
+                }
+                black_box(n)
+            })
+        });
+    }
     g.finish();
 
     let mut g = c.benchmark_group("native_10k");

@@ -27,7 +27,7 @@ use std::rc::Rc;
 use symbolic::common::Name;
 use symbolic::debuginfo::{Archive, Object};
 use symbolic::demangle::{Demangle, DemangleOptions};
-use symbolic::symcache::transform::{Function, Transformer};
+use symbolic::symcache::transform::{Function, SourceLocation, Transformer};
 use symbolic::symcache::{SymCache, SymCacheConverter};
 use symx_types::{ErrorCode, HasErrorCode};
 
@@ -176,6 +176,8 @@ fn build_object(object: &Object<'_>) -> Result<BuiltNative, Error> {
     converter.add_transformer(DemangleAtBuild {
         names: names.clone(),
         seen: std::collections::HashMap::new(),
+        paths: std::collections::HashMap::new(),
+        key: String::new(),
     });
     converter
         .process_object(object)
@@ -206,9 +208,19 @@ fn build_object(object: &Object<'_>) -> Result<BuiltNative, Error> {
 /// Demangles every function name as it goes into the SymCache, remembering the original.
 /// The converter calls it for every occurrence (inlinees included), so each distinct name is
 /// demangled once and remembered.
+///
+/// It also resolves every file to its cleaned full path once, at build: the path becomes the
+/// file's name (directory and compilation directory dropped) and its `srcsrv_revision`, the
+/// one file string a SymCache hands out borrowed. A lookup then reads the path in place;
+/// `File::full_path` would join and clean three strings into a new `String` on every call
+/// (~900 ns of a 1.2 us lookup, measured in `benches/benches/native.rs`). Source-server
+/// revisions (PDB srcsrv streams) are not kept: nothing here reads them.
 struct DemangleAtBuild {
     names: Rc<RefCell<Vec<(String, String)>>>,
     seen: std::collections::HashMap<String, Option<String>>,
+    /// `comp_dir \0 directory \0 name` -> cleaned full path.
+    paths: std::collections::HashMap<String, String>,
+    key: String,
 }
 
 impl Transformer for DemangleAtBuild {
@@ -231,6 +243,34 @@ impl Transformer for DemangleAtBuild {
             f.name = Cow::Owned(d);
         }
         f
+    }
+
+    fn transform_source_location<'f>(
+        &'f mut self,
+        mut sl: SourceLocation<'f>,
+    ) -> SourceLocation<'f> {
+        let file = &sl.file;
+        self.key.clear();
+        self.key.push_str(file.comp_dir.as_deref().unwrap_or_default());
+        self.key.push('\0');
+        self.key.push_str(file.directory.as_deref().unwrap_or_default());
+        self.key.push('\0');
+        self.key.push_str(&file.name);
+        if !self.paths.contains_key(self.key.as_str()) {
+            let prefix = symbolic::common::join_path(
+                file.comp_dir.as_deref().unwrap_or_default(),
+                file.directory.as_deref().unwrap_or_default(),
+            );
+            let full = symbolic::common::join_path(&prefix, &file.name);
+            let clean = symbolic::common::clean_path(&full).into_owned();
+            self.paths.insert(self.key.clone(), clean);
+        }
+        let full = self.paths.get(self.key.as_str()).cloned().unwrap_or_default();
+        sl.file.name = Cow::Owned(full.clone());
+        sl.file.directory = None;
+        sl.file.comp_dir = None;
+        sl.file.srcsrv_revision = Some(Cow::Owned(full));
+        sl
     }
 }
 
@@ -255,15 +295,13 @@ fn write_name_table(out: &mut Vec<u8>, pairs: &[(String, String)]) -> Result<(),
     Ok(())
 }
 
-/// One frame of an inline chain. Lines are 1-based (0: unknown).
+/// One frame of an inline chain, borrowed from the index. Lines are 1-based (0: unknown).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NativeFrame {
+pub struct NativeFrame<'a> {
     /// Demangled function name (C++, Rust, Swift, Objective-C), or the name as stored.
-    pub function: String,
-    /// The name as stored (mangled), when it differs from `function`. Lookups leave it
-    /// empty (it costs a search per frame); [`NativeIndex::mangled_name`] fills it on demand.
-    pub mangled: Option<String>,
-    pub file: Option<String>,
+    pub function: &'a str,
+    /// The cleaned full path of the source file.
+    pub file: Option<&'a str>,
     pub line: u32,
     /// True for every frame but the outermost: code inlined into its caller.
     pub inlined: bool,
@@ -350,21 +388,26 @@ impl<B: AsRef<[u8]>> NativeIndex<B> {
     }
 
     fn name_at(&self, i: usize, which: usize) -> Option<&str> {
+        std::str::from_utf8(self.name_bytes_at(i, which)?).ok()
+    }
+
+    fn name_bytes_at(&self, i: usize, which: usize) -> Option<&[u8]> {
         let b = self.buf.as_ref();
         let entry = self.cache_end + 8 + i * 16 + which * 8;
         let off = word(b, entry)? as usize;
         let len = word(b, entry + 4)? as usize;
         let strings = self.cache_end + 8 + self.names * 16;
         let start = strings.checked_add(off)?;
-        std::str::from_utf8(b.get(start..start.checked_add(len)?)?).ok()
+        b.get(start..start.checked_add(len)?)
     }
 
-    /// The mangled name a demangled function name came from, if it was mangled.
+    /// The mangled name a demangled function name came from, if it was mangled. (Compared as
+    /// bytes: UTF-8 order is byte order, and only the answer needs validating.)
     pub fn mangled_name(&self, demangled: &str) -> Option<&str> {
         let (mut l, mut r) = (0, self.names);
         while l < r {
             let m = l + (r - l) / 2;
-            match self.name_at(m, 0)?.cmp(demangled) {
+            match self.name_bytes_at(m, 0)?.cmp(demangled.as_bytes()) {
                 std::cmp::Ordering::Less => l = m + 1,
                 std::cmp::Ordering::Greater => r = m,
                 std::cmp::Ordering::Equal => return self.name_at(m, 1),
@@ -396,9 +439,17 @@ impl<B: AsRef<[u8]>> NativeIndex<B> {
         self.id_at(self.code_id)
     }
 
+    /// The same string borrowed from the index buffer for the index's lifetime. (`File` hands
+    /// out its strings for its own lifetime only, though they point into this buffer.)
+    fn reborrow(&self, s: &str) -> Option<&str> {
+        let b = self.buf.as_ref();
+        let start = (s.as_ptr() as usize).checked_sub(b.as_ptr() as usize)?;
+        std::str::from_utf8(b.get(start..start.checked_add(s.len())?)?).ok()
+    }
+
     /// The inline chain at a module-relative address (an offset from the image base),
     /// innermost first. Empty when no function covers the address.
-    pub fn lookup_relative(&self, addr: u64) -> Vec<NativeFrame> {
+    pub fn lookup_relative(&self, addr: u64) -> Vec<NativeFrame<'_>> {
         // Re-parsing the SymCache header is a few bounds checks: it keeps the index a plain
         // byte buffer that the cache can own without self-references.
         let Some(Ok(cache)) = self
@@ -418,9 +469,11 @@ impl<B: AsRef<[u8]>> NativeIndex<B> {
                 let func = loc.function();
                 let outermost = i + 1 == n;
                 NativeFrame {
-                    function: func.name().to_owned(),
-                    mangled: None,
-                    file: loc.file().map(|f| f.full_path()),
+                    function: func.name(),
+                    // Written at build (see `DemangleAtBuild`); an index without it has none.
+                    file: loc
+                        .file()
+                        .and_then(|f| self.reborrow(f.srcsrv_revision()?)),
                     line: loc.line(),
                     inlined: !outermost,
                     function_offset: (outermost && func.entry_pc() != u32::MAX)
@@ -432,7 +485,7 @@ impl<B: AsRef<[u8]>> NativeIndex<B> {
 
     /// The inline chain at a virtual address as the file states it (what `nm`, `objdump`
     /// and `llvm-symbolizer` print).
-    pub fn lookup_vaddr(&self, vaddr: u64) -> Vec<NativeFrame> {
+    pub fn lookup_vaddr(&self, vaddr: u64) -> Vec<NativeFrame<'_>> {
         match vaddr.checked_sub(self.load_address) {
             Some(rel) => self.lookup_relative(rel),
             None => Vec::new(),

@@ -607,10 +607,10 @@ fn resolve_native_in(
         frames: chain
             .into_iter()
             .map(|f| ResolvedFrame {
-                source: f.file.unwrap_or_default(),
+                source: f.file.unwrap_or_default().to_owned(),
                 line: f.line,
-                mangled: idx.mangled_name(&f.function).map(str::to_owned),
-                function: Some(f.function),
+                mangled: idx.mangled_name(f.function).map(str::to_owned),
+                function: Some(f.function.to_owned()),
                 inlined: f.inlined,
                 function_offset: f.function_offset,
                 ..ResolvedFrame::default()
