@@ -119,8 +119,7 @@ fn benches(c: &mut Criterion) {
     // Where a lookup's time goes, on a plain SymCache: the range search alone, plus names,
     // plus full file paths (symbolic joins and cleans them per call).
     let plain = {
-        let object =
-            symbolic::debuginfo::Object::parse(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        let object = symbolic::debuginfo::Object::parse(&bytes).unwrap_or_else(|e| panic!("{e}"));
         let mut converter = symbolic::symcache::SymCacheConverter::new();
         converter
             .process_object(&object)
@@ -138,8 +137,8 @@ fn benches(c: &mut Criterion) {
         g.bench_function(part, |b| {
             b.iter(|| {
                 i = (i + 1) % addrs.len();
-                let cache = symbolic::symcache::SymCache::parse(&plain)
-                    .unwrap_or_else(|e| panic!("{e}"));
+                let cache =
+                    symbolic::symcache::SymCache::parse(&plain).unwrap_or_else(|e| panic!("{e}"));
                 let mut n = 0;
                 for loc in cache.lookup(addrs[i] - load) {
                     n += 1;

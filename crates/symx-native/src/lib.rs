@@ -176,8 +176,11 @@ fn build_object(object: &Object<'_>) -> Result<BuiltNative, Error> {
     converter.add_transformer(DemangleAtBuild {
         names: names.clone(),
         seen: std::collections::HashMap::new(),
-        paths: std::collections::HashMap::new(),
+        paths: Vec::new(),
+        by_address: std::collections::HashMap::new(),
+        by_content: std::collections::HashMap::new(),
         key: String::new(),
+        last: ([usize::MAX; 6], 0),
     });
     converter
         .process_object(object)
@@ -218,9 +221,15 @@ fn build_object(object: &Object<'_>) -> Result<BuiltNative, Error> {
 struct DemangleAtBuild {
     names: Rc<RefCell<Vec<(String, String)>>>,
     seen: std::collections::HashMap<String, Option<String>>,
-    /// `comp_dir \0 directory \0 name` -> cleaned full path.
-    paths: std::collections::HashMap<String, String>,
+    /// Cleaned full paths, each once.
+    paths: Vec<String>,
+    /// (address, length) of comp_dir, directory and name -> index in `paths`.
+    by_address: std::collections::HashMap<[usize; 6], usize>,
+    /// `comp_dir \0 directory \0 name \0` -> index in `paths` (for owned strings).
+    by_content: std::collections::HashMap<String, usize>,
     key: String,
+    /// The previous line record's address key and path index.
+    last: ([usize; 6], usize),
 }
 
 impl Transformer for DemangleAtBuild {
@@ -250,26 +259,65 @@ impl Transformer for DemangleAtBuild {
         mut sl: SourceLocation<'f>,
     ) -> SourceLocation<'f> {
         let file = &sl.file;
-        self.key.clear();
-        self.key.push_str(file.comp_dir.as_deref().unwrap_or_default());
-        self.key.push('\0');
-        self.key.push_str(file.directory.as_deref().unwrap_or_default());
-        self.key.push('\0');
-        self.key.push_str(&file.name);
-        if !self.paths.contains_key(self.key.as_str()) {
-            let prefix = symbolic::common::join_path(
-                file.comp_dir.as_deref().unwrap_or_default(),
-                file.directory.as_deref().unwrap_or_default(),
-            );
-            let full = symbolic::common::join_path(&prefix, &file.name);
-            let clean = symbolic::common::clean_path(&full).into_owned();
-            self.paths.insert(self.key.clone(), clean);
+        // DWARF hands out borrowed strings: their addresses identify a file cheaply (the
+        // converter calls this for every line record). Owned ones are keyed by content.
+        let parts = [
+            file.comp_dir.as_ref(),
+            file.directory.as_ref(),
+            Some(&file.name),
+        ];
+        let by_address = parts
+            .iter()
+            .all(|p| p.is_none_or(|c| matches!(c, Cow::Borrowed(_))));
+        let mut address_key = [0usize; 6];
+        let known = if by_address {
+            for (i, p) in parts.iter().enumerate() {
+                if let Some(p) = p {
+                    address_key[2 * i] = p.as_ptr() as usize;
+                    address_key[2 * i + 1] = p.len();
+                }
+            }
+            // Consecutive line records mostly share their file: one compare, no hashing.
+            if self.last.0 == address_key {
+                Some(self.last.1)
+            } else {
+                self.by_address.get(&address_key).copied()
+            }
+        } else {
+            self.key.clear();
+            for p in parts {
+                self.key.push_str(p.map(|c| c.as_ref()).unwrap_or_default());
+                self.key.push('\0');
+            }
+            self.by_content.get(self.key.as_str()).copied()
+        };
+        let at = match known {
+            Some(at) => at,
+            None => {
+                let prefix = symbolic::common::join_path(
+                    file.comp_dir.as_deref().unwrap_or_default(),
+                    file.directory.as_deref().unwrap_or_default(),
+                );
+                let full = symbolic::common::join_path(&prefix, &file.name);
+                self.paths
+                    .push(symbolic::common::clean_path(&full).into_owned());
+                let at = self.paths.len() - 1;
+                if by_address {
+                    self.by_address.insert(address_key, at);
+                } else {
+                    self.by_content.insert(self.key.clone(), at);
+                }
+                at
+            }
+        };
+        if by_address {
+            self.last = (address_key, at);
         }
-        let full = self.paths.get(self.key.as_str()).cloned().unwrap_or_default();
-        sl.file.name = Cow::Owned(full.clone());
+        let full = self.paths[at].as_str();
+        sl.file.name = Cow::Borrowed(full);
         sl.file.directory = None;
         sl.file.comp_dir = None;
-        sl.file.srcsrv_revision = Some(Cow::Owned(full));
+        sl.file.srcsrv_revision = Some(Cow::Borrowed(full));
         sl
     }
 }
@@ -471,9 +519,7 @@ impl<B: AsRef<[u8]>> NativeIndex<B> {
                 NativeFrame {
                     function: func.name(),
                     // Written at build (see `DemangleAtBuild`); an index without it has none.
-                    file: loc
-                        .file()
-                        .and_then(|f| self.reborrow(f.srcsrv_revision()?)),
+                    file: loc.file().and_then(|f| self.reborrow(f.srcsrv_revision()?)),
                     line: loc.line(),
                     inlined: !outermost,
                     function_offset: (outermost && func.entry_pc() != u32::MAX)
