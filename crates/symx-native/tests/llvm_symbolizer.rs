@@ -50,13 +50,13 @@ fn check(file: &str) {
         );
         for (g, w) in got.iter().zip(&e.frames) {
             assert_eq!(
-                base(&g.function),
+                base(g.function),
                 base(&w.function),
                 "{file} {:#x}",
                 e.address
             );
             assert_eq!(g.line, w.line, "{file} {:#x} {}", e.address, w.function);
-            let gf = g.file.as_deref().unwrap_or_default();
+            let gf = g.file.unwrap_or_default();
             assert!(
                 gf.ends_with(&w.file),
                 "{file} {:#x}: {gf} vs {}",
@@ -115,7 +115,7 @@ fn demangled_names_keep_the_mangled_one() {
     let f = &idx.lookup_vaddr(total.address)[0];
     assert_eq!(f.function, "shop::total(shop::Order const*, int)");
     assert_eq!(
-        idx.mangled_name(&f.function),
+        idx.mangled_name(f.function),
         Some("_ZN4shop5totalEPKNS_5OrderEi")
     );
     assert_eq!(idx.mangled_name("main"), None);
