@@ -202,6 +202,7 @@ pub fn request(positions: &[(u32, u32)], frames: usize, offset: usize) -> Symbol
             service: Some(SERVICE.into()),
             version: Some(VERSION.into()),
             frames,
+            ..StackTrace::default()
         }],
         context_lines: 0,
         debug_ids: Default::default(),

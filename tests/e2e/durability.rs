@@ -126,6 +126,7 @@ async fn acknowledged_uploads_survive_kill_9() {
                     service: "web".into(),
                     version,
                     frames: vec![js_frame("/static/js/app.min.js", 1, 10)],
+                    ..Default::default()
                 }],
                 ..Default::default()
             })

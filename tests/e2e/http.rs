@@ -34,6 +34,7 @@ async fn health_readiness_and_metrics() {
                     js_frame("/static/js/app.min.js", 3, 30),
                     js_frame("/nope.js", 1, 1),
                 ],
+                ..Default::default()
             }],
             ..Default::default()
         })

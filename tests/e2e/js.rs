@@ -67,6 +67,7 @@ async fn check_against_reference(
                     "1.0.0".into()
                 },
                 frames,
+                ..Default::default()
             }],
             context_lines: 0,
             debug_ids: Default::default(),
@@ -240,11 +241,13 @@ async fn per_frame_statuses_never_fail_the_batch() {
                         js_frame("https://cdn.example.com/other.js", 1, 1),
                         pb::Frame { frame: None },
                     ],
+                    ..Default::default()
                 },
                 pb::StackTrace {
                     service: "web".into(),
                     version: "9.9".into(),
                     frames: vec![js_frame(url, 3, 30)],
+                    ..Default::default()
                 },
             ],
             context_lines: 0,

@@ -7,6 +7,7 @@ mod cli;
 mod durability;
 mod http;
 mod js;
+mod jvm;
 mod mobile;
 mod native;
 mod windows;

@@ -203,6 +203,7 @@ pub async fn symbolicate(
             service: service.into(),
             version: version.into(),
             frames,
+            ..Default::default()
         }],
         context_lines,
         debug_ids: Default::default(),

@@ -88,6 +88,7 @@ fn requests(pos: &[(u32, u32)], batch: usize, n: usize) -> Vec<pb::SymbolicateRe
                         }
                     })
                     .collect(),
+                ..Default::default()
             }],
             context_lines: 0,
             debug_ids: Default::default(),

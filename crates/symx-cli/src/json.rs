@@ -201,6 +201,25 @@ fn frame_from_json(v: &Value) -> Result<pb::Frame> {
             })),
         });
     }
+    // JVM: `{"class_name": "a.b", "method": "c", "lineno": 12}` (Sentry calls the class
+    // `module`).
+    if let Some(class) = str_field(v, "class_name").or_else(|| str_field(v, "module")) {
+        let method = str_field(v, "method")
+            .or_else(|| str_field(v, "function"))
+            .unwrap_or_default();
+        return Ok(pb::Frame {
+            frame: Some(pb::frame::Frame::Jvm(pb::JvmFrame {
+                class_name: class.to_owned(),
+                method: method.to_owned(),
+                lineno: v
+                    .get("lineno")
+                    .and_then(Value::as_u64)
+                    .map(|n| n.min(u32::MAX as u64) as u32)
+                    .unwrap_or(0),
+                file: str_field(v, "filename").unwrap_or_default().to_owned(),
+            })),
+        });
+    }
     let url = str_field(v, "abs_path")
         .or_else(|| str_field(v, "url"))
         .or_else(|| str_field(v, "filename"))
@@ -235,6 +254,18 @@ fn stacktrace_from_json(
         None => bail!("a stack trace needs a `frames` array"),
     };
     Ok(pb::StackTrace {
+        variant: str_field(v, "variant").unwrap_or_default().to_owned(),
+        build_id: str_field(v, "build_id").unwrap_or_default().to_owned(),
+        exception: v.get("exception").map(|e| pb::JvmThrowable {
+            class_name: str_field(e, "class_name")
+                .or_else(|| str_field(e, "type"))
+                .unwrap_or_default()
+                .to_owned(),
+            message: str_field(e, "message")
+                .or_else(|| str_field(e, "value"))
+                .unwrap_or_default()
+                .to_owned(),
+        }),
         service: str_field(v, "service")
             .or(service)
             .unwrap_or_default()

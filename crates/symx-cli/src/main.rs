@@ -177,6 +177,12 @@ struct SymbolicateArgs {
     service: Option<String>,
     #[arg(long, alias = "release-version")]
     version: Option<String>,
+    /// JVM: the mapping's variant (with --service and --version).
+    #[arg(long, alias = "flavor")]
+    variant: Option<String>,
+    /// JVM: the mapping's build id (instead of service, version and variant).
+    #[arg(long)]
+    build_id: Option<String>,
     /// Context lines around each resolved line.
     #[arg(long, default_value_t = 0)]
     context_lines: u32,
@@ -406,45 +412,75 @@ async fn symbolicate(args: SymbolicateArgs, ch: Channel, as_json: bool) -> Resul
         }
         return Ok(());
     }
-    // Raw Error.stack text.
+    // Raw stack text. Each JVM throwable (`Caused by:`, `Suppressed:`) starts a stack trace
+    // of its own; frames before any throwable form the first.
     let lines = stacktrace::parse(&text);
-    let frames: Vec<pb::Frame> = lines
-        .iter()
-        .filter_map(|l| match l {
-            stacktrace::StackLine::Frame { frame, .. } => Some(pb::Frame {
-                frame: Some(pb::frame::Frame::Js(pb::JsFrame {
-                    abs_path: frame.url.clone(),
-                    lineno: frame.line,
-                    colno: frame.column,
-                    function: frame.function.clone().unwrap_or_default(),
-                    debug_id: String::new(),
-                })),
+    let new_trace = |exception: Option<pb::JvmThrowable>| pb::StackTrace {
+        service: args.service.clone().unwrap_or_default(),
+        version: args.version.clone().unwrap_or_default(),
+        variant: args.variant.clone().unwrap_or_default(),
+        build_id: args.build_id.clone().unwrap_or_default(),
+        exception,
+        frames: Vec::new(),
+    };
+    let mut traces: Vec<pb::StackTrace> = Vec::new();
+    // Per line: the (trace, frame) its answer is at, or the trace a throwable line opened.
+    let mut slots: Vec<Option<(usize, Option<usize>)>> = Vec::with_capacity(lines.len());
+    let mut frames_total = 0usize;
+    for l in &lines {
+        let frame = match l {
+            stacktrace::StackLine::Frame { frame, .. } => pb::frame::Frame::Js(pb::JsFrame {
+                abs_path: frame.url.clone(),
+                lineno: frame.line,
+                colno: frame.column,
+                function: frame.function.clone().unwrap_or_default(),
+                debug_id: String::new(),
             }),
             // Native pcs are module-relative (tombstone pcs, Dart `virt` addresses, Apple
             // image offsets); frame 0 of a thread is exact, the others return addresses.
-            stacktrace::StackLine::Native { frame, .. } => Some(pb::Frame {
-                frame: Some(pb::frame::Frame::Native(pb::NativeFrame {
+            stacktrace::StackLine::Native { frame, .. } => {
+                pb::frame::Frame::Native(pb::NativeFrame {
                     debug_id: String::new(),
                     code_id: frame.build_id.clone().unwrap_or_default(),
                     image_addr: 0,
                     instruction_addr: frame.pc,
                     exact: frame.exact,
-                })),
+                })
+            }
+            stacktrace::StackLine::Jvm { frame, .. } => pb::frame::Frame::Jvm(pb::JvmFrame {
+                class_name: frame.class.clone(),
+                method: frame.method.clone(),
+                lineno: frame.line,
+                file: frame.file.clone().unwrap_or_default(),
             }),
-            stacktrace::StackLine::Text(_) => None,
-        })
-        .collect();
-    if frames.is_empty() {
+            stacktrace::StackLine::Throwable { throwable, .. } => {
+                traces.push(new_trace(Some(pb::JvmThrowable {
+                    class_name: throwable.class.clone(),
+                    message: throwable.message.clone().unwrap_or_default(),
+                })));
+                slots.push(Some((traces.len() - 1, None)));
+                continue;
+            }
+            stacktrace::StackLine::Text(_) => {
+                slots.push(None);
+                continue;
+            }
+        };
+        if traces.is_empty() {
+            traces.push(new_trace(None));
+        }
+        let t = traces.len() - 1;
+        traces[t].frames.push(pb::Frame { frame: Some(frame) });
+        slots.push(Some((t, Some(traces[t].frames.len() - 1))));
+        frames_total += 1;
+    }
+    if frames_total == 0 {
         bail!(
-            "no stack frames found in the input (expected V8, Firefox or Safari Error.stack text, an Android tombstone, a Dart non-symbolic trace, an Apple .crash or .ips report, or JSON)"
+            "no stack frames found in the input (expected V8, Firefox or Safari Error.stack text, an Android tombstone, a Dart non-symbolic trace, an Apple .crash or .ips report, a Java stack trace, or JSON)"
         );
     }
     let req = pb::SymbolicateRequest {
-        stacktraces: vec![pb::StackTrace {
-            service: args.service.clone().unwrap_or_default(),
-            version: args.version.clone().unwrap_or_default(),
-            frames,
-        }],
+        stacktraces: traces,
         context_lines: args.context_lines,
         debug_ids: Default::default(),
     };
@@ -453,22 +489,65 @@ async fn symbolicate(args: SymbolicateArgs, ch: Channel, as_json: bool) -> Resul
         .await
         .map_err(rpc_error)?
         .into_inner();
-    let results = resp
-        .stacktraces
-        .into_iter()
-        .next()
-        .map(|s| s.frames)
-        .unwrap_or_default();
     if as_json {
-        let v: Vec<serde_json::Value> = results.iter().map(json::frame_result).collect();
+        let v: Vec<serde_json::Value> = resp
+            .stacktraces
+            .iter()
+            .flat_map(|s| s.frames.iter().map(json::frame_result))
+            .collect();
         println!("{}", serde_json::Value::Array(v));
         return Ok(());
     }
-    let mut it = results.iter();
-    for line in &lines {
+    let answer = |slot: Option<(usize, Option<usize>)>| {
+        let (t, f) = slot?;
+        resp.stacktraces.get(t)?.frames.get(f?)
+    };
+    for (line, slot) in lines.iter().zip(&slots) {
+        let r = answer(*slot);
         match line {
             stacktrace::StackLine::Text(t) => println!("{t}"),
-            stacktrace::StackLine::Frame { raw, .. } => match it.next() {
+            stacktrace::StackLine::Throwable { raw, throwable } => {
+                // Deobfuscated class and message, like ProGuard's retrace.
+                match slot
+                    .and_then(|(t, _)| resp.stacktraces.get(t))
+                    .and_then(|s| s.exception.as_ref())
+                {
+                    Some(e) if !e.class_name.is_empty() => {
+                        let message = if throwable.message.is_some() {
+                            format!(": {}", e.message)
+                        } else {
+                            String::new()
+                        };
+                        println!("{}{}{message}", throwable.prefix, e.class_name);
+                    }
+                    _ => println!("{raw}"),
+                }
+            }
+            stacktrace::StackLine::Jvm { raw, frame } => match r {
+                // Outline frames and frames an R8 rule removes print nothing, like retrace.
+                Some(r) if r.status == pb::FrameStatus::Resolved as i32 && r.frames.is_empty() => {}
+                Some(r) if r.status == pb::FrameStatus::Resolved as i32 => {
+                    for (i, f) in r.frames.iter().enumerate() {
+                        let location = match (f.source.is_empty(), f.lineno) {
+                            (true, _) => "Unknown Source".to_owned(),
+                            (false, 0) => f.source.clone(),
+                            (false, n) => format!("{}:{n}", f.source),
+                        };
+                        // Alternatives of an ambiguous frame are indented under the first.
+                        let indent = if r.ambiguous && i > 0 {
+                            format!("{}    ", frame.indent)
+                        } else {
+                            frame.indent.clone()
+                        };
+                        println!("{indent}at {}.{}({location})", f.class_name, f.function);
+                    }
+                }
+                // Frames the mapping does not rename (JDK, libraries) stay as printed.
+                Some(r) if r.status == pb::FrameStatus::OutOfRange as i32 => println!("{raw}"),
+                Some(r) => println!("{raw}    [{}: {}]", json::status_name(r.status), r.message),
+                None => println!("{raw}"),
+            },
+            stacktrace::StackLine::Frame { raw, .. } => match r {
                 Some(r) if r.status == pb::FrameStatus::Resolved as i32 && !r.frames.is_empty() => {
                     for f in &r.frames {
                         let name = if f.function.is_empty() {
@@ -486,7 +565,7 @@ async fn symbolicate(args: SymbolicateArgs, ch: Channel, as_json: bool) -> Resul
                 Some(r) => println!("{raw}    [{}: {}]", json::status_name(r.status), r.message),
                 None => println!("{raw}"),
             },
-            stacktrace::StackLine::Native { raw, frame } => match it.next() {
+            stacktrace::StackLine::Native { raw, frame } => match r {
                 Some(r) if r.status == pb::FrameStatus::Resolved as i32 && !r.frames.is_empty() => {
                     // The tombstone line, then the inline chain (innermost first), like
                     // ndk-stack prints it.

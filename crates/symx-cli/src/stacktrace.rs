@@ -28,12 +28,158 @@ pub struct NativeTextFrame {
     pub exact: bool,
 }
 
+/// A JVM frame line: `\tat a.b.c(SourceFile:12)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JvmTextFrame {
+    /// What precedes `at` (kept when printing).
+    pub indent: String,
+    pub class: String,
+    pub method: String,
+    pub file: Option<String>,
+    /// 1-based; 0 when the frame has none (`Unknown Source`, `Native Method`).
+    pub line: u32,
+}
+
+/// A JVM throwable line: `Exception in thread "main" a.b: msg`, `Caused by: a.b: msg`,
+/// `\tSuppressed: a.b`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JvmTextThrowable {
+    /// What precedes the class (`Caused by: `, `\tSuppressed: `, `Exception in thread "x" `).
+    pub prefix: String,
+    pub class: String,
+    pub message: Option<String>,
+}
+
 /// A line of stack text: a frame, or text kept as is (the message, `Caused by`, ...).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StackLine {
-    Frame { raw: String, frame: TextFrame },
-    Native { raw: String, frame: NativeTextFrame },
+    Frame {
+        raw: String,
+        frame: TextFrame,
+    },
+    Native {
+        raw: String,
+        frame: NativeTextFrame,
+    },
+    Jvm {
+        raw: String,
+        frame: JvmTextFrame,
+    },
+    Throwable {
+        raw: String,
+        throwable: JvmTextThrowable,
+    },
     Text(String),
+}
+
+fn is_java_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.').all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '$' || c == '-')
+        })
+}
+
+/// `\tat a.b.c(SourceFile:12)`, `at a.b.c(Native Method)`, `at a.b.c(:4)`,
+/// `at java.base/java.lang.Thread.run(Thread.java:833)` (module prefix dropped).
+fn jvm_frame(line: &str) -> Option<JvmTextFrame> {
+    let at = line.find("at ")?;
+    let indent = &line[..at];
+    if !indent.chars().all(char::is_whitespace) || indent.is_empty() {
+        return None;
+    }
+    let rest = line[at + 3..].trim_end();
+    let open = rest.find('(')?;
+    let inner = rest[open + 1..].strip_suffix(')')?;
+    let mut qualified = &rest[..open];
+    if let Some(slash) = qualified.rfind('/') {
+        qualified = &qualified[slash + 1..];
+    }
+    let (class, method) = qualified.rsplit_once('.')?;
+    if !is_java_name(class) || method.is_empty() || method.contains(' ') {
+        return None;
+    }
+    let (file, line_no) = match inner.rsplit_once(':') {
+        Some((f, l)) => match l.trim().parse::<u32>() {
+            Ok(n) => (f, n),
+            Err(_) => (inner, 0),
+        },
+        None => (inner, 0),
+    };
+    let file = (!file.is_empty() && file != "Unknown Source" && file != "Native Method")
+        .then(|| file.to_owned());
+    Some(JvmTextFrame {
+        indent: indent.to_owned(),
+        class: class.to_owned(),
+        method: method.to_owned(),
+        file,
+        line: line_no,
+    })
+}
+
+/// A throwable line. Plain `a.b.C: message` lines count only as the first line of a trace
+/// (`first`); `Caused by:` and `Suppressed:` lines anywhere.
+fn jvm_throwable(line: &str, first: bool) -> Option<JvmTextThrowable> {
+    let trimmed = line.trim_start();
+    let lead = &line[..line.len() - trimmed.len()];
+    let (prefix, rest) = if let Some(r) = trimmed.strip_prefix("Caused by: ") {
+        (format!("{lead}Caused by: "), r)
+    } else if let Some(r) = trimmed.strip_prefix("Suppressed: ") {
+        (format!("{lead}Suppressed: "), r)
+    } else if let Some(r) = trimmed.strip_prefix("Exception in thread \"") {
+        let end = r.find("\" ")?;
+        (
+            format!("{lead}Exception in thread \"{}\" ", &r[..end]),
+            &r[end + 2..],
+        )
+    } else if first && lead.is_empty() {
+        (String::new(), trimmed)
+    } else {
+        return None;
+    };
+    let (class, message) = match rest.split_once(": ") {
+        Some((c, m)) => (c, Some(m.to_owned())),
+        None => (rest.trim_end_matches(':'), None),
+    };
+    (is_java_name(class) && class.contains('.')).then(|| JvmTextThrowable {
+        prefix,
+        class: class.to_owned(),
+        message,
+    })
+}
+
+/// A Java stack trace: some `at` frame lines and a throwable line somewhere.
+fn is_java(text: &str) -> bool {
+    text.lines().any(|l| jvm_frame(l).is_some())
+        && text
+            .lines()
+            .enumerate()
+            .any(|(i, l)| jvm_throwable(l, i == 0).is_some())
+}
+
+fn java(text: &str) -> Vec<StackLine> {
+    let mut first = true;
+    text.lines()
+        .map(|raw| {
+            let is_first = std::mem::take(&mut first) || raw.trim().is_empty();
+            if let Some(frame) = jvm_frame(raw) {
+                return StackLine::Jvm {
+                    raw: raw.to_owned(),
+                    frame,
+                };
+            }
+            // A new trace may start after a blank line (several traces in one file).
+            if let Some(throwable) = jvm_throwable(raw, is_first) {
+                return StackLine::Throwable {
+                    raw: raw.to_owned(),
+                    throwable,
+                };
+            }
+            first = raw.trim().is_empty();
+            StackLine::Text(raw.to_owned())
+        })
+        .collect()
 }
 
 /// `#00 pc 000000000001a2b4  /path/libfoo.so (func+12) (BuildId: abcd...)`, possibly after a
@@ -377,6 +523,9 @@ pub fn parse(text: &str) -> Vec<StackLine> {
     if is_dart(text) {
         return dart(text);
     }
+    if is_java(text) {
+        return java(text);
+    }
     text.lines()
         .map(|raw| {
             if let Some(frame) = tombstone(raw) {
@@ -554,6 +703,67 @@ mod tests {
             lines
                 .iter()
                 .any(|l| matches!(l, StackLine::Text(t) if t == "Thread 0 Crashed:"))
+        );
+    }
+
+    #[test]
+    fn java_traces() {
+        let text = "Exception in thread \"main\" java.lang.IllegalStateException: checkout failed\n\
+            \tat com.shop.app.Main.main(SourceFile:13)\n\
+            \tat java.base/java.lang.Thread.run(Thread.java:833)\n\
+            \tat a.b.c(Native Method)\n\
+            \tat a.b.d(:4)\n\
+            Caused by: com.shop.a.b: bad quantity 0 for pear\n\
+            \tat com.shop.a.a.a(SourceFile:1028)\n\
+            \t... 1 more\n\
+            \tSuppressed: a.c\n\
+            \t\tat a.d.e(Unknown Source)\n";
+        let lines = parse(text);
+        let throwables: Vec<&JvmTextThrowable> = lines
+            .iter()
+            .filter_map(|l| match l {
+                StackLine::Throwable { throwable, .. } => Some(throwable),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(throwables.len(), 3);
+        assert_eq!(throwables[0].prefix, "Exception in thread \"main\" ");
+        assert_eq!(throwables[0].class, "java.lang.IllegalStateException");
+        assert_eq!(throwables[0].message.as_deref(), Some("checkout failed"));
+        assert_eq!(throwables[1].prefix, "Caused by: ");
+        assert_eq!(throwables[2].prefix, "\tSuppressed: ");
+        assert_eq!(
+            (
+                throwables[2].class.as_str(),
+                throwables[2].message.as_deref()
+            ),
+            ("a.c", None)
+        );
+        let frames: Vec<&JvmTextFrame> = lines
+            .iter()
+            .filter_map(|l| match l {
+                StackLine::Jvm { frame, .. } => Some(frame),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(frames.len(), 6);
+        assert_eq!(
+            (
+                frames[0].class.as_str(),
+                frames[0].method.as_str(),
+                frames[0].line
+            ),
+            ("com.shop.app.Main", "main", 13)
+        );
+        assert_eq!(frames[0].file.as_deref(), Some("SourceFile"));
+        assert_eq!(frames[1].class, "java.lang.Thread");
+        assert_eq!((frames[2].file.as_deref(), frames[2].line), (None, 0));
+        assert_eq!((frames[3].file.as_deref(), frames[3].line), (None, 4));
+        assert_eq!(frames[5].indent, "\t\t");
+        assert!(
+            lines
+                .iter()
+                .any(|l| matches!(l, StackLine::Text(t) if t.contains("... 1 more")))
         );
     }
 

@@ -6,7 +6,10 @@ use symx_service::{
     ArtifactView, Filters, Frame, FrameResult, ServiceError, StackTrace, SymbolicateRequest,
     SymbolicateResponse,
 };
-use symx_types::{ArtifactKind, FrameStatus, JsFrame, NativeFrame, UploadMetadata, UploadType};
+use symx_types::{
+    ArtifactKind, FrameStatus, JsFrame, JvmFrame, JvmThrowable, NativeFrame, UploadMetadata,
+    UploadType,
+};
 use tonic::Status;
 
 fn opt(s: String) -> Option<String> {
@@ -162,6 +165,12 @@ pub fn symbolicate_from_pb(r: pb::SymbolicateRequest) -> SymbolicateRequest {
             .map(|st| StackTrace {
                 service: opt(st.service),
                 version: opt(st.version),
+                variant: opt(st.variant),
+                build_id: opt(st.build_id),
+                exception: st.exception.map(|e| JvmThrowable {
+                    class: e.class_name,
+                    message: opt(e.message),
+                }),
                 frames: st
                     .frames
                     .into_iter()
@@ -179,6 +188,12 @@ pub fn symbolicate_from_pb(r: pb::SymbolicateRequest) -> SymbolicateRequest {
                             image_addr: n.image_addr,
                             instruction_addr: n.instruction_addr,
                             exact: n.exact,
+                        }),
+                        Some(pb::frame::Frame::Jvm(j)) => Frame::Jvm(JvmFrame {
+                            class: j.class_name,
+                            method: j.method,
+                            line: j.lineno,
+                            file: opt(j.file),
                         }),
                         None => Frame::Unsupported {
                             platform: "unknown".into(),
@@ -224,8 +239,10 @@ fn frame_result_to_pb(r: FrameResult) -> pb::FrameResult {
                 inlined: f.inlined,
                 mangled: f.mangled.unwrap_or_default(),
                 function_offset: f.function_offset,
+                class_name: f.class_name.unwrap_or_default(),
             })
             .collect(),
+        ambiguous: r.ambiguous,
     }
 }
 
@@ -234,8 +251,13 @@ pub fn symbolicate_to_pb(r: SymbolicateResponse) -> pb::SymbolicateResponse {
         stacktraces: r
             .stacktraces
             .into_iter()
-            .map(|frames| pb::SymbolicatedStackTrace {
+            .zip(r.exceptions.into_iter().chain(std::iter::repeat(None)))
+            .map(|(frames, exception)| pb::SymbolicatedStackTrace {
                 frames: frames.into_iter().map(frame_result_to_pb).collect(),
+                exception: exception.map(|e| pb::JvmThrowable {
+                    class_name: e.class,
+                    message: e.message.unwrap_or_default(),
+                }),
             })
             .collect(),
     }

@@ -27,6 +27,7 @@ pub enum LoadedIndex {
     /// One index per object of the artifact: per architecture slice of each DWARF file of a
     /// dSYM archive, else one.
     Native(Vec<NativeIndex<Vec<u8>>>),
+    Jvm(symx_proguard::JvmIndex<Vec<u8>>),
 }
 
 impl LoadedIndex {
@@ -36,6 +37,7 @@ impl LoadedIndex {
         let bytes = match self {
             Self::Js(idx) => idx.bytes().len(),
             Self::Native(slices) => slices.iter().map(|i| i.bytes().len() + 64).sum(),
+            Self::Jvm(idx) => idx.bytes().len(),
         };
         u32::try_from(bytes.saturating_add(256)).unwrap_or(u32::MAX)
     }
@@ -125,6 +127,8 @@ pub enum ResolveKey {
     Module(Tenant, String),
     /// service, version, URL with query and fragment stripped.
     JsUrl(Tenant, String, String, String),
+    /// A JVM mapping: `b` + build id, or `s` + service, version, variant.
+    Jvm(Tenant, String),
 }
 
 #[derive(Clone)]

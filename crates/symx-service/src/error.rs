@@ -64,6 +64,12 @@ impl From<symx_native::Error> for ServiceError {
     }
 }
 
+impl From<symx_proguard::Error> for ServiceError {
+    fn from(e: symx_proguard::Error) -> Self {
+        Self::new(e.code(), e.to_string())
+    }
+}
+
 impl From<Arc<ServiceError>> for ServiceError {
     fn from(e: Arc<ServiceError>) -> Self {
         (*e).clone()

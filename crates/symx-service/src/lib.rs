@@ -10,6 +10,7 @@ pub mod cache;
 mod catalog;
 pub mod config;
 mod error;
+mod jvm;
 mod mapped;
 pub mod metrics;
 mod native;

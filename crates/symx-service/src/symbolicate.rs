@@ -13,7 +13,8 @@ use std::time::Instant;
 use symx_native::NativeIndex;
 use symx_sourcemap::{JsIndex, Miss};
 use symx_types::{
-    ArtifactId, ArtifactKind, FrameStatus, JsFrame, NativeFrame, ResolvedFrame, Tenant,
+    ArtifactId, ArtifactKind, FrameStatus, JsFrame, JvmFrame, JvmThrowable, NativeFrame,
+    ResolvedFrame, Tenant,
 };
 
 /// A batch of stack traces to resolve.
@@ -33,12 +34,18 @@ pub struct StackTrace {
     pub service: Option<String>,
     pub version: Option<String>,
     pub frames: Vec<Frame>,
+    /// JVM: the mapping's build id, else service + version + variant find it.
+    pub variant: Option<String>,
+    pub build_id: Option<String>,
+    /// JVM: the exception the frames belong to (obfuscated, as printed).
+    pub exception: Option<JvmThrowable>,
 }
 
 #[derive(Clone, Debug)]
 pub enum Frame {
     Js(JsFrame),
     Native(NativeFrame),
+    Jvm(JvmFrame),
     /// A frame of a platform this version does not resolve; answered per frame.
     Unsupported {
         platform: String,
@@ -55,10 +62,12 @@ pub struct FrameResult {
     pub message: Option<String>,
     /// The original frames (one for JavaScript).
     pub frames: Vec<ResolvedFrame>,
+    /// JVM: `frames` are alternatives (a frame without a line), not an inline chain.
+    pub ambiguous: bool,
 }
 
 impl FrameResult {
-    fn miss(
+    pub(crate) fn miss(
         status: FrameStatus,
         artifact_id: Option<ArtifactId>,
         message: impl Into<String>,
@@ -68,6 +77,7 @@ impl FrameResult {
             artifact_id,
             message: Some(message.into()),
             frames: Vec::new(),
+            ambiguous: false,
         }
     }
 }
@@ -76,6 +86,8 @@ impl FrameResult {
 pub struct SymbolicateResponse {
     /// One entry per input stack trace, one result per input frame, in order.
     pub stacktraces: Vec<Vec<FrameResult>>,
+    /// JVM: per input stack trace, its exception deobfuscated (None when it had none).
+    pub exceptions: Vec<Option<JvmThrowable>>,
 }
 
 impl Symx {
@@ -114,8 +126,10 @@ impl Symx {
         let mut native_memo: HashMap<String, Found> = HashMap::new();
         let mut counts: HashMap<(&'static str, FrameStatus), u64> = HashMap::new();
         let mut out = Vec::with_capacity(request.stacktraces.len());
+        let mut exceptions = Vec::with_capacity(request.stacktraces.len());
         for (si, st) in request.stacktraces.iter().enumerate() {
             let mut results = Vec::with_capacity(st.frames.len());
+            let mut jvm = crate::jvm::JvmTrace::new(self, tenant, st);
             for frame in &st.frames {
                 let (platform, result) = match frame {
                     Frame::Js(f) => (
@@ -125,6 +139,7 @@ impl Symx {
                     Frame::Native(f) => {
                         ("native", self.resolve_native(tenant, f, &mut native_memo))
                     }
+                    Frame::Jvm(f) => ("jvm", jvm.resolve(f)),
                     Frame::Unsupported { platform } => (
                         "other",
                         FrameResult::miss(
@@ -137,6 +152,7 @@ impl Symx {
                 *counts.entry((platform, result.status)).or_default() += 1;
                 results.push(result);
             }
+            exceptions.push(jvm.exception());
             out.push(results);
         }
         for ((platform, status), n) in counts {
@@ -150,7 +166,10 @@ impl Symx {
             .metrics
             .symbolicate_seconds
             .observe(started.elapsed().as_secs_f64());
-        SymbolicateResponse { stacktraces: out }
+        SymbolicateResponse {
+            stacktraces: out,
+            exceptions,
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -190,10 +209,10 @@ impl Symx {
             .or_insert_with(|| self.find_js(tenant, debug_id, st, &f.url));
         found.answer(|id, index| match index {
             LoadedIndex::Js(js) => resolve_in(js, id, f, context),
-            LoadedIndex::Native(_) => FrameResult::miss(
+            _ => FrameResult::miss(
                 FrameStatus::MalformedArtifact,
                 Some(id.clone()),
-                "the debug id names a native artifact, not a source map",
+                "the debug id names another kind of artifact, not a source map",
             ),
         })
     }
@@ -239,10 +258,10 @@ impl Symx {
             .or_insert_with(|| self.find_native(tenant, &module));
         found.answer(|id, index| match index {
             LoadedIndex::Native(slices) => resolve_native_in(slices, &module, id, rel),
-            LoadedIndex::Js(_) => FrameResult::miss(
+            _ => FrameResult::miss(
                 FrameStatus::MalformedArtifact,
                 Some(id.clone()),
-                "the id names a source map, not a native artifact",
+                "the id names another kind of artifact, not a native one",
             ),
         })
     }
@@ -339,6 +358,7 @@ impl Symx {
             .indexes
             .get_or_load(&(tenant.clone(), id.clone()), || match id.kind() {
                 k if NATIVE_KINDS.contains(&k) => inner.load_native_index(tenant, id),
+                ArtifactKind::Jvm => inner.load_jvm_index(tenant, id),
                 _ => inner.load_js_index(tenant, id),
             })
     }
@@ -380,6 +400,14 @@ fn canonical_debug_id(s: &str) -> String {
 }
 
 impl Inner {
+    fn load_jvm_index(&self, tenant: &Tenant, id: &ArtifactId) -> Result<LoadedIndex> {
+        let bytes = self
+            .storage
+            .read_index(tenant, id, "jvm")?
+            .ok_or_else(|| ServiceError::internal(format!("artifact {id} has no jvm index")))?;
+        Ok(LoadedIndex::Jvm(symx_proguard::JvmIndex::open(bytes)?))
+    }
+
     /// The first live artifact of `kinds` (in order) with the lookup entry `field = value`.
     pub(crate) fn first_of(
         &self,
@@ -516,7 +544,7 @@ impl Inner {
     }
 }
 
-enum Found {
+pub(crate) enum Found {
     Missing(String),
     Malformed(ArtifactId, String),
     Index(ArtifactId, Arc<LoadedIndex>),
@@ -524,7 +552,7 @@ enum Found {
 
 impl Found {
     /// The frame's answer: a miss when there is no usable artifact, else `resolve`'s.
-    fn answer(
+    pub(crate) fn answer(
         &self,
         resolve: impl FnOnce(&ArtifactId, &LoadedIndex) -> FrameResult,
     ) -> FrameResult {
@@ -549,6 +577,7 @@ fn resolve_in(js: &JsIndex<Vec<u8>>, id: &ArtifactId, f: &JsFrame, context: u32)
             artifact_id: Some(id.clone()),
             message: None,
             frames: vec![frame],
+            ambiguous: false,
         },
         Err(Miss::LineOutOfRange) => FrameResult::miss(
             FrameStatus::OutOfRange,
@@ -604,6 +633,7 @@ fn resolve_native_in(
         status: FrameStatus::Resolved,
         artifact_id: Some(id.clone()),
         message: None,
+        ambiguous: false,
         frames: chain
             .into_iter()
             .map(|f| ResolvedFrame {

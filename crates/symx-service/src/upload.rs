@@ -315,6 +315,35 @@ impl Inner {
                     format!("{service}{SEP}{version}{SEP}{}", key.path),
                 ));
             }
+            ArtifactKind::Jvm => {
+                let path = path_of("jvm_mapping_file").ok_or_else(|| {
+                    ServiceError::invalid(
+                        "jvm_mapping_file",
+                        "Missing required file: jvm_mapping_file",
+                    )
+                })?;
+                let mapped = crate::mapped::Mapped::open(&path)?;
+                let built = self
+                    .timed_build(kind, || symx_proguard::build_index(&mapped))
+                    .map_err(|e| ServiceError {
+                        field: Some("jvm_mapping_file".into()),
+                        ..ServiceError::from(e)
+                    })?;
+                // Without a stated build id, the mapping is known by its content (reported
+                // back in the artifact's attributes).
+                if meta.build_id.as_deref().is_none_or(str::is_empty) {
+                    meta.build_id = Some(built.content_id.clone());
+                }
+                lookups.push((
+                    "svv".into(),
+                    jvm_release_key(
+                        meta.service.as_deref(),
+                        meta.version.as_deref(),
+                        meta.variant.as_deref(),
+                    ),
+                ));
+                indexes.push(("jvm".to_owned(), built.bytes));
+            }
             ArtifactKind::Elf
             | ArtifactKind::Ndk
             | ArtifactKind::Flutter
@@ -430,6 +459,20 @@ impl Inner {
             unchanged,
         })
     }
+}
+
+/// The lookup value of a JVM mapping's release: service, version, variant.
+pub(crate) fn jvm_release_key(
+    service: Option<&str>,
+    version: Option<&str>,
+    variant: Option<&str>,
+) -> String {
+    format!(
+        "{}{SEP}{}{SEP}{}",
+        service.unwrap_or_default(),
+        version.unwrap_or_default(),
+        variant.unwrap_or_default()
+    )
 }
 
 /// The sha256 of a file, read in 1 MiB pieces.

@@ -34,6 +34,23 @@ pub struct NativeFrame {
     pub exact: bool,
 }
 
+/// A JVM frame as `Throwable.printStackTrace` prints it (obfuscated). `line` is 1-based; 0
+/// when the frame has none.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JvmFrame {
+    pub class: String,
+    pub method: String,
+    pub line: u32,
+    pub file: Option<String>,
+}
+
+/// A JVM exception: class and message, as printed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JvmThrowable {
+    pub class: String,
+    pub message: Option<String>,
+}
+
 /// What happened to one frame. A request never fails because of one frame: each frame says
 /// its own status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -91,4 +108,6 @@ pub struct ResolvedFrame {
     pub mangled: Option<String>,
     /// Native: offset of the address into the function (outermost frame of a chain).
     pub function_offset: Option<u64>,
+    /// JVM: the original class.
+    pub class_name: Option<String>,
 }

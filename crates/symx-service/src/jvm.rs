@@ -1,0 +1,181 @@
+//! JVM frames: the mapping of a stack trace (its build id, else service + version + variant),
+//! then each frame through it in order, so R8 outline positions carry to the next frame and
+//! `rewriteFrame` rules see the exception. The format work is `symx_proguard`'s.
+
+use crate::Symx;
+use crate::cache::{LoadedIndex, ResolveKey};
+use crate::symbolicate::{Found, FrameResult, StackTrace};
+use crate::upload::jvm_release_key;
+use symx_proguard::{JvmIndex, Remapped, TraceState};
+use symx_types::Tenant;
+use symx_types::{ArtifactId, ArtifactKind, FrameStatus, JvmFrame, JvmThrowable, ResolvedFrame};
+
+/// The JVM frames of one stack trace, resolved in order.
+pub(crate) struct JvmTrace<'a> {
+    symx: &'a Symx,
+    tenant: &'a Tenant,
+    st: &'a StackTrace,
+    found: Option<Found>,
+    state: Option<TraceState>,
+}
+
+fn present(s: &Option<String>) -> Option<&str> {
+    s.as_deref().filter(|s| !s.is_empty())
+}
+
+impl<'a> JvmTrace<'a> {
+    pub(crate) fn new(symx: &'a Symx, tenant: &'a Tenant, st: &'a StackTrace) -> Self {
+        Self {
+            symx,
+            tenant,
+            st,
+            found: None,
+            state: None,
+        }
+    }
+
+    fn find(&self) -> Found {
+        let inner = &self.symx.inner;
+        let st = self.st;
+        let (key, field, value, what) = if let Some(b) = present(&st.build_id) {
+            let b = b.to_ascii_lowercase();
+            (
+                format!("b{b}"),
+                "build_id",
+                b.clone(),
+                format!("build id {b}"),
+            )
+        } else if let (Some(service), Some(version)) = (present(&st.service), present(&st.version))
+        {
+            let value = jvm_release_key(Some(service), Some(version), st.variant.as_deref());
+            let variant = st.variant.as_deref().unwrap_or_default();
+            (
+                format!("s{value}"),
+                "svv",
+                value,
+                format!("service {service} version {version} variant `{variant}`"),
+            )
+        } else {
+            return Found::Missing(
+                "a JVM stack trace needs a build id, or a service and version (and variant)".into(),
+            );
+        };
+        let id = inner
+            .resolves
+            .get_or_resolve(ResolveKey::Jvm(self.tenant.clone(), key), || {
+                inner.first_of(self.tenant, &[ArtifactKind::Jvm], field, &value)
+            });
+        match id {
+            Err(e) => Found::Missing(e.message),
+            Ok(None) => Found::Missing(format!("no ProGuard/R8 mapping for {what}")),
+            Ok(Some(id)) => match self.symx.load_index(self.tenant, &id) {
+                Ok(index) => Found::Index(id, index),
+                Err(e) => Found::Malformed(id, e.message),
+            },
+        }
+    }
+
+    /// The index, when the mapping was found.
+    fn index(&mut self) -> Option<&JvmIndex<Vec<u8>>> {
+        if self.found.is_none() {
+            self.found = Some(self.find());
+        }
+        match self.found.as_ref()? {
+            Found::Index(_, index) => match &**index {
+                LoadedIndex::Jvm(idx) => Some(idx),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The stack trace's exception, deobfuscated (as given when there is no mapping).
+    pub(crate) fn exception(&mut self) -> Option<JvmThrowable> {
+        let exception = self.st.exception.clone()?;
+        let Some(idx) = self.index() else {
+            return Some(exception);
+        };
+        Some(JvmThrowable {
+            class: idx.remap_class(&exception.class).unwrap_or(exception.class),
+            message: exception.message.map(|m| idx.remap_classes_in(&m)),
+        })
+    }
+
+    pub(crate) fn resolve(&mut self, f: &JvmFrame) -> FrameResult {
+        if f.class.is_empty() || f.method.is_empty() {
+            return FrameResult::miss(
+                FrameStatus::InvalidFrame,
+                None,
+                "a JVM frame needs a class and a method",
+            );
+        }
+        if self.state.is_none() {
+            let thrown = self.exception().map(|e| e.class);
+            self.state = Some(TraceState::thrown(thrown.as_deref()));
+        }
+        self.index();
+        let (Some(found), Some(state)) = (self.found.as_ref(), self.state.as_mut()) else {
+            return FrameResult::miss(FrameStatus::MissingArtifact, None, "no mapping");
+        };
+        found.answer(|id, index| match index {
+            LoadedIndex::Jvm(idx) => remap(idx, state, id, f),
+            _ => FrameResult::miss(
+                FrameStatus::MalformedArtifact,
+                Some(id.clone()),
+                "the mapping's index is of another kind",
+            ),
+        })
+    }
+}
+
+fn remap(
+    idx: &JvmIndex<Vec<u8>>,
+    state: &mut TraceState,
+    id: &ArtifactId,
+    f: &JvmFrame,
+) -> FrameResult {
+    let resolved =
+        |frames: Vec<ResolvedFrame>, ambiguous: bool, message: Option<&str>| FrameResult {
+            status: FrameStatus::Resolved,
+            artifact_id: Some(id.clone()),
+            message: message.map(str::to_owned),
+            frames,
+            ambiguous,
+        };
+    match idx.remap_frame(state, &f.class, &f.method, f.line, f.file.as_deref()) {
+        Remapped::Frames { frames, ambiguous } => {
+            let n = frames.len();
+            let out = frames
+                .into_iter()
+                .enumerate()
+                .map(|(i, o)| ResolvedFrame {
+                    source: o.file.unwrap_or_default(),
+                    line: o.line,
+                    function: Some(o.method),
+                    class_name: Some(o.class),
+                    inlined: !ambiguous && i + 1 < n,
+                    ..ResolvedFrame::default()
+                })
+                .collect();
+            resolved(out, ambiguous, None)
+        }
+        Remapped::Outline => resolved(
+            Vec::new(),
+            false,
+            Some("R8 outline frame: folded into its callsite, the next frame"),
+        ),
+        Remapped::Removed => resolved(
+            Vec::new(),
+            false,
+            Some("removed by the mapping's R8 rewriteFrame rule for this exception"),
+        ),
+        Remapped::Unknown => FrameResult::miss(
+            FrameStatus::OutOfRange,
+            Some(id.clone()),
+            format!(
+                "the mapping does not rename {}.{} (not obfuscated?)",
+                f.class, f.method
+            ),
+        ),
+    }
+}
