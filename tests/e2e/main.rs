@@ -8,6 +8,7 @@ mod durability;
 mod http;
 mod js;
 mod jvm;
+mod links;
 mod mobile;
 mod native;
 mod windows;

@@ -141,7 +141,13 @@ pub fn frame_result(r: &pb::FrameResult) -> Value {
             "inlined": f.inlined,
             "mangled": (!f.mangled.is_empty()).then_some(&f.mangled),
             "function_offset": f.function_offset,
+            "class_name": (!f.class_name.is_empty()).then_some(&f.class_name),
+            "source_link": f.source_link.as_ref().map(|l| json!({
+                "repository_url": l.repository_url, "commit": l.commit, "path": l.path,
+                "line": l.line, "url": l.url,
+            })),
         })).collect::<Vec<_>>(),
+        "ambiguous": r.ambiguous,
     })
 }
 
@@ -254,6 +260,12 @@ fn stacktrace_from_json(
         None => bail!("a stack trace needs a `frames` array"),
     };
     Ok(pb::StackTrace {
+        git_commit_sha: str_field(v, "git_commit_sha")
+            .unwrap_or_default()
+            .to_owned(),
+        git_repository_url: str_field(v, "git_repository_url")
+            .unwrap_or_default()
+            .to_owned(),
         variant: str_field(v, "variant").unwrap_or_default().to_owned(),
         build_id: str_field(v, "build_id").unwrap_or_default().to_owned(),
         exception: v.get("exception").map(|e| pb::JvmThrowable {

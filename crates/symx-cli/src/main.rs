@@ -183,6 +183,9 @@ struct SymbolicateArgs {
     /// JVM: the mapping's build id (instead of service, version and variant).
     #[arg(long)]
     build_id: Option<String>,
+    /// The commit the release was built from: source links from its `repository` upload.
+    #[arg(long, alias = "commit-sha")]
+    git_commit_sha: Option<String>,
     /// Context lines around each resolved line.
     #[arg(long, default_value_t = 0)]
     context_lines: u32,
@@ -422,6 +425,8 @@ async fn symbolicate(args: SymbolicateArgs, ch: Channel, as_json: bool) -> Resul
         build_id: args.build_id.clone().unwrap_or_default(),
         exception,
         frames: Vec::new(),
+        git_commit_sha: args.git_commit_sha.clone().unwrap_or_default(),
+        git_repository_url: String::new(),
     };
     let mut traces: Vec<pb::StackTrace> = Vec::new();
     // Per line: the (trace, frame) its answer is at, or the trace a throwable line opened.

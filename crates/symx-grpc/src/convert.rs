@@ -167,6 +167,8 @@ pub fn symbolicate_from_pb(r: pb::SymbolicateRequest) -> SymbolicateRequest {
                 version: opt(st.version),
                 variant: opt(st.variant),
                 build_id: opt(st.build_id),
+                git_commit_sha: opt(st.git_commit_sha),
+                git_repository_url: opt(st.git_repository_url),
                 exception: st.exception.map(|e| JvmThrowable {
                     class: e.class_name,
                     message: opt(e.message),
@@ -240,6 +242,13 @@ fn frame_result_to_pb(r: FrameResult) -> pb::FrameResult {
                 mangled: f.mangled.unwrap_or_default(),
                 function_offset: f.function_offset,
                 class_name: f.class_name.unwrap_or_default(),
+                source_link: f.source_link.map(|l| pb::SourceLink {
+                    repository_url: l.repository_url,
+                    commit: l.commit,
+                    path: l.path,
+                    line: l.line,
+                    url: l.url,
+                }),
             })
             .collect(),
         ambiguous: r.ambiguous,

@@ -28,6 +28,7 @@ pub enum LoadedIndex {
     /// dSYM archive, else one.
     Native(Vec<NativeIndex<Vec<u8>>>),
     Jvm(symx_proguard::JvmIndex<Vec<u8>>),
+    Repo(crate::links::RepoIndex),
 }
 
 impl LoadedIndex {
@@ -38,6 +39,7 @@ impl LoadedIndex {
             Self::Js(idx) => idx.bytes().len(),
             Self::Native(slices) => slices.iter().map(|i| i.bytes().len() + 64).sum(),
             Self::Jvm(idx) => idx.bytes().len(),
+            Self::Repo(idx) => idx.weight(),
         };
         u32::try_from(bytes.saturating_add(256)).unwrap_or(u32::MAX)
     }
@@ -49,6 +51,9 @@ pub type IndexKey = (Tenant, ArtifactId);
 pub struct IndexCache {
     cache: Cache<IndexKey, Arc<LoadedIndex>>,
     metrics: Metrics,
+    /// The `cache` label of its hit/miss/load counters (`index`, `repo`); only `index`
+    /// publishes the byte and entry gauges.
+    name: &'static str,
 }
 
 impl std::fmt::Debug for IndexCache {
@@ -62,11 +67,19 @@ impl std::fmt::Debug for IndexCache {
 
 impl IndexCache {
     pub fn new(max_bytes: u64, metrics: Metrics) -> Self {
+        Self::named(max_bytes, metrics, "index")
+    }
+
+    pub fn named(max_bytes: u64, metrics: Metrics, name: &'static str) -> Self {
         let cache = Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|_k: &IndexKey, v: &Arc<LoadedIndex>| v.weight())
             .build();
-        Self { cache, metrics }
+        Self {
+            cache,
+            metrics,
+            name,
+        }
     }
 
     /// The index of `key`, loading it with `load` on a miss (coalesced across threads).
@@ -76,14 +89,17 @@ impl IndexCache {
         load: impl FnOnce() -> Result<LoadedIndex>,
     ) -> Result<Arc<LoadedIndex>> {
         if let Some(v) = self.cache.get(key) {
-            self.metrics.cache_hits.with_label_values(&["index"]).inc();
+            self.metrics
+                .cache_hits
+                .with_label_values(&[self.name])
+                .inc();
             return Ok(v);
         }
         self.metrics
             .cache_misses
-            .with_label_values(&["index"])
+            .with_label_values(&[self.name])
             .inc();
-        let loads = self.metrics.cache_loads.with_label_values(&["index"]);
+        let loads = self.metrics.cache_loads.with_label_values(&[self.name]);
         let v = self
             .cache
             .try_get_with(key.clone(), || {
@@ -99,8 +115,16 @@ impl IndexCache {
         self.cache.invalidate(key);
     }
 
+    /// Drops every entry (repository links after a write).
+    pub fn clear(&self) {
+        self.cache.invalidate_all();
+    }
+
     /// Runs pending evictions and publishes size gauges (for tests and `/metrics`).
     pub fn publish(&self) {
+        if self.name != "index" {
+            return;
+        }
         self.metrics
             .cache_bytes
             .set(self.cache.weighted_size() as i64);
@@ -129,6 +153,8 @@ pub enum ResolveKey {
     JsUrl(Tenant, String, String, String),
     /// A JVM mapping: `b` + build id, or `s` + service, version, variant.
     Jvm(Tenant, String),
+    /// The artifact carrying repository metadata for a commit.
+    Commit(Tenant, String),
 }
 
 #[derive(Clone)]

@@ -11,6 +11,7 @@ mod catalog;
 pub mod config;
 mod error;
 mod jvm;
+mod links;
 mod mapped;
 pub mod metrics;
 mod native;
@@ -44,6 +45,9 @@ struct Inner {
     config: Config,
     storage: Arc<Storage>,
     indexes: IndexCache,
+    /// Repository indexes by the artifact they serve (an artifact's own, or its commit's),
+    /// "none" included; cleared on writes.
+    repos: IndexCache,
     resolves: ResolveCache,
     metrics: Metrics,
     cpu: Arc<Semaphore>,
@@ -70,6 +74,8 @@ impl Symx {
         std::fs::create_dir_all(&spool_dir)?;
         let metrics = Metrics::new();
         let indexes = IndexCache::new(config.cache.max_bytes, metrics.clone());
+        // Repository indexes are small (a file list); a sixteenth of the budget holds many.
+        let repos = IndexCache::named(config.cache.max_bytes / 16, metrics.clone(), "repo");
         let resolves = ResolveCache::new(
             Duration::from_millis(config.cache.resolve_ttl_ms),
             metrics.clone(),
@@ -81,6 +87,7 @@ impl Symx {
                 config,
                 storage: Arc::new(storage),
                 indexes,
+                repos,
                 resolves,
                 metrics,
                 cpu,
@@ -162,5 +169,6 @@ impl Symx {
     /// Called after every write: frames may now resolve differently.
     fn after_write(&self) {
         self.inner.resolves.clear();
+        self.inner.repos.clear();
     }
 }

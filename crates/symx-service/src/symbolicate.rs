@@ -39,6 +39,10 @@ pub struct StackTrace {
     pub build_id: Option<String>,
     /// JVM: the exception the frames belong to (obfuscated, as printed).
     pub exception: Option<JvmThrowable>,
+    /// The commit the release was built from: source links for artifacts without their own
+    /// repository metadata.
+    pub git_commit_sha: Option<String>,
+    pub git_repository_url: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -150,6 +154,8 @@ impl Symx {
                     ),
                 };
                 *counts.entry((platform, result.status)).or_default() += 1;
+                let mut result = result;
+                self.add_source_links(tenant, st, &mut result);
                 results.push(result);
             }
             exceptions.push(jvm.exception());

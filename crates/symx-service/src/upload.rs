@@ -366,6 +366,27 @@ impl Inner {
             }
             _ => {}
         }
+        // Repository metadata (a `repository` upload, or the part beside a source map or a
+        // mapping): normalised and indexed for source links, found by its commit.
+        if let Some(path) = path_of("repository") {
+            let bytes = std::fs::read(&path)?;
+            let repo = crate::links::parse(
+                &bytes,
+                meta.git_repository_url.as_deref().filter(|u| !u.is_empty()),
+                meta.git_commit_sha.as_deref().filter(|c| !c.is_empty()),
+            )?;
+            if meta.git_commit_sha.as_deref().is_none_or(str::is_empty) {
+                meta.git_commit_sha = Some(repo.commit.clone());
+            }
+            lookups.push(("commit".into(), repo.commit.clone()));
+            lookups.push((
+                "repo".into(),
+                format!("{}{SEP}{}", repo.repository_url, repo.commit),
+            ));
+            let json = serde_json::to_vec(&repo)
+                .map_err(|e| ServiceError::internal(format!("cannot store the repository: {e}")))?;
+            indexes.push(("repo".to_owned(), json));
+        }
         if let Some(d) = &debug_id {
             lookups.push(("debug_id".into(), d.to_ascii_lowercase()));
         }

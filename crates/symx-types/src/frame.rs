@@ -110,4 +110,20 @@ pub struct ResolvedFrame {
     pub function_offset: Option<u64>,
     /// JVM: the original class.
     pub class_name: Option<String>,
+    /// The line in the repository the release was built from, when repository metadata
+    /// tracks this file.
+    pub source_link: Option<SourceLink>,
+}
+
+/// A link from a resolved frame to its line in a repository.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceLink {
+    /// The repository URL, normalised to https.
+    pub repository_url: String,
+    pub commit: String,
+    /// The repository-relative path of the tracked file.
+    pub path: String,
+    pub line: u32,
+    /// A browsable URL of the line (GitHub, GitLab, Bitbucket, Azure DevOps layouts).
+    pub url: String,
 }

@@ -10,7 +10,9 @@ mod kind;
 mod metadata;
 
 pub use error::{ErrorCode, HasErrorCode};
-pub use frame::{FrameStatus, JsFrame, JvmFrame, JvmThrowable, NativeFrame, ResolvedFrame};
+pub use frame::{
+    FrameStatus, JsFrame, JvmFrame, JvmThrowable, NativeFrame, ResolvedFrame, SourceLink,
+};
 pub use kind::{ArtifactKind, UploadType};
 pub use metadata::{FieldError, UploadMetadata};
 
