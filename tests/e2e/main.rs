@@ -6,6 +6,7 @@ mod catalog;
 mod cli;
 mod durability;
 mod http;
+mod il2cpp;
 mod js;
 mod jvm;
 mod links;

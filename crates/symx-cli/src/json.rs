@@ -142,6 +142,8 @@ pub fn frame_result(r: &pb::FrameResult) -> Value {
             "mangled": (!f.mangled.is_empty()).then_some(&f.mangled),
             "function_offset": f.function_offset,
             "class_name": (!f.class_name.is_empty()).then_some(&f.class_name),
+            "managed_source": (!f.managed_source.is_empty()).then_some(&f.managed_source),
+            "managed_lineno": (!f.managed_source.is_empty()).then_some(f.managed_lineno),
             "source_link": f.source_link.as_ref().map(|l| json!({
                 "repository_url": l.repository_url, "commit": l.commit, "path": l.path,
                 "line": l.line, "url": l.url,

@@ -577,8 +577,14 @@ async fn symbolicate(args: SymbolicateArgs, ch: Channel, as_json: bool) -> Resul
                     println!("{raw}");
                     for f in &r.frames {
                         let inlined = if f.inlined { " (inlined)" } else { "" };
+                        // Unity IL2CPP: the C# location the C++ was generated from.
+                        let managed = if f.managed_source.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" [C# {}:{}]", f.managed_source, f.managed_lineno)
+                        };
                         println!(
-                            "    #{:02} {} at {}:{}{inlined}",
+                            "    #{:02} {} at {}:{}{inlined}{managed}",
                             frame.index, f.function, f.source, f.lineno
                         );
                     }

@@ -242,6 +242,8 @@ fn frame_result_to_pb(r: FrameResult) -> pb::FrameResult {
                 mangled: f.mangled.unwrap_or_default(),
                 function_offset: f.function_offset,
                 class_name: f.class_name.unwrap_or_default(),
+                managed_source: f.managed_source.unwrap_or_default(),
+                managed_lineno: f.managed_line,
                 source_link: f.source_link.map(|l| pb::SourceLink {
                     repository_url: l.repository_url,
                     commit: l.commit,

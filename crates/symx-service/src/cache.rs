@@ -29,6 +29,7 @@ pub enum LoadedIndex {
     Native(Vec<NativeIndex<Vec<u8>>>),
     Jvm(symx_proguard::JvmIndex<Vec<u8>>),
     Repo(crate::links::RepoIndex),
+    Il2cpp(symx_il2cpp::Il2cppIndex),
 }
 
 impl LoadedIndex {
@@ -40,6 +41,7 @@ impl LoadedIndex {
             Self::Native(slices) => slices.iter().map(|i| i.bytes().len() + 64).sum(),
             Self::Jvm(idx) => idx.bytes().len(),
             Self::Repo(idx) => idx.weight(),
+            Self::Il2cpp(idx) => idx.weight(),
         };
         u32::try_from(bytes.saturating_add(256)).unwrap_or(u32::MAX)
     }
@@ -155,6 +157,8 @@ pub enum ResolveKey {
     Jvm(Tenant, String),
     /// The artifact carrying repository metadata for a commit.
     Commit(Tenant, String),
+    /// The IL2CPP line mapping of a native module (by build id).
+    Il2cpp(Tenant, String),
 }
 
 #[derive(Clone)]

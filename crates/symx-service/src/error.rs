@@ -70,6 +70,12 @@ impl From<symx_proguard::Error> for ServiceError {
     }
 }
 
+impl From<symx_il2cpp::Error> for ServiceError {
+    fn from(e: symx_il2cpp::Error) -> Self {
+        Self::new(e.code(), e.to_string())
+    }
+}
+
 impl From<Arc<ServiceError>> for ServiceError {
     fn from(e: Arc<ServiceError>) -> Self {
         (*e).clone()

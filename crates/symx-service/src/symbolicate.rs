@@ -262,14 +262,43 @@ impl Symx {
         let found = memo
             .entry(module.clone())
             .or_insert_with(|| self.find_native(tenant, &module));
-        found.answer(|id, index| match index {
+        let mut result = found.answer(|id, index| match index {
             LoadedIndex::Native(slices) => resolve_native_in(slices, &module, id, rel),
             _ => FrameResult::miss(
                 FrameStatus::MalformedArtifact,
                 Some(id.clone()),
                 "the id names another kind of artifact, not a native one",
             ),
-        })
+        });
+        if result.status == FrameStatus::Resolved {
+            self.add_managed_locations(tenant, &module, &mut result);
+        }
+        result
+    }
+
+    /// Unity IL2CPP: the C# location of each C++ frame, when a line mapping with the module's
+    /// build id exists. (The native and il2cpp crates know nothing of each other; this is
+    /// where they meet.)
+    fn add_managed_locations(&self, tenant: &Tenant, module: &str, result: &mut FrameResult) {
+        let inner = &self.inner;
+        let Ok(Some(id)) = inner.resolves.get_or_resolve(
+            ResolveKey::Il2cpp(tenant.clone(), module.to_owned()),
+            || inner.first_of(tenant, &[ArtifactKind::Il2cpp], "build_id", module),
+        ) else {
+            return;
+        };
+        let Ok(index) = self.load_index(tenant, &id) else {
+            return;
+        };
+        let LoadedIndex::Il2cpp(map) = &*index else {
+            return;
+        };
+        for f in &mut result.frames {
+            if let Some(m) = map.lookup(&f.source, f.line) {
+                f.managed_source = Some(m.file.to_owned());
+                f.managed_line = m.line;
+            }
+        }
     }
 
     fn find_native(&self, tenant: &Tenant, module: &str) -> Found {
@@ -365,6 +394,16 @@ impl Symx {
             .get_or_load(&(tenant.clone(), id.clone()), || match id.kind() {
                 k if NATIVE_KINDS.contains(&k) => inner.load_native_index(tenant, id),
                 ArtifactKind::Jvm => inner.load_jvm_index(tenant, id),
+                ArtifactKind::Il2cpp => {
+                    let bytes =
+                        inner
+                            .storage
+                            .read_index(tenant, id, "il2cpp")?
+                            .ok_or_else(|| {
+                                ServiceError::internal(format!("artifact {id} has no il2cpp index"))
+                            })?;
+                    Ok(LoadedIndex::Il2cpp(symx_il2cpp::Il2cppIndex::open(&bytes)?))
+                }
                 _ => inner.load_js_index(tenant, id),
             })
     }

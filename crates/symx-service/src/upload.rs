@@ -315,6 +315,22 @@ impl Inner {
                     format!("{service}{SEP}{version}{SEP}{}", key.path),
                 ));
             }
+            ArtifactKind::Il2cpp => {
+                let path = path_of("il2cpp_mapping_file").ok_or_else(|| {
+                    ServiceError::invalid(
+                        "il2cpp_mapping_file",
+                        "Missing required file: il2cpp_mapping_file",
+                    )
+                })?;
+                let bytes = std::fs::read(&path)?;
+                let built = self
+                    .timed_build(kind, || symx_il2cpp::build_index(&bytes))
+                    .map_err(|e| ServiceError {
+                        field: Some("il2cpp_mapping_file".into()),
+                        ..ServiceError::from(e)
+                    })?;
+                indexes.push(("il2cpp".to_owned(), built.bytes));
+            }
             ArtifactKind::Jvm => {
                 let path = path_of("jvm_mapping_file").ok_or_else(|| {
                     ServiceError::invalid(

@@ -113,6 +113,9 @@ pub struct ResolvedFrame {
     /// The line in the repository the release was built from, when repository metadata
     /// tracks this file.
     pub source_link: Option<SourceLink>,
+    /// Unity IL2CPP: the C# file and line the C++ location was generated from.
+    pub managed_source: Option<String>,
+    pub managed_line: u32,
 }
 
 /// A link from a resolved frame to its line in a repository.
