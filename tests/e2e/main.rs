@@ -4,6 +4,7 @@ mod apple;
 mod architecture;
 mod catalog;
 mod cli;
+mod datadog;
 mod durability;
 mod http;
 mod il2cpp;

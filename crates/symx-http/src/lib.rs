@@ -1,6 +1,7 @@
-//! The HTTP front of symx. For now: `/metrics` (Prometheus text), `/healthz` (the process is
-//! up) and `/readyz` (the store answers). The Datadog- and Elastic-compatible routes join
-//! this router, with their own DTOs, when the vendor API lands.
+//! The HTTP front of symx: the Datadog v2 intake (`POST /api/v2/srcmap`, see [`datadog`]),
+//! `/metrics` (Prometheus text), `/healthz` (the process is up) and `/readyz` (the store
+//! answers). The Datadog list/get/delete routes and the Elastic APM routes join this router,
+//! with their own DTOs, as the vendor API issue lands.
 //!
 //! Like the gRPC edge, this crate only converts: it holds no use-case logic.
 
@@ -8,12 +9,21 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use symx_service::Symx;
+
+pub mod datadog;
 
 /// The router of the HTTP listener.
 pub fn router(symx: Symx) -> Router {
+    // Uploads are bounded by `limits.max_upload_bytes` as they stream (413), not by axum's
+    // 2 MB default; gzip request bodies (datadog-ci may compress) are inflated on the way in.
+    let intake = Router::new()
+        .route("/api/v2/srcmap", post(datadog::upload))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(tower_http::decompression::RequestDecompressionLayer::new());
     Router::new()
+        .merge(intake)
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -1,0 +1,204 @@
+//! The Datadog v2 intake over real HTTP: `POST /api/v2/srcmap` multipart uploads as the
+//! document and datadog-ci send them (plain and gzip-compressed), answered with the
+//! document's bodies and status codes; what it stores resolves over gRPC.
+
+use std::io::Write;
+use symx_e2e::*;
+use symx_proto::v1 as pb;
+
+const BOUNDARY: &str = "symx-test-boundary-7d1f";
+
+/// A multipart/form-data body: (name, filename, content type, bytes) per part.
+fn multipart(parts: &[(&str, Option<&str>, &str, Vec<u8>)]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, filename, ctype, data) in parts {
+        write!(
+            body,
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\""
+        )
+        .expect("w");
+        if let Some(f) = filename {
+            write!(body, "; filename=\"{f}\"").expect("w");
+        }
+        write!(body, "\r\nContent-Type: {ctype}\r\n\r\n").expect("w");
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    write!(body, "--{BOUNDARY}--\r\n").expect("w");
+    body
+}
+
+fn js_parts(
+    event: serde_json::Value,
+) -> Vec<(&'static str, Option<&'static str>, &'static str, Vec<u8>)> {
+    let mut parts = vec![(
+        "event",
+        Some("event"),
+        "application/json",
+        event.to_string().into_bytes(),
+    )];
+    for (name, bytes) in js_fixture_parts("esbuild", "app.min.js") {
+        let (file, ctype) = if name == "source_map" {
+            ("app.min.js.map", "application/json")
+        } else {
+            ("app.min.js", "application/javascript")
+        };
+        parts.push((name, Some(file), ctype, bytes));
+    }
+    parts
+}
+
+fn event(version: &str) -> serde_json::Value {
+    serde_json::json!({
+        "type": "js_sourcemap",
+        "service": "shop-web",
+        "version": version,
+        "minified_url": "https://cdn.shop.io/static/app.min.js",
+        "cli_version": "5.25.0",
+    })
+}
+
+async fn post(
+    srv: &TestServer,
+    body: Vec<u8>,
+    gzip: bool,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{}/api/v2/srcmap", srv.http()))
+        .header("DD-API-KEY", "0123456789abcdef")
+        .header(
+            "Content-Type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        );
+    let body = if gzip {
+        req = req.header("Content-Encoding", "gzip");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&body).expect("gzip");
+        enc.finish().expect("gzip")
+    } else {
+        body
+    };
+    let resp = req.body(body).send().await.expect("send");
+    let status = resp.status();
+    let json = resp.json().await.unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
+
+#[tokio::test]
+async fn multipart_uploads_are_stored_and_resolve() {
+    let srv = TestServer::start().await.expect("server");
+    for (version, gzip) in [("2.0.0", false), ("2.0.1", true)] {
+        let (status, body) = post(&srv, multipart(&js_parts(event(version))), gzip).await;
+        assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{body}");
+        assert_eq!(body["data"]["type"], "sourcemap_upload", "{body}");
+        let id = body["data"]["id"].as_str().expect("id");
+        assert!(id.starts_with("js_"), "{id}");
+        let mut art = srv.artifacts().await.expect("client");
+        let got = art
+            .get_artifact(pb::GetArtifactRequest { id: id.into() })
+            .await
+            .expect("get")
+            .into_inner();
+        assert_eq!(
+            got.attributes.get("version").map(String::as_str),
+            Some(version)
+        );
+    }
+    // The stored map resolves a frame by service, version and URL.
+    let mut sym = srv.symbolication().await.expect("client");
+    let r = symbolicate(
+        &mut sym,
+        "shop-web",
+        "2.0.1",
+        vec![js_frame("https://cdn.shop.io/static/app.min.js", 1, 7)],
+        0,
+    )
+    .await;
+    assert_eq!(r[0].status, pb::FrameStatus::Resolved as i32, "{:?}", r[0]);
+}
+
+#[tokio::test]
+async fn errors_have_the_documents_shape_and_codes() {
+    let srv = TestServer::start_with(|c| c.limits.max_upload_bytes = 64 << 10)
+        .await
+        .expect("server");
+    // No event part.
+    let (status, body) = post(
+        &srv,
+        multipart(&[(
+            "source_map",
+            Some("a.map"),
+            "application/json",
+            b"{}".to_vec(),
+        )]),
+        false,
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST);
+    assert!(
+        body["errors"][0]
+            .as_str()
+            .is_some_and(|e| e.contains("event")),
+        "{body}"
+    );
+    // A required field missing: named.
+    let mut e = event("1.0.0");
+    e.as_object_mut().expect("object").remove("service");
+    let (status, body) = post(&srv, multipart(&js_parts(e)), false).await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST);
+    assert!(
+        body["errors"][0]
+            .as_str()
+            .is_some_and(|e| e.contains("service")),
+        "{body}"
+    );
+    // An unknown type.
+    let (status, body) = post(
+        &srv,
+        multipart(&[(
+            "event",
+            None,
+            "application/json",
+            br#"{"type":"apk"}"#.to_vec(),
+        )]),
+        false,
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
+    // Larger than the limit: by Content-Length, and (gzip, length unknown) by the stream.
+    let big = vec![b'x'; 200 << 10];
+    let parts = vec![
+        (
+            "event",
+            None,
+            "application/json",
+            event("1.0.0").to_string().into_bytes(),
+        ),
+        ("source_map", Some("a.map"), "application/json", big),
+    ];
+    for gzip in [false, true] {
+        let (status, body) = post(&srv, multipart(&parts), gzip).await;
+        assert_eq!(
+            status,
+            reqwest::StatusCode::PAYLOAD_TOO_LARGE,
+            "gzip {gzip}: {body}"
+        );
+        assert!(
+            body["errors"][0]
+                .as_str()
+                .is_some_and(|e| e.contains("limit")),
+            "{body}"
+        );
+    }
+    // Not multipart at all.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/v2/srcmap", srv.http()))
+        .header("Content-Type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), reqwest::StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = resp.json().await.expect("json");
+    assert!(body["errors"].is_array(), "{body}");
+}
