@@ -104,6 +104,12 @@ async fn multipart_uploads_are_stored_and_resolve() {
             Some(version)
         );
     }
+    // File parts before the event (datadog-ci's `dsyms upload` sends them so) wait for it.
+    let mut parts = js_parts(event("2.0.2"));
+    parts.rotate_left(1);
+    assert_ne!(parts[0].0, "event");
+    let (status, body) = post(&srv, multipart(&parts), false).await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{body}");
     // The stored map resolves a frame by service, version and URL.
     let mut sym = srv.symbolication().await.expect("client");
     let r = symbolicate(

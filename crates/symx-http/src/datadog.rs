@@ -3,7 +3,9 @@
 //! the file parts, optionally gzip-compressed as a whole (`Content-Encoding: gzip`).
 //!
 //! Parts are streamed into an upload session (spooled to disk, never whole in memory); the
-//! size limit answers 413 as soon as `Content-Length` or the stream passes it. Errors are the
+//! size limit answers 413 as soon as `Content-Length` or the stream passes it. Most clients
+//! send `event` first; file parts that come before it (datadog-ci's `dsyms upload` does that)
+//! wait in temporary files and are replayed into the session once the event arrives. Errors are the
 //! document's `{"errors": ["..."]}` with its status codes.
 //!
 //! API keys and tenants arrive with the rest of the vendor API: until then every request is
@@ -14,6 +16,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use symx_service::{ServiceError, Symx};
 use symx_types::{ErrorCode, Tenant, UploadMetadata};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 /// The document's error body.
 pub(crate) fn errors(status: StatusCode, messages: Vec<String>) -> Response {
@@ -39,12 +42,40 @@ pub(crate) fn service_error(e: &ServiceError) -> Response {
     };
     if status.is_server_error() {
         tracing::error!(error = %e.message, "upload failed");
+    } else {
+        tracing::debug!(error = %e.message, status = status.as_u16(), "upload refused");
     }
     errors(status, vec![e.message.clone()])
 }
 
 fn bad_request(msg: impl Into<String>) -> Response {
-    errors(StatusCode::BAD_REQUEST, vec![msg.into()])
+    let msg = msg.into();
+    tracing::debug!(error = %msg, "upload refused");
+    errors(StatusCode::BAD_REQUEST, vec![msg])
+}
+
+/// Writes a part that arrived before the event into the session.
+async fn replay(
+    session: &mut symx_service::UploadSession,
+    part: &str,
+    mut file: tokio::fs::File,
+) -> Result<(), Response> {
+    let internal =
+        |e: std::io::Error| service_error(&ServiceError::internal(format!("spool: {e}")));
+    file.seek(std::io::SeekFrom::Start(0))
+        .await
+        .map_err(internal)?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).await.map_err(internal)?;
+        if n == 0 {
+            return Ok(());
+        }
+        session
+            .write(part, &buf[..n])
+            .await
+            .map_err(|e| service_error(&e))?;
+    }
 }
 
 /// `POST /api/v2/srcmap`.
@@ -72,7 +103,10 @@ pub(crate) async fn upload(
         Ok(m) => m,
         Err(e) => return bad_request(format!("expected a multipart/form-data body: {e}")),
     };
-    let mut session = None;
+    let mut session: Option<symx_service::UploadSession> = None;
+    // File parts seen before the event: (name, temporary file, size).
+    let mut early: Vec<(String, tokio::fs::File, u64)> = Vec::new();
+    let mut early_bytes = 0u64;
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(f)) => f,
@@ -92,18 +126,53 @@ pub(crate) async fn upload(
                 Ok(m) => m,
                 Err(e) => return bad_request(format!("Invalid field: event: {e}")),
             };
-            match symx.begin_upload(Tenant::default(), meta, None).await {
-                Ok(s) => session = Some(s),
+            let mut s = match symx.begin_upload(Tenant::default(), meta, None).await {
+                Ok(s) => s,
                 Err(e) => return service_error(&e),
+            };
+            for (part, file, _) in early.drain(..) {
+                if let Err(resp) = replay(&mut s, &part, file).await {
+                    return resp;
+                }
             }
+            session = Some(s);
             continue;
         }
-        let Some(s) = session.as_mut() else {
-            return bad_request(format!(
-                "the `event` part must come before file parts (got `{name}` first)"
-            ));
-        };
         let mut field = field;
+        let Some(s) = session.as_mut() else {
+            // Before the event: to a temporary file, within the same limit.
+            let file = match tempfile::tempfile() {
+                Ok(f) => tokio::fs::File::from_std(f),
+                Err(e) => {
+                    return service_error(&ServiceError::internal(format!("spool: {e}")));
+                }
+            };
+            let mut file = file;
+            let mut size = 0u64;
+            loop {
+                match field.chunk().await {
+                    Ok(Some(chunk)) => {
+                        early_bytes += chunk.len() as u64;
+                        if early_bytes > limit {
+                            return errors(
+                                StatusCode::PAYLOAD_TOO_LARGE,
+                                vec![format!(
+                                    "upload of {early_bytes} bytes exceeds the limit of {limit} bytes"
+                                )],
+                            );
+                        }
+                        size += chunk.len() as u64;
+                        if let Err(e) = file.write_all(&chunk).await {
+                            return service_error(&ServiceError::internal(format!("spool: {e}")));
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => return bad_request(format!("cannot read part `{name}`: {e}")),
+                }
+            }
+            early.push((name, file, size));
+            continue;
+        };
         loop {
             match field.chunk().await {
                 Ok(Some(chunk)) => {
