@@ -34,26 +34,7 @@ async fn upload_mapping(srv: &TestServer) -> pb::Artifact {
 }
 
 async fn retrace(srv: &TestServer, input: &str, args: &[&str]) -> String {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("trace.txt");
-    std::fs::write(&path, input).expect("write");
-    let mut all: Vec<String> = vec!["--endpoint".into(), srv.endpoint(), "symbolicate".into()];
-    all.extend(args.iter().map(|s| s.to_string()));
-    all.push(path.to_string_lossy().into_owned());
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(binary("symx"))
-            .args(&all)
-            .output()
-            .expect("run symx")
-    })
-    .await
-    .expect("join");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    symbolicate_text_with(srv, input, args).await
 }
 
 fn lines(s: &str) -> Vec<String> {

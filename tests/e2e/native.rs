@@ -272,24 +272,7 @@ async fn tombstone_text_through_the_cli() {
         inner.address,
         caller.address + 1
     );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("tombstone.txt");
-    std::fs::write(&path, text).expect("write");
-    let (ep, p) = (srv.endpoint(), path.to_string_lossy().into_owned());
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(binary("symx"))
-            .args(["--endpoint", &ep, "symbolicate", &p])
-            .output()
-            .expect("run symx")
-    })
-    .await
-    .expect("join");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let printed = String::from_utf8_lossy(&out.stdout);
+    let printed = symbolicate_text(&srv, &text).await;
     let lines: Vec<&str> = printed.lines().collect();
     let at = |prefix: &str| {
         lines

@@ -237,13 +237,20 @@ pub async fn list_js(art: &mut Artifacts, service: &str, versions: &[&str]) -> p
 
 /// Runs `symx symbolicate` on `text` (written to a file) against `srv`; returns stdout.
 pub async fn symbolicate_text(srv: &TestServer, text: &str) -> String {
+    symbolicate_text_with(srv, text, &[]).await
+}
+
+/// The same with extra `symbolicate` arguments (`--service`, `--build-id`, ...).
+pub async fn symbolicate_text_with(srv: &TestServer, text: &str, args: &[&str]) -> String {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("stack.txt");
     std::fs::write(&path, text).expect("write");
-    let (ep, p) = (srv.endpoint(), path.to_string_lossy().into_owned());
+    let mut all: Vec<String> = vec!["--endpoint".into(), srv.endpoint(), "symbolicate".into()];
+    all.extend(args.iter().map(|a| a.to_string()));
+    all.push(path.to_string_lossy().into_owned());
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(binary("symx"))
-            .args(["--endpoint", &ep, "symbolicate", &p])
+            .args(&all)
             .output()
             .expect("run symx")
     })
