@@ -84,6 +84,14 @@ fn benches(c: &mut Criterion) {
     g.bench_function("symx_build_index_20mb", |b| {
         b.iter(|| build_index(black_box(bytes)).map(|b| b.bytes.len()))
     });
+    // Baseline: the proguard crate's cache write alone (no line validation, no content id).
+    g.bench_function("baseline_proguard_cache_write_20mb", |b| {
+        b.iter(|| {
+            let mapping = proguard::ProguardMapping::new(black_box(bytes));
+            let mut out = Vec::new();
+            proguard::ProguardCache::write(&mapping, &mut out).map(|_| out.len())
+        })
+    });
     g.finish();
 
     let built = build_index(bytes).unwrap_or_else(|e| panic!("{e}"));
