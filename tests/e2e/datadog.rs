@@ -208,3 +208,82 @@ async fn errors_have_the_documents_shape_and_codes() {
     let body: serde_json::Value = resp.json().await.expect("json");
     assert!(body["errors"].is_array(), "{body}");
 }
+
+#[tokio::test]
+async fn list_answers_like_the_list_document() {
+    let srv = TestServer::start().await.expect("server");
+    for v in ["3.0.0", "3.0.1"] {
+        let (status, body) = post(&srv, multipart(&js_parts(event(v))), false).await;
+        assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{body}");
+    }
+    let get = |q: &str| {
+        let url = format!("{}/api/v2/sourcemaps/list?{q}", srv.http());
+        async move {
+            let resp = reqwest::Client::new()
+                .get(url)
+                .header("DD-API-KEY", "k")
+                .header("DD-APPLICATION-KEY", "a")
+                .send()
+                .await
+                .expect("send");
+            let status = resp.status();
+            (
+                status,
+                resp.json::<serde_json::Value>().await.expect("json"),
+            )
+        }
+    };
+    let (status, body) = get(
+        "mapkind=js&filter[service]=shop-web&filter[version]=3.0.0&filter[version]=3.0.1&page[size]=1",
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    assert_eq!(body["meta"]["page"]["total_filtered_count"], 2, "{body}");
+    assert_eq!(body["meta"]["page"]["has_more_results"], true, "{body}");
+    let item = &body["data"][0];
+    assert_eq!(item["type"], "sourcemaps");
+    assert!(
+        item["id"].as_str().is_some_and(|i| i.starts_with("js_")),
+        "{item}"
+    );
+    let a = &item["attributes"];
+    assert_eq!(
+        (a["service"].as_str(), a["mapkind"].as_str()),
+        (Some("shop-web"), Some("js"))
+    );
+    assert!(
+        a["version"].as_str().is_some_and(|v| v.starts_with("3.0.")),
+        "{a}"
+    );
+    assert!(
+        a["created_at"]
+            .as_str()
+            .is_some_and(|t| t.len() == 24 && t.ends_with('Z')),
+        "{a}"
+    );
+    assert!(a["size"].as_u64().is_some_and(|s| s > 0), "{a}");
+    // JSON:API errors naming the parameter.
+    let (status, body) = get("mapkind=js&filter[version]=3.0.0").await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
+    let e = &body["errors"][0];
+    assert_eq!(
+        (e["status"].as_str(), e["title"].as_str()),
+        (Some("400"), Some("Bad Request"))
+    );
+    assert_eq!(e["source"]["parameter"], "filter[service]", "{body}");
+    let (status, body) = get("mapkind=js&filter[service]=s&filter[version]=1&filter[uuid]=x").await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body["errors"][0]["source"]["parameter"], "filter[uuid]",
+        "{body}"
+    );
+    let (status, body) = get("mapkind=apk").await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body["errors"][0]["source"]["parameter"], "mapkind",
+        "{body}"
+    );
+    let (status, body) = get("limit=3").await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["errors"][0]["source"]["parameter"], "limit", "{body}");
+}

@@ -199,3 +199,132 @@ pub(crate) async fn upload(
         Err(e) => service_error(&e),
     }
 }
+
+/// A JSON:API error object list, as the list/delete documents show them.
+pub(crate) fn api_errors(status: StatusCode, detail: &str, parameter: Option<&str>) -> Response {
+    let mut error = serde_json::json!({
+        "status": status.as_u16().to_string(),
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "detail": detail,
+    });
+    if let Some(p) = parameter {
+        error["source"] = serde_json::json!({ "parameter": p });
+    }
+    (status, axum::Json(serde_json::json!({ "errors": [error] }))).into_response()
+}
+
+fn api_service_error(e: &ServiceError) -> Response {
+    let status = match e.code {
+        ErrorCode::InvalidArgument | ErrorCode::FailedPrecondition => StatusCode::BAD_REQUEST,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
+        ErrorCode::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    if status.is_server_error() {
+        tracing::error!(error = %e.message, "list failed");
+    }
+    api_errors(status, &e.message, e.field.as_deref())
+}
+
+/// The list query of `GET /api/v2/sourcemaps/list`: repeated `filter[x]` keys, `page[size]`,
+/// `page[number]`, `mapkind` (default `js`). Unknown parameters are refused by name.
+fn list_query(raw: &str) -> Result<symx_service::ListQuery, Response> {
+    use symx_types::ArtifactKind;
+    let bad = |p: &str, d: String| api_errors(StatusCode::BAD_REQUEST, &d, Some(p));
+    let mut kind = ArtifactKind::Js;
+    let mut f = symx_service::Filters::default();
+    let (mut size, mut number) = (None, None);
+    for (k, v) in url::form_urlencoded::parse(raw.as_bytes()) {
+        let (k, v) = (k.as_ref(), v.into_owned());
+        let num = |v: &str| {
+            v.parse::<u32>()
+                .map_err(|_| bad(k, format!("{k} must be a positive integer, got `{v}`")))
+        };
+        match k {
+            "mapkind" => kind = ArtifactKind::from_mapkind(&v).ok_or_else(|| {
+                bad(
+                    k,
+                    format!(
+                        "mapkind `{v}` is not one of js, jvm, ios, react, flutter, elf, ndk, il2cpp"
+                    ),
+                )
+            })?,
+            "page[size]" => size = Some(num(&v)?),
+            "page[number]" => number = Some(num(&v)?),
+            "filter[service]" => f.service.push(v),
+            "filter[version]" => f.version.push(v),
+            "filter[variant]" => f.variant.push(v),
+            "filter[id]" => f.id.push(v),
+            "filter[build_id]" => f.build_id.push(v),
+            "filter[uuid]" => f.uuid.push(v),
+            "filter[platform]" => f.platform.push(v),
+            "filter[build_number]" => f.build_number.push(v),
+            "filter[bundle_name]" => f.bundle_name.push(v),
+            "filter[arch]" => f.arch.push(v),
+            "filter[symbol_source]" => f.symbol_source.push(v),
+            "filter[origin]" => f.origin.push(v),
+            "filter[origin_version]" => f.origin_version.push(v),
+            "filter[filename]" => f.filename = Some(v),
+            "filter[debug_id]" => f.debug_id = Some(v),
+            "filter[gnu_build_id]" => f.gnu_build_id = Some(v),
+            "filter[go_build_id]" => f.go_build_id = Some(v),
+            "filter[file_hash]" => f.file_hash = Some(v),
+            other => return Err(bad(other, format!("unknown query parameter `{other}`"))),
+        }
+    }
+    Ok(symx_service::ListQuery {
+        kind,
+        page_size: size,
+        page_number: number,
+        filters: f,
+        include_deleted: false,
+    })
+}
+
+/// `GET /api/v2/sourcemaps/list` (document `datadog-list-sourcemaps.md`).
+pub(crate) async fn list(
+    State(symx): State<Symx>,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> Response {
+    let query = match list_query(raw.as_deref().unwrap_or_default()) {
+        Ok(q) => q,
+        Err(resp) => return resp,
+    };
+    let page = match symx.list(Tenant::default(), query).await {
+        Ok(p) => p,
+        Err(e) => return api_service_error(&e),
+    };
+    let data: Vec<serde_json::Value> = page
+        .artifacts
+        .iter()
+        .map(|a| {
+            let mut attributes = serde_json::Map::new();
+            for (k, v) in &a.attributes {
+                attributes.insert(k.clone(), serde_json::Value::String(v.clone()));
+            }
+            attributes.insert("mapkind".into(), a.kind.mapkind().into());
+            attributes.insert("size".into(), a.size.into());
+            attributes.insert(
+                "created_at".into(),
+                symx_types::time::format_rfc3339_ms(a.created_at_ms).into(),
+            );
+            if let Some(d) = &a.debug_id {
+                attributes
+                    .entry("debug_id")
+                    .or_insert_with(|| serde_json::Value::String(d.clone()));
+            }
+            serde_json::json!({"id": a.id.to_string(), "type": "sourcemaps", "attributes": attributes})
+        })
+        .collect();
+    axum::Json(serde_json::json!({
+        "data": data,
+        "meta": {"page": {
+            "has_more_results": page.has_more_results,
+            "total_filtered_count": page.total_filtered_count,
+        }},
+    }))
+    .into_response()
+}

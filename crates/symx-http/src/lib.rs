@@ -1,7 +1,7 @@
-//! The HTTP front of symx: the Datadog v2 intake (`POST /api/v2/srcmap`, see [`datadog`]),
-//! `/metrics` (Prometheus text), `/healthz` (the process is up) and `/readyz` (the store
-//! answers). The Datadog list/get/delete routes and the Elastic APM routes join this router,
-//! with their own DTOs, as the vendor API issue lands.
+//! The HTTP front of symx: the Datadog v2 intake (`POST /api/v2/srcmap`) and listing
+//! (`GET /api/v2/sourcemaps/list`), see [`datadog`]; `/metrics` (Prometheus text), `/healthz`
+//! (the process is up) and `/readyz` (the store answers). The Datadog get/delete routes and
+//! the Elastic APM routes join this router, with their own DTOs, as the vendor API lands.
 //!
 //! Like the gRPC edge, this crate only converts: it holds no use-case logic.
 
@@ -24,6 +24,7 @@ pub fn router(symx: Symx) -> Router {
         .layer(tower_http::decompression::RequestDecompressionLayer::new());
     Router::new()
         .merge(intake)
+        .route("/api/v2/sourcemaps/list", get(datadog::list))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

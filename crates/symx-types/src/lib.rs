@@ -9,6 +9,8 @@ mod frame;
 mod kind;
 mod metadata;
 
+pub mod time;
+
 pub use error::{ErrorCode, HasErrorCode};
 pub use frame::{
     FrameStatus, JsFrame, JvmFrame, JvmThrowable, NativeFrame, ResolvedFrame, SourceLink,
