@@ -59,9 +59,8 @@ async fn replay(
     session: &mut symx_service::UploadSession,
     part: &str,
     mut file: tokio::fs::File,
-) -> Result<(), Response> {
-    let internal =
-        |e: std::io::Error| service_error(&ServiceError::internal(format!("spool: {e}")));
+) -> Result<(), ServiceError> {
+    let internal = |e: std::io::Error| ServiceError::internal(format!("spool: {e}"));
     file.seek(std::io::SeekFrom::Start(0))
         .await
         .map_err(internal)?;
@@ -71,10 +70,7 @@ async fn replay(
         if n == 0 {
             return Ok(());
         }
-        session
-            .write(part, &buf[..n])
-            .await
-            .map_err(|e| service_error(&e))?;
+        session.write(part, &buf[..n]).await?;
     }
 }
 
@@ -131,8 +127,8 @@ pub(crate) async fn upload(
                 Err(e) => return service_error(&e),
             };
             for (part, file, _) in early.drain(..) {
-                if let Err(resp) = replay(&mut s, &part, file).await {
-                    return resp;
+                if let Err(e) = replay(&mut s, &part, file).await {
+                    return service_error(&e);
                 }
             }
             session = Some(s);
@@ -231,9 +227,12 @@ fn api_service_error(e: &ServiceError) -> Response {
 
 /// The list query of `GET /api/v2/sourcemaps/list`: repeated `filter[x]` keys, `page[size]`,
 /// `page[number]`, `mapkind` (default `js`). Unknown parameters are refused by name.
-fn list_query(raw: &str) -> Result<symx_service::ListQuery, Response> {
+/// A query parameter at fault: (parameter, detail).
+type BadParameter = (String, String);
+
+fn list_query(raw: &str) -> Result<symx_service::ListQuery, BadParameter> {
     use symx_types::ArtifactKind;
-    let bad = |p: &str, d: String| api_errors(StatusCode::BAD_REQUEST, &d, Some(p));
+    let bad = |p: &str, d: String| (p.to_owned(), d);
     let mut kind = ArtifactKind::Js;
     let mut f = symx_service::Filters::default();
     let (mut size, mut number) = (None, None);
@@ -291,7 +290,9 @@ pub(crate) async fn list(
 ) -> Response {
     let query = match list_query(raw.as_deref().unwrap_or_default()) {
         Ok(q) => q,
-        Err(resp) => return resp,
+        Err((parameter, detail)) => {
+            return api_errors(StatusCode::BAD_REQUEST, &detail, Some(&parameter));
+        }
     };
     let page = match symx.list(Tenant::default(), query).await {
         Ok(p) => p,
