@@ -287,3 +287,110 @@ async fn list_answers_like_the_list_document() {
     assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["errors"][0]["source"]["parameter"], "limit", "{body}");
 }
+
+async fn call(method: reqwest::Method, url: String) -> (reqwest::StatusCode, serde_json::Value) {
+    let resp = reqwest::Client::new()
+        .request(method, url)
+        .header("DD-API-KEY", "k")
+        .header("DD-APPLICATION-KEY", "a")
+        .send()
+        .await
+        .expect("send");
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test]
+async fn get_delete_and_restore_like_the_documents() {
+    use reqwest::Method;
+    let srv = TestServer::start().await.expect("server");
+    let (status, body) = post(&srv, multipart(&js_parts(event("4.0.0"))), false).await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{body}");
+    let id = body["data"]["id"].as_str().expect("id").to_owned();
+    let base = srv.http();
+
+    // GET: the map's fields, as the get document shows them.
+    let (status, body) = call(
+        Method::GET,
+        format!("{base}/api/v2/sourcemaps?filename=app.min.js&service=shop-web&version=4.0.0"),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["type"], "sourcemap_files");
+    let a = &body["data"]["attributes"];
+    assert_eq!(a["version"], 3);
+    assert!(a["mappings"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(
+        a["minifiedLineLengths"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty())
+    );
+    assert!(a["sources"].as_array().is_some_and(|s| !s.is_empty()));
+    let (status, body) = call(
+        Method::GET,
+        format!("{base}/api/v2/sourcemaps?service=shop-web&version=4.0.0"),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["errors"][0]["source"]["parameter"], "filename");
+    let (status, body) = call(
+        Method::GET,
+        format!("{base}/api/v2/sourcemaps?filename=nope.js&service=shop-web&version=4.0.0"),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["errors"][0]["status"], "404");
+
+    // DELETE: dry run lists without deleting; then the deletion; then restore.
+    let q = "mapkind=js&filter[service]=shop-web&filter[version]=4.0.0";
+    let (status, body) = call(
+        Method::DELETE,
+        format!("{base}/api/v2/sourcemaps?{q}&dry_run=true"),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    assert_eq!(body["data"][0]["id"], id.as_str());
+    let listed = |body: serde_json::Value| body["meta"]["page"]["total_filtered_count"].as_u64();
+    let (_, body) = call(Method::GET, format!("{base}/api/v2/sourcemaps/list?{q}")).await;
+    assert_eq!(listed(body), Some(1));
+    let (status, body) = call(
+        Method::DELETE,
+        format!("{base}/api/v2/sourcemaps?{q}&dry_run=false"),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    let (_, body) = call(Method::GET, format!("{base}/api/v2/sourcemaps/list?{q}")).await;
+    assert_eq!(listed(body), Some(0));
+    let (status, body) = call(
+        Method::POST,
+        format!("{base}/api/v2/sourcemaps/restore?filter[id]={id}"),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    let (_, body) = call(Method::GET, format!("{base}/api/v2/sourcemaps/list?{q}")).await;
+    assert_eq!(listed(body), Some(1));
+
+    // The document's rules: dry_run and mapkind required, at most 10 versions.
+    let (status, body) = call(Method::DELETE, format!("{base}/api/v2/sourcemaps?{q}")).await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["errors"][0]["source"]["parameter"], "dry_run");
+    let (status, body) = call(
+        Method::DELETE,
+        format!(
+            "{base}/api/v2/sourcemaps?filter[service]=shop-web&filter[version]=4.0.0&dry_run=true"
+        ),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["errors"][0]["source"]["parameter"], "mapkind");
+    let eleven: String = (0..11).map(|i| format!("&filter[version]={i}")).collect();
+    let (status, body) = call(
+        Method::DELETE,
+        format!(
+            "{base}/api/v2/sourcemaps?mapkind=js&filter[service]=shop-web{eleven}&dry_run=true"
+        ),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["errors"][0]["source"]["parameter"], "filter[version]");
+}

@@ -230,10 +230,25 @@ fn api_service_error(e: &ServiceError) -> Response {
 /// A query parameter at fault: (parameter, detail).
 type BadParameter = (String, String);
 
+/// Which route a query is for: what it accepts beyond the filters.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// `mapkind` (default js), `page[size]`, `page[number]`.
+    List,
+    /// `mapkind` and `dry_run`, both required.
+    Delete,
+}
+
 fn list_query(raw: &str) -> Result<symx_service::ListQuery, BadParameter> {
+    query(raw, Route::List).map(|(q, _)| q)
+}
+
+fn query(raw: &str, route: Route) -> Result<(symx_service::ListQuery, bool), BadParameter> {
     use symx_types::ArtifactKind;
     let bad = |p: &str, d: String| (p.to_owned(), d);
     let mut kind = ArtifactKind::Js;
+    let mut kind_given = false;
+    let mut dry_run: Option<bool> = None;
     let mut f = symx_service::Filters::default();
     let (mut size, mut number) = (None, None);
     for (k, v) in url::form_urlencoded::parse(raw.as_bytes()) {
@@ -243,14 +258,27 @@ fn list_query(raw: &str) -> Result<symx_service::ListQuery, BadParameter> {
                 .map_err(|_| bad(k, format!("{k} must be a positive integer, got `{v}`")))
         };
         match k {
-            "mapkind" => kind = ArtifactKind::from_mapkind(&v).ok_or_else(|| {
+            "dry_run" if route == Route::Delete => {
+                dry_run = Some(match v.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(bad(k, format!("dry_run must be true or false, got `{v}`"))),
+                })
+            }
+            "page[size]" | "page[number]" if route == Route::Delete => {
+                return Err(bad(k, format!("{k} is not a parameter of this endpoint")));
+            }
+            "mapkind" => {
+                kind_given = true;
+                kind = ArtifactKind::from_mapkind(&v).ok_or_else(|| {
                 bad(
                     k,
                     format!(
                         "mapkind `{v}` is not one of js, jvm, ios, react, flutter, elf, ndk, il2cpp"
                     ),
                 )
-            })?,
+            })?
+            }
             "page[size]" => size = Some(num(&v)?),
             "page[number]" => number = Some(num(&v)?),
             "filter[service]" => f.service.push(v),
@@ -274,13 +302,169 @@ fn list_query(raw: &str) -> Result<symx_service::ListQuery, BadParameter> {
             other => return Err(bad(other, format!("unknown query parameter `{other}`"))),
         }
     }
-    Ok(symx_service::ListQuery {
-        kind,
-        page_size: size,
-        page_number: number,
-        filters: f,
-        include_deleted: false,
-    })
+    if route == Route::Delete {
+        if !kind_given {
+            return Err(bad("mapkind", "Missing required parameter: mapkind".into()));
+        }
+        if dry_run.is_none() {
+            return Err(bad("dry_run", "Missing required parameter: dry_run".into()));
+        }
+    }
+    Ok((
+        symx_service::ListQuery {
+            kind,
+            page_size: size,
+            page_number: number,
+            filters: f,
+            include_deleted: false,
+        },
+        dry_run.unwrap_or(true),
+    ))
+}
+
+/// One artifact as the list and delete documents show it.
+fn view(a: &symx_service::ArtifactView) -> serde_json::Value {
+    let mut attributes = serde_json::Map::new();
+    for (k, v) in &a.attributes {
+        attributes.insert(k.clone(), serde_json::Value::String(v.clone()));
+    }
+    attributes.insert("mapkind".into(), a.kind.mapkind().into());
+    attributes.insert("size".into(), a.size.into());
+    attributes.insert(
+        "created_at".into(),
+        symx_types::time::format_rfc3339_ms(a.created_at_ms).into(),
+    );
+    if let Some(d) = &a.debug_id {
+        attributes
+            .entry("debug_id")
+            .or_insert_with(|| serde_json::Value::String(d.clone()));
+    }
+    serde_json::json!({"id": a.id.to_string(), "type": "sourcemaps", "attributes": attributes})
+}
+
+/// `DELETE /api/v2/sourcemaps` (document `datadog-delete-sourcemaps.md`): soft delete (or a dry
+/// run) of what the filters match, at most 10 versions; the affected artifacts are returned.
+pub(crate) async fn delete(
+    State(symx): State<Symx>,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> Response {
+    let (q, dry_run) = match query(raw.as_deref().unwrap_or_default(), Route::Delete) {
+        Ok(q) => q,
+        Err((parameter, detail)) => {
+            return api_errors(StatusCode::BAD_REQUEST, &detail, Some(&parameter));
+        }
+    };
+    match symx
+        .delete(Tenant::default(), q.kind, q.filters, dry_run)
+        .await
+    {
+        Ok(views) => {
+            let data: Vec<serde_json::Value> = views.iter().map(view).collect();
+            axum::Json(serde_json::json!({ "data": data })).into_response()
+        }
+        Err(e) => api_service_error(&e),
+    }
+}
+
+/// `POST /api/v2/sourcemaps/restore?filter[id]=...`: soft-deleted artifacts come back (until
+/// they are purged); the restored artifacts are returned as the delete route lists them.
+pub(crate) async fn restore(
+    State(symx): State<Symx>,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> Response {
+    let mut ids = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(raw.as_deref().unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            "filter[id]" => ids.push(v.into_owned()),
+            other => {
+                return api_errors(
+                    StatusCode::BAD_REQUEST,
+                    &format!("unknown query parameter `{other}`"),
+                    Some(other),
+                );
+            }
+        }
+    }
+    if ids.is_empty() {
+        return api_errors(
+            StatusCode::BAD_REQUEST,
+            "Missing required parameter: filter[id]",
+            Some("filter[id]"),
+        );
+    }
+    match symx.restore(Tenant::default(), ids, false).await {
+        Ok(views) => {
+            let data: Vec<serde_json::Value> = views.iter().map(view).collect();
+            axum::Json(serde_json::json!({ "data": data })).into_response()
+        }
+        Err(e) => api_service_error(&e),
+    }
+}
+
+/// `GET /api/v2/sourcemaps?filename=&service=&version=` (document
+/// `datadog-get-js-sourcemap.md`): a JS source map's fields and its minified line lengths.
+pub(crate) async fn get_sourcemap(
+    State(symx): State<Symx>,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> Response {
+    let (mut filename, mut service, mut version) = (None, None, None);
+    for (k, v) in url::form_urlencoded::parse(raw.as_deref().unwrap_or_default().as_bytes()) {
+        let v = Some(v.into_owned());
+        match k.as_ref() {
+            "filename" => filename = v,
+            "service" => service = v,
+            "version" => version = v,
+            other => {
+                return api_errors(
+                    StatusCode::BAD_REQUEST,
+                    &format!("unknown query parameter `{other}`"),
+                    Some(other),
+                );
+            }
+        }
+    }
+    let mut missing = None;
+    for (name, value) in [
+        ("filename", &filename),
+        ("service", &service),
+        ("version", &version),
+    ] {
+        if value.as_deref().is_none_or(str::is_empty) && missing.is_none() {
+            missing = Some(name);
+        }
+    }
+    if let Some(name) = missing {
+        return api_errors(
+            StatusCode::BAD_REQUEST,
+            &format!("Missing required parameter: {name}"),
+            Some(name),
+        );
+    }
+    let selector = symx_service::SourceMapSelector::File {
+        filename: filename.unwrap_or_default(),
+        service: service.unwrap_or_default(),
+        version: version.unwrap_or_default(),
+    };
+    match symx.get_sourcemap(Tenant::default(), selector).await {
+        Ok(f) => axum::Json(serde_json::json!({
+            "data": {
+                "attributes": {
+                    "file": f.file,
+                    "mappings": f.mappings,
+                    "minifiedLineLengths": f.minified_line_lengths,
+                    "names": f.names,
+                    "sourceRoot": f.source_root,
+                    "sources": f.sources,
+                    "sourcesContent": f.sources_content,
+                    "version": f.version,
+                },
+                "id": f.id,
+                "type": "sourcemap_files",
+            }
+        }))
+        .into_response(),
+        Err(e) => api_service_error(&e),
+    }
 }
 
 /// `GET /api/v2/sourcemaps/list` (document `datadog-list-sourcemaps.md`).
@@ -298,28 +482,7 @@ pub(crate) async fn list(
         Ok(p) => p,
         Err(e) => return api_service_error(&e),
     };
-    let data: Vec<serde_json::Value> = page
-        .artifacts
-        .iter()
-        .map(|a| {
-            let mut attributes = serde_json::Map::new();
-            for (k, v) in &a.attributes {
-                attributes.insert(k.clone(), serde_json::Value::String(v.clone()));
-            }
-            attributes.insert("mapkind".into(), a.kind.mapkind().into());
-            attributes.insert("size".into(), a.size.into());
-            attributes.insert(
-                "created_at".into(),
-                symx_types::time::format_rfc3339_ms(a.created_at_ms).into(),
-            );
-            if let Some(d) = &a.debug_id {
-                attributes
-                    .entry("debug_id")
-                    .or_insert_with(|| serde_json::Value::String(d.clone()));
-            }
-            serde_json::json!({"id": a.id.to_string(), "type": "sourcemaps", "attributes": attributes})
-        })
-        .collect();
+    let data: Vec<serde_json::Value> = page.artifacts.iter().map(view).collect();
     axum::Json(serde_json::json!({
         "data": data,
         "meta": {"page": {

@@ -1,7 +1,8 @@
-//! The HTTP front of symx: the Datadog v2 intake (`POST /api/v2/srcmap`) and listing
-//! (`GET /api/v2/sourcemaps/list`), see [`datadog`]; `/metrics` (Prometheus text), `/healthz`
-//! (the process is up) and `/readyz` (the store answers). The Datadog get/delete routes and
-//! the Elastic APM routes join this router, with their own DTOs, as the vendor API lands.
+//! The HTTP front of symx: the Datadog v2 routes (`POST /api/v2/srcmap`, `GET
+//! /api/v2/sourcemaps/list`, `GET` and `DELETE /api/v2/sourcemaps`, `POST
+//! /api/v2/sourcemaps/restore`), see [`datadog`]; `/metrics` (Prometheus text), `/healthz`
+//! (the process is up) and `/readyz` (the store answers). The Elastic APM routes join this
+//! router, with their own DTOs, as the vendor API lands.
 //!
 //! Like the gRPC edge, this crate only converts: it holds no use-case logic.
 
@@ -25,6 +26,11 @@ pub fn router(symx: Symx) -> Router {
     Router::new()
         .merge(intake)
         .route("/api/v2/sourcemaps/list", get(datadog::list))
+        .route(
+            "/api/v2/sourcemaps",
+            get(datadog::get_sourcemap).delete(datadog::delete),
+        )
+        .route("/api/v2/sourcemaps/restore", post(datadog::restore))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
