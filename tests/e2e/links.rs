@@ -148,22 +148,32 @@ async fn frames_of_every_platform_link_to_tracked_files() {
         assert_eq!(l.path, "android/app/src/main/java/com/shop/cart/Cart.java");
         assert_eq!(l.line, f.lineno);
     }
-    // Without the commit: no link, still resolved.
-    let plain = symbolicate(
-        &mut sym,
-        "",
-        "",
-        vec![pb::Frame {
-            frame: Some(pb::frame::Frame::Native(pb::NativeFrame {
-                code_id: "00".repeat(20),
-                instruction_addr: 1,
+    // Without the commit the mapping has no repository: resolved, no link.
+    let resp = sym
+        .symbolicate(pb::SymbolicateRequest {
+            stacktraces: vec![pb::StackTrace {
+                service: "shop-android".into(),
+                version: "5.1.0".into(),
+                variant: "release".into(),
+                frames: vec![pb::Frame {
+                    frame: Some(pb::frame::Frame::Jvm(pb::JvmFrame {
+                        class_name: "com.shop.a.a".into(),
+                        method: "a".into(),
+                        lineno: 1028,
+                        file: "SourceFile".into(),
+                    })),
+                }],
                 ..Default::default()
-            })),
-        }],
-        0,
-    )
-    .await;
-    assert!(plain[0].frames.iter().all(|f| f.source_link.is_none()));
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect("symbolicate")
+        .into_inner();
+    let r = &resp.stacktraces[0].frames[0];
+    assert_eq!(r.status, pb::FrameStatus::Resolved as i32);
+    assert!(!r.frames.is_empty());
+    assert!(r.frames.iter().all(|f| f.source_link.is_none()), "{r:?}");
 }
 
 #[tokio::test]
@@ -203,14 +213,14 @@ async fn broken_repository_metadata_is_refused() {
             err.message()
         );
     }
+    // Listing repositories needs no filter; none were stored.
     let list = art
         .list(pb::ListRequest {
             mapkind: pb::MapKind::Repository as i32,
             ..Default::default()
         })
-        .await;
-    // Listing repositories needs no filter; none were stored.
-    if let Ok(l) = list {
-        assert_eq!(l.into_inner().total_filtered_count, 0);
-    }
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(list.total_filtered_count, 0);
 }
