@@ -321,28 +321,43 @@ impl crate::Symx {
             .ok()
     }
 
+    /// The repository that links `artifact`'s frames (its own, or its commit's), once per
+    /// request: the memo keeps moka lookups and their metrics off the per-frame path.
+    fn linked_repo(
+        &self,
+        tenant: &symx_types::Tenant,
+        id: &symx_types::ArtifactId,
+        memo: &mut LinkMemo,
+    ) -> Option<std::sync::Arc<crate::cache::LoadedIndex>> {
+        if let Some(known) = memo.by_artifact.get(id) {
+            return known.clone();
+        }
+        let repo = self.repo_of(tenant, id).filter(|idx| is_linked(idx));
+        memo.by_artifact.insert(id.clone(), repo.clone());
+        repo
+    }
+
     /// Adds source links to a resolved frame's original frames.
     pub(crate) fn add_source_links(
         &self,
         tenant: &symx_types::Tenant,
         st: &crate::StackTrace,
         result: &mut crate::FrameResult,
+        memo: &mut LinkMemo,
     ) {
         use crate::cache::LoadedIndex;
         if result.status != symx_types::FrameStatus::Resolved || result.frames.is_empty() {
             return;
         }
-        let linked = |idx: &std::sync::Arc<LoadedIndex>| matches!(&**idx, LoadedIndex::Repo(r) if !r.repo.files.is_empty());
         let mut repo = result
             .artifact_id
             .as_ref()
-            .and_then(|id| self.repo_of(tenant, id))
-            .filter(linked);
+            .and_then(|id| self.linked_repo(tenant, id, memo));
         if repo.is_none()
             && let Some(commit) = st.git_commit_sha.as_deref().filter(|c| !c.is_empty())
             && let Some(id) = self.inner.repo_artifact_of_commit(tenant, commit)
         {
-            repo = self.repo_of(tenant, &id).filter(linked);
+            repo = self.linked_repo(tenant, &id, memo);
         }
         let Some(repo) = repo else {
             return;
@@ -356,6 +371,19 @@ impl crate::Symx {
             }
         }
     }
+}
+
+fn is_linked(idx: &crate::cache::LoadedIndex) -> bool {
+    matches!(idx, crate::cache::LoadedIndex::Repo(r) if !r.repo.files.is_empty())
+}
+
+/// Per request: which artifacts have a repository to link to (None: none).
+#[derive(Default)]
+pub(crate) struct LinkMemo {
+    by_artifact: std::collections::HashMap<
+        symx_types::ArtifactId,
+        Option<std::sync::Arc<crate::cache::LoadedIndex>>,
+    >,
 }
 
 #[cfg(test)]

@@ -127,7 +127,8 @@ impl Symx {
             .min(self.inner.config.limits.max_context_lines);
         // Within a request, each distinct (debug id, URL) is resolved once.
         let mut memo: HashMap<(Option<&str>, &str, usize), Found> = HashMap::new();
-        let mut native_memo: HashMap<String, Found> = HashMap::new();
+        let mut native_memo: HashMap<String, NativeModule> = HashMap::new();
+        let mut link_memo = crate::links::LinkMemo::default();
         let mut counts: HashMap<(&'static str, FrameStatus), u64> = HashMap::new();
         let mut out = Vec::with_capacity(request.stacktraces.len());
         let mut exceptions = Vec::with_capacity(request.stacktraces.len());
@@ -155,7 +156,7 @@ impl Symx {
                 };
                 *counts.entry((platform, result.status)).or_default() += 1;
                 let mut result = result;
-                self.add_source_links(tenant, st, &mut result);
+                self.add_source_links(tenant, st, &mut result, &mut link_memo);
                 results.push(result);
             }
             exceptions.push(jvm.exception());
@@ -227,7 +228,7 @@ impl Symx {
         &self,
         tenant: &Tenant,
         f: &NativeFrame,
-        memo: &mut HashMap<String, Found>,
+        memo: &mut HashMap<String, NativeModule>,
     ) -> FrameResult {
         let Some(module) = f
             .code_id
@@ -259,10 +260,11 @@ impl Symx {
         };
         // Return addresses point after the call; the call itself is one byte earlier.
         let rel = if f.exact { rel } else { rel.saturating_sub(1) };
-        let found = memo
-            .entry(module.clone())
-            .or_insert_with(|| self.find_native(tenant, &module));
-        let mut result = found.answer(|id, index| match index {
+        let entry = memo.entry(module.clone()).or_insert_with(|| NativeModule {
+            found: self.find_native(tenant, &module),
+            il2cpp: None,
+        });
+        let mut result = entry.found.answer(|id, index| match index {
             LoadedIndex::Native(slices) => resolve_native_in(slices, &module, id, rel),
             _ => FrameResult::miss(
                 FrameStatus::MalformedArtifact,
@@ -271,36 +273,51 @@ impl Symx {
             ),
         });
         if result.status == FrameStatus::Resolved {
-            self.add_managed_locations(tenant, &module, &mut result);
+            let il2cpp = entry
+                .il2cpp
+                .get_or_insert_with(|| self.il2cpp_of(tenant, &module));
+            if let Some(index) = il2cpp
+                && let LoadedIndex::Il2cpp(map) = &**index
+            {
+                add_managed_locations(map, &mut result);
+            }
         }
         result
     }
 
-    /// Unity IL2CPP: the C# location of each C++ frame, when a line mapping with the module's
-    /// build id exists. (The native and il2cpp crates know nothing of each other; this is
-    /// where they meet.)
-    fn add_managed_locations(&self, tenant: &Tenant, module: &str, result: &mut FrameResult) {
+    /// The IL2CPP line mapping with the module's build id, if one was uploaded.
+    fn il2cpp_of(&self, tenant: &Tenant, module: &str) -> Option<Arc<LoadedIndex>> {
         let inner = &self.inner;
-        let Ok(Some(id)) = inner.resolves.get_or_resolve(
-            ResolveKey::Il2cpp(tenant.clone(), module.to_owned()),
-            || inner.first_of(tenant, &[ArtifactKind::Il2cpp], "build_id", module),
-        ) else {
-            return;
-        };
-        let Ok(index) = self.load_index(tenant, &id) else {
-            return;
-        };
-        let LoadedIndex::Il2cpp(map) = &*index else {
-            return;
-        };
-        for f in &mut result.frames {
-            if let Some(m) = map.lookup(&f.source, f.line) {
-                f.managed_source = Some(m.file.to_owned());
-                f.managed_line = m.line;
-            }
+        let id = inner
+            .resolves
+            .get_or_resolve(
+                ResolveKey::Il2cpp(tenant.clone(), module.to_owned()),
+                || inner.first_of(tenant, &[ArtifactKind::Il2cpp], "build_id", module),
+            )
+            .ok()??;
+        self.load_index(tenant, &id).ok()
+    }
+}
+
+/// A native module of one request: its artifact, and (looked up on its first resolved frame)
+/// its IL2CPP line mapping.
+pub(crate) struct NativeModule {
+    found: Found,
+    il2cpp: Option<Option<Arc<LoadedIndex>>>,
+}
+
+/// Unity IL2CPP: the C# location of each C++ frame. (The native and il2cpp crates know
+/// nothing of each other; this is where they meet.)
+fn add_managed_locations(map: &symx_il2cpp::Il2cppIndex, result: &mut FrameResult) {
+    for f in &mut result.frames {
+        if let Some(m) = map.lookup(&f.source, f.line) {
+            f.managed_source = Some(m.file.to_owned());
+            f.managed_line = m.line;
         }
     }
+}
 
+impl Symx {
     fn find_native(&self, tenant: &Tenant, module: &str) -> Found {
         let inner = &self.inner;
         let id = inner.resolves.get_or_resolve(
