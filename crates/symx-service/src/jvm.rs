@@ -110,7 +110,13 @@ impl<'a> JvmTrace<'a> {
             );
         }
         if self.state.is_none() {
-            let thrown = self.exception().map(|e| e.class);
+            // The rewrite rules need the thrown class only, not the message.
+            let thrown = self
+                .st
+                .exception
+                .as_ref()
+                .map(|e| e.class.clone())
+                .map(|c| self.index().and_then(|i| i.remap_class(&c)).unwrap_or(c));
             self.state = Some(TraceState::thrown(thrown.as_deref()));
         }
         self.index();
