@@ -70,6 +70,21 @@ fn llvm_symbolizer(bin: &Path, addrs: &[u64]) -> usize {
     out.stdout.len()
 }
 
+/// symbolic's own SymCache of the object, names mangled and paths unresolved: the baseline
+/// our build and lookup are measured against.
+fn plain_symcache(bytes: &[u8]) -> Vec<u8> {
+    let object = symbolic::debuginfo::Object::parse(bytes).unwrap_or_else(|e| panic!("{e}"));
+    let mut converter = symbolic::symcache::SymCacheConverter::new();
+    converter
+        .process_object(&object)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut out = Vec::new();
+    converter
+        .serialize(&mut out)
+        .unwrap_or_else(|e| panic!("{e}"));
+    out
+}
+
 fn benches(c: &mut Criterion) {
     let bin = binary();
     let bytes = std::fs::read(&bin).unwrap_or_else(|e| panic!("{e}"));
@@ -83,19 +98,7 @@ fn benches(c: &mut Criterion) {
     // Baseline: symbolic's own conversion, names kept mangled (what our build adds on top is
     // demangling every distinct name once and the name table).
     g.bench_function("baseline_symcache_convert_no_demangling", |b| {
-        b.iter(|| {
-            let object = symbolic::debuginfo::Object::parse(black_box(&bytes))
-                .unwrap_or_else(|e| panic!("{e}"));
-            let mut converter = symbolic::symcache::SymCacheConverter::new();
-            converter
-                .process_object(&object)
-                .unwrap_or_else(|e| panic!("{e}"));
-            let mut out = Vec::new();
-            converter
-                .serialize(&mut out)
-                .unwrap_or_else(|e| panic!("{e}"));
-            out.len()
-        })
+        b.iter(|| plain_symcache(black_box(&bytes)).len())
     });
     g.finish();
 
@@ -118,18 +121,7 @@ fn benches(c: &mut Criterion) {
 
     // Where a lookup's time goes, on a plain SymCache: the range search alone, plus names,
     // plus full file paths (symbolic joins and cleans them per call).
-    let plain = {
-        let object = symbolic::debuginfo::Object::parse(&bytes).unwrap_or_else(|e| panic!("{e}"));
-        let mut converter = symbolic::symcache::SymCacheConverter::new();
-        converter
-            .process_object(&object)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let mut out = Vec::new();
-        converter
-            .serialize(&mut out)
-            .unwrap_or_else(|e| panic!("{e}"));
-        out
-    };
+    let plain = plain_symcache(&bytes);
     let load = idx.load_address();
     let mut g = c.benchmark_group("native_lookup_parts");
     for part in ["parse_and_search", "with_names", "with_full_paths"] {

@@ -26,6 +26,36 @@ fn repo_meta(url: &str, sha: &str) -> pb::UploadMetadata {
     }
 }
 
+/// The fixture's inlined JVM frame, in a stack trace naming `commit` ("" for none).
+async fn jvm_request(
+    sym: &mut symx_proto::v1::symbolication_service_client::SymbolicationServiceClient<
+        tonic::transport::Channel,
+    >,
+    commit: &str,
+) -> pb::SymbolicateResponse {
+    sym.symbolicate(pb::SymbolicateRequest {
+        stacktraces: vec![pb::StackTrace {
+            service: "shop-android".into(),
+            version: "5.1.0".into(),
+            variant: "release".into(),
+            git_commit_sha: commit.into(),
+            frames: vec![pb::Frame {
+                frame: Some(pb::frame::Frame::Jvm(pb::JvmFrame {
+                    class_name: "com.shop.a.a".into(),
+                    method: "a".into(),
+                    lineno: 1028,
+                    file: "SourceFile".into(),
+                })),
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+    .await
+    .expect("symbolicate")
+    .into_inner()
+}
+
 #[tokio::test]
 async fn frames_of_every_platform_link_to_tracked_files() {
     let srv = TestServer::start().await.expect("server");
@@ -116,28 +146,7 @@ async fn frames_of_every_platform_link_to_tracked_files() {
     )
     .await
     .expect("jvm upload");
-    let resp = sym
-        .symbolicate(pb::SymbolicateRequest {
-            stacktraces: vec![pb::StackTrace {
-                service: "shop-android".into(),
-                version: "5.1.0".into(),
-                variant: "release".into(),
-                git_commit_sha: COMMIT.into(),
-                frames: vec![pb::Frame {
-                    frame: Some(pb::frame::Frame::Jvm(pb::JvmFrame {
-                        class_name: "com.shop.a.a".into(),
-                        method: "a".into(),
-                        lineno: 1028,
-                        file: "SourceFile".into(),
-                    })),
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
-        .await
-        .expect("symbolicate")
-        .into_inner();
+    let resp = jvm_request(&mut sym, COMMIT).await;
     let frames = &resp.stacktraces[0].frames[0].frames;
     assert!(!frames.is_empty());
     for f in frames {
@@ -149,27 +158,7 @@ async fn frames_of_every_platform_link_to_tracked_files() {
         assert_eq!(l.line, f.lineno);
     }
     // Without the commit the mapping has no repository: resolved, no link.
-    let resp = sym
-        .symbolicate(pb::SymbolicateRequest {
-            stacktraces: vec![pb::StackTrace {
-                service: "shop-android".into(),
-                version: "5.1.0".into(),
-                variant: "release".into(),
-                frames: vec![pb::Frame {
-                    frame: Some(pb::frame::Frame::Jvm(pb::JvmFrame {
-                        class_name: "com.shop.a.a".into(),
-                        method: "a".into(),
-                        lineno: 1028,
-                        file: "SourceFile".into(),
-                    })),
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
-        .await
-        .expect("symbolicate")
-        .into_inner();
+    let resp = jvm_request(&mut sym, "").await;
     let r = &resp.stacktraces[0].frames[0];
     assert_eq!(r.status, pb::FrameStatus::Resolved as i32);
     assert!(!r.frames.is_empty());

@@ -219,7 +219,8 @@ pub fn plan_dsym(
     Ok((plans, skipped))
 }
 
-fn is_elf(path: &Path) -> bool {
+/// True when the file starts with the ELF magic.
+pub fn is_elf(path: &Path) -> bool {
     let mut magic = [0u8; 4];
     std::fs::File::open(path)
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))

@@ -300,12 +300,7 @@ fn plan_elf(args: &ElfArgs) -> Result<Vec<Planned>> {
             if !entry.file_type().is_file() {
                 continue;
             }
-            let mut magic = [0u8; 4];
-            let is_elf = std::fs::File::open(entry.path())
-                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
-                .is_ok()
-                && magic == *b"\x7fELF";
-            if is_elf {
+            if native_upload::is_elf(entry.path()) {
                 found.push((entry.metadata()?.len(), entry.path().to_owned()));
             }
         }

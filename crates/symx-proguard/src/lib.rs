@@ -77,9 +77,6 @@ pub fn build_index(bytes: &[u8]) -> Result<BuiltJvm, Error> {
                 )));
             }
         }
-        if classes == 0 && !line.starts_with(char::is_whitespace) && i > 1000 {
-            break;
-        }
     }
     if classes == 0 {
         return Err(Error::InvalidMapping(
