@@ -140,3 +140,21 @@ fn garbage_and_truncated_objects_are_errors() {
         }
     }
 }
+
+/// An index written by an older version says so (the service then rebuilds it from the stored
+/// file instead of failing the frame).
+#[test]
+fn older_index_versions_are_told_apart_from_corruption() {
+    let mut old = build_index(&fixture("crash")).expect("builds").bytes;
+    old[7] = b'2';
+    assert!(matches!(
+        NativeIndex::open(&old[..]),
+        Err(symx_native::Error::IndexVersion(v)) if v == "SYMXNAT2"
+    ));
+    let mut corrupt = build_index(&fixture("crash")).expect("builds").bytes;
+    corrupt[0] = b'X';
+    assert!(matches!(
+        NativeIndex::open(&corrupt[..]),
+        Err(symx_native::Error::BadIndex(_))
+    ));
+}
