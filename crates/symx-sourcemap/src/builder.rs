@@ -18,7 +18,10 @@ pub struct BuiltIndex {
     pub tokens: u32,
     pub sources: u32,
     pub lines: u32,
+    /// Named scopes: the minified file's, or the function names of Metro's function maps.
     pub scopes: u32,
+    /// Bytecode functions of a Hermes map (0 for a map of JavaScript text).
+    pub hermes_functions: u32,
 }
 
 /// The decoded fields of a raw map that the get API returns.
@@ -120,13 +123,136 @@ fn describe(e: &sourcemap::Error) -> String {
 }
 
 fn decode(map: &[u8]) -> Result<SourceMap, Error> {
+    Ok(decode_with_functions(map)?.0)
+}
+
+/// The enclosing function's original name at each mapping of the map, from Metro's
+/// `x_facebook_sources` function maps: (generated line, generated column, name id into the
+/// name list). `None` when no part of the map carries function maps.
+type FunctionNames = (Vec<(u32, u32, Option<u32>)>, Vec<String>);
+
+fn decode_with_functions(map: &[u8]) -> Result<(SourceMap, Option<FunctionNames>), Error> {
     let decoded = sourcemap::decode_slice(map).map_err(|e| Error::InvalidMap(describe(&e)))?;
-    match decoded {
-        DecodedMap::Regular(sm) => Ok(sm),
+    let mut names = FunctionCollector::default();
+    names.collect(&decoded, 0, 0);
+    let functions = names
+        .any_function_map
+        .then_some((names.positions, names.names));
+    let sm = match decoded {
+        DecodedMap::Regular(sm) => sm,
         DecodedMap::Index(idx) => idx
             .flatten()
-            .map_err(|e| Error::InvalidMap(format!("index map: {e}"))),
-        DecodedMap::Hermes(h) => Ok((*h).clone()),
+            .map_err(|e| Error::InvalidMap(format!("index map: {e}")))?,
+        DecodedMap::Hermes(h) => (*h).clone(),
+    };
+    Ok((sm, functions))
+}
+
+#[derive(Default)]
+struct FunctionCollector {
+    positions: Vec<(u32, u32, Option<u32>)>,
+    names: Vec<String>,
+    ids: HashMap<String, u32>,
+    any_function_map: bool,
+}
+
+impl FunctionCollector {
+    /// Walks a decoded map (and the sections of an index map, at their offsets, as
+    /// `SourceMapIndex::flatten` places them) recording each token's function name.
+    fn collect(&mut self, decoded: &DecodedMap, off_line: u32, off_col: u32) {
+        let place = |line: u32, col: u32| {
+            let col = if line == 0 { col + off_col } else { col };
+            (line + off_line, col)
+        };
+        match decoded {
+            DecodedMap::Regular(sm) => {
+                for t in sm.tokens() {
+                    let (l, c) = place(t.get_dst_line(), t.get_dst_col());
+                    self.positions.push((l, c, None));
+                }
+            }
+            DecodedMap::Hermes(h) => {
+                self.any_function_map = true;
+                for t in h.tokens() {
+                    let (l, c) = place(t.get_dst_line(), t.get_dst_col());
+                    let id = h.get_scope_for_token(t).map(|name| self.intern(name));
+                    self.positions.push((l, c, id));
+                }
+            }
+            DecodedMap::Index(idx) => {
+                for section in idx.sections() {
+                    let (sl, sc) = section.get_offset();
+                    if let Some(inner) = section.get_sourcemap() {
+                        let (l, c) = place(sl, sc);
+                        self.collect(inner, l, c);
+                    }
+                }
+            }
+        }
+    }
+
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(id) = self.ids.get(name) {
+            return *id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.to_owned());
+        self.ids.insert(name.to_owned(), id);
+        id
+    }
+}
+
+/// Reads and checks `x_hermes_function_offsets` (`{"<segment>": [offset, ...]}`): `Ok(None)`
+/// when the map has none, else the start offsets of segment 0's functions.
+fn hermes_function_offsets(map: &[u8]) -> Result<Option<Vec<u32>>, Error> {
+    const KEY: &str = "x_hermes_function_offsets";
+    if memchr::memmem::find(map, KEY.as_bytes()).is_none() {
+        return Ok(None);
+    }
+    #[derive(serde::Deserialize)]
+    struct Only {
+        x_hermes_function_offsets: Option<serde_json::Value>,
+    }
+    let only: Only = serde_json::from_slice(strip_xssi(map))
+        .map_err(|e| Error::InvalidMap(format!("not JSON: {e}")))?;
+    let Some(value) = only.x_hermes_function_offsets else {
+        return Ok(None);
+    };
+    let bad = |what: String| Error::InvalidMap(format!("`{KEY}` {what}"));
+    let segments = value
+        .as_object()
+        .ok_or_else(|| bad("must be an object of segment ids to offset arrays".into()))?;
+    let mut segment0 = None;
+    for (segment, offsets) in segments {
+        if segment.parse::<u32>().is_err() {
+            return Err(bad(format!(
+                "has key `{segment}`, which is not a segment id"
+            )));
+        }
+        let offsets = offsets
+            .as_array()
+            .ok_or_else(|| bad(format!("segment {segment} is not an array")))?;
+        let mut out = Vec::with_capacity(offsets.len());
+        for (i, v) in offsets.iter().enumerate() {
+            let o = v
+                .as_u64()
+                .and_then(|o| u32::try_from(o).ok())
+                .ok_or_else(|| {
+                    bad(format!(
+                        "segment {segment} entry {i} is {v}, not a bytecode offset"
+                    ))
+                })?;
+            out.push(o);
+        }
+        if segment == "0" {
+            segment0 = Some(out);
+        }
+    }
+    match segment0 {
+        Some(offsets) if !offsets.is_empty() => Ok(Some(offsets)),
+        _ => Err(bad(
+            "has no bytecode offsets for segment 0 (the map of a Hermes bundle lists each function's start)".into(),
+        )),
     }
 }
 
@@ -157,7 +283,8 @@ pub fn build_index(map: &[u8], minified: Option<&[u8]>) -> Result<BuiltIndex, Er
             map.len()
         )));
     }
-    let sm = decode(map)?;
+    let (sm, functions) = decode_with_functions(map)?;
+    let hermes = hermes_function_offsets(map)?;
     let minified = match minified {
         Some(bytes) => Some(std::str::from_utf8(bytes).map_err(|e| {
             Error::InvalidMinified(format!("not UTF-8 at byte offset {}", e.valid_up_to()))
@@ -205,6 +332,17 @@ pub fn build_index(map: &[u8], minified: Option<&[u8]>) -> Result<BuiltIndex, Er
         });
     }
     tokens.sort_by_key(|t| (t.line, t.col));
+    if hermes.is_some()
+        && let Some(t) = tokens.iter().find(|t| t.line > 0)
+    {
+        return Err(Error::InvalidMap(format!(
+            "`mappings` of a Hermes bytecode map (it has `x_hermes_function_offsets`) must all be on line 1, where the column is the bytecode offset; a segment is on line {}",
+            t.line + 1
+        )));
+    }
+    // The minified file of a Hermes map is the JavaScript that was compiled, not what the
+    // positions refer to: its lines and scopes do not apply.
+    let minified = if hermes.is_some() { None } else { minified };
 
     let line_lengths: Vec<u32> = match minified {
         Some(text) => split_lines(text)
@@ -259,34 +397,55 @@ pub fn build_index(map: &[u8], minified: Option<&[u8]>) -> Result<BuiltIndex, Er
             .map(str::to_owned)
             .unwrap_or_else(|| r.text.clone())
     };
-    let found = minified.map(scopes::find_scopes).unwrap_or_default();
     let mut strings = StringTable::default();
     let mut func_ids: HashMap<String, u32> = HashMap::new();
     let mut funcs: Vec<u32> = Vec::new();
-    let scope_names: Vec<Option<u32>> = found
-        .iter()
-        .map(|s| {
-            let name = s.name.as_ref().map(&original)?;
-            let full = match &s.class {
-                Some(c) => format!("{}.{name}", original(c)),
-                None => name,
-            };
-            let next = func_ids.len() as u32;
-            let id = *func_ids.entry(full.clone()).or_insert_with(|| {
-                let (o, l) = strings.add(&full);
-                funcs.extend_from_slice(&[o, l]);
-                next
-            });
-            Some(id)
+    let mut func_id = |full: &str, strings: &mut StringTable| -> u32 {
+        let next = func_ids.len() as u32;
+        *func_ids.entry(full.to_owned()).or_insert_with(|| {
+            let (o, l) = strings.add(full);
+            funcs.extend_from_slice(&[o, l]);
+            next
         })
-        .collect();
-    let bps = scopes::breakpoints(&found);
-    let mut scope_words = Vec::with_capacity(bps.len() * 2);
-    let mut scope_fns = Vec::with_capacity(bps.len());
-    for ((line, col), top) in &bps {
-        let id = top.and_then(|i| scope_names.get(i).copied().flatten());
-        scope_words.extend_from_slice(&[*line, *col]);
-        scope_fns.push(id.unwrap_or(NONE));
+    };
+    let mut scope_words = Vec::new();
+    let mut scope_fns = Vec::new();
+    let n_scopes: u32;
+    if let Some((mut positions, names)) = functions {
+        // Metro's function maps: a breakpoint wherever the enclosing function changes from
+        // one mapping to the next.
+        positions.sort_by_key(|p| (p.0, p.1));
+        let ids: Vec<u32> = names.iter().map(|n| func_id(n, &mut strings)).collect();
+        let mut last: Option<Option<u32>> = None;
+        for (line, col, name) in positions {
+            let id = name.and_then(|n| ids.get(n as usize).copied());
+            if last != Some(id) {
+                scope_words.extend_from_slice(&[line, col]);
+                scope_fns.push(id.unwrap_or(NONE));
+                last = Some(id);
+            }
+        }
+        n_scopes = names.len() as u32;
+    } else {
+        // The minified file's own scopes, named through the map.
+        let found = minified.map(scopes::find_scopes).unwrap_or_default();
+        let scope_names: Vec<Option<u32>> = found
+            .iter()
+            .map(|s| {
+                let name = s.name.as_ref().map(&original)?;
+                let full = match &s.class {
+                    Some(c) => format!("{}.{name}", original(c)),
+                    None => name,
+                };
+                Some(func_id(&full, &mut strings))
+            })
+            .collect();
+        for ((line, col), top) in &scopes::breakpoints(&found) {
+            let id = top.and_then(|i| scope_names.get(i).copied().flatten());
+            scope_words.extend_from_slice(&[*line, *col]);
+            scope_fns.push(id.unwrap_or(NONE));
+        }
+        n_scopes = found.len() as u32;
     }
     w.words(Section::Scopes, &scope_words);
     let scope_blocks: Vec<u32> = scope_words
@@ -340,6 +499,7 @@ pub fn build_index(map: &[u8], minified: Option<&[u8]>) -> Result<BuiltIndex, Er
     w.words(Section::Starts, &starts);
     w.bytes(Section::Strings, &strings.data);
     w.bytes(Section::Text, &text);
+    w.words(Section::Hermes, hermes.as_deref().unwrap_or_default());
 
     let bytes = w.finish()?;
     Ok(BuiltIndex {
@@ -348,7 +508,8 @@ pub fn build_index(map: &[u8], minified: Option<&[u8]>) -> Result<BuiltIndex, Er
         tokens: tokens.len() as u32,
         sources: n_sources,
         lines: n_lines,
-        scopes: found.len() as u32,
+        scopes: n_scopes,
+        hermes_functions: hermes.map_or(0, |h| h.len() as u32),
     })
 }
 

@@ -20,7 +20,15 @@
 //! STARTS   start offset (relative to its content) of each line of each source content
 //! STRINGS  UTF-8 bytes
 //! TEXT     UTF-8 bytes of `sourcesContent`
+//! HERMES   start offset of each bytecode function (`x_hermes_function_offsets`, segment 0);
+//!          empty for maps of JavaScript text
 //! ```
+//!
+//! For a Hermes map the "minified file" is bytecode: every mapping is on line 1 and its column
+//! is a bytecode offset, so a frame printed as `address at bundle:1:<offset>` is looked up at
+//! line 0, column `offset`. SCOPES then come from Metro's `x_facebook_sources` function maps
+//! (the original name of the function enclosing each mapping's original position), as they
+//! do for any map that carries them.
 //!
 //! Opening validates every section's size against the header counts, so a lookup can index
 //! without re-checking; any inconsistency found later still yields `None`, never a panic.
@@ -34,7 +42,7 @@ use symx_types::ResolvedFrame;
 
 pub(crate) const MAGIC: &[u8; 8] = b"SYMXJSIX";
 /// Bump on any layout change: indexes of another version are rebuilt from the raw artifact.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 pub(crate) const NONE: u32 = u32::MAX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,9 +63,10 @@ pub(crate) enum Section {
     Starts,
     Strings,
     Text,
+    Hermes,
 }
 
-pub(crate) const SECTION_COUNT: usize = 15;
+pub(crate) const SECTION_COUNT: usize = 16;
 /// Entries per summary entry: 16 columns are one 64-byte cache line, so a lookup costs the
 /// summary search (in cache) plus about one line of columns and one token.
 pub(crate) const BLOCK: usize = 16;
@@ -79,6 +88,8 @@ pub enum Miss {
     LineOutOfRange,
     /// Nothing is mapped at or before this column on this line, or the segment maps nowhere.
     Unmapped,
+    /// A Hermes function id the map's `x_hermes_function_offsets` does not have.
+    UnknownFunction,
 }
 
 /// A read-only view of an index: validated once at open, then used in place.
@@ -161,7 +172,8 @@ impl<B: AsRef<[u8]>> JsIndex<B> {
             && words(Section::ScopeBlocks) == n_scopes.div_ceil(BLOCK) * 2
             && words(Section::Content) == n_sources * 4
             && sections[Section::Names as usize].1 % 8 == 0
-            && sections[Section::Funcs as usize].1 % 8 == 0;
+            && sections[Section::Funcs as usize].1 % 8 == 0
+            && sections[Section::Hermes as usize].1 % 4 == 0;
         if !consistent {
             return Err(bad("section sizes disagree"));
         }
@@ -339,11 +351,49 @@ impl<B: AsRef<[u8]>> JsIndex<B> {
         Some(s.trim_end_matches(['\n', '\r']))
     }
 
+    /// Whether this is the map of Hermes bytecode (it has `x_hermes_function_offsets`).
+    pub fn is_hermes(&self) -> bool {
+        self.sections[Section::Hermes as usize].1 > 0
+    }
+
+    /// Number of bytecode functions whose start offsets the map gives.
+    pub fn hermes_function_count(&self) -> u32 {
+        (self.sections[Section::Hermes as usize].1 / 4) as u32
+    }
+
+    /// The virtual bytecode offset of a frame: `offset` itself (as Hermes prints it in
+    /// `address at bundle:1:<offset>`), or, with a function id (as Hermes crash reports give
+    /// `FunctionID` and `ByteCodeOffset`), the function's start plus `offset`.
+    pub fn bytecode_offset(&self, function_id: Option<u32>, offset: u32) -> Result<u32, Miss> {
+        match function_id {
+            None => Ok(offset),
+            Some(f) => self
+                .w(Section::Hermes, f as usize)
+                .and_then(|start| start.checked_add(offset))
+                .ok_or(Miss::UnknownFunction),
+        }
+    }
+
+    /// Resolves a Hermes frame (see [`Self::bytecode_offset`]): bytecode maps put every
+    /// mapping on line 1 with the offset as the column.
+    pub fn resolve_bytecode(
+        &self,
+        function_id: Option<u32>,
+        offset: u32,
+        context: u32,
+    ) -> Result<ResolvedFrame, Miss> {
+        let virtual_offset = self.bytecode_offset(function_id, offset)?;
+        self.resolve0(0, virtual_offset, context)
+    }
+
     /// Resolves a 1-based (line, column) frame position to an original frame. With
     /// `context > 0`, the source line and up to `context` lines before and after come too
     /// (when the map embeds sources); with 0, no source text is read.
     pub fn resolve(&self, line: u32, column: u32, context: u32) -> Result<ResolvedFrame, Miss> {
-        let (l0, c0) = (line.saturating_sub(1), column.saturating_sub(1));
+        self.resolve0(line.saturating_sub(1), column.saturating_sub(1), context)
+    }
+
+    fn resolve0(&self, l0: u32, c0: u32, context: u32) -> Result<ResolvedFrame, Miss> {
         let m = self.lookup(l0, c0)?;
         let mut frame = ResolvedFrame {
             source: self.source(m.src_id).unwrap_or_default().to_owned(),

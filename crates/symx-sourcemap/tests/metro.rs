@@ -1,0 +1,164 @@
+//! React Native maps against metro-symbolicate's answers (`tests/fixtures/react/`): Metro's
+//! index map of the bundle, and composed Hermes bytecode maps (by hermes-compiler and by
+//! hermes-engine-cli 0.12, whose runtime printed `trace-0.12.txt`).
+
+use serde_json::Value;
+use symx_sourcemap::{JsIndex, Miss, build_index};
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/../../tests/fixtures/react/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn expected() -> Value {
+    serde_json::from_slice(&fixture("expected.json")).expect("expected.json")
+}
+
+/// Compares one answer of ours with metro-symbolicate's (1-based lines, 0-based columns).
+fn check(what: &str, got: Result<symx_types::ResolvedFrame, Miss>, want: &Value) {
+    if want["source"].is_null() {
+        assert!(got.is_err(), "{what}: metro maps nowhere, we gave {got:?}");
+        return;
+    }
+    let got = got.unwrap_or_else(|m| panic!("{what}: {m:?}, metro gave {want}"));
+    assert_eq!(
+        got.source,
+        want["source"].as_str().unwrap_or_default(),
+        "{what}"
+    );
+    assert_eq!(Some(u64::from(got.line)), want["line"].as_u64(), "{what}");
+    assert_eq!(
+        Some(u64::from(got.column) - 1),
+        want["column"].as_u64(),
+        "{what}"
+    );
+    assert_eq!(got.symbol.as_deref(), want["name"].as_str(), "{what}");
+    assert_eq!(got.function.as_deref(), want["function"].as_str(), "{what}");
+}
+
+#[test]
+fn metro_index_map_answers_as_metro_symbolicate() {
+    let built = build_index(
+        &fixture("metro.map"),
+        Some(&fixture("index.android.bundle")),
+    )
+    .expect("builds");
+    assert_eq!(built.hermes_functions, 0);
+    let idx = JsIndex::open(built.bytes).expect("opens");
+    assert!(!idx.is_hermes());
+    let positions = expected()["metro.map"]["positions"].clone();
+    let positions = positions.as_array().expect("positions");
+    assert!(positions.len() > 100);
+    for p in positions {
+        let (line, col) = (
+            p["generated"][0].as_u64().unwrap_or(0),
+            p["generated"][1].as_u64().unwrap_or(0),
+        );
+        let got = idx.resolve(line as u32, col as u32 + 1, 0);
+        check(&format!("metro.map {line}:{col}"), got, p);
+    }
+}
+
+#[test]
+fn hermes_maps_answer_bytecode_offsets_as_metro_symbolicate() {
+    let all = expected();
+    let built = build_index(
+        &fixture("hermes.map"),
+        Some(&fixture("index.android.bundle")),
+    )
+    .expect("builds");
+    assert!(built.hermes_functions > 10, "{}", built.hermes_functions);
+    let idx = JsIndex::open(built.bytes).expect("opens");
+    assert!(idx.is_hermes());
+    let positions = all["hermes.map"]["positions"]
+        .as_array()
+        .expect("positions");
+    for p in positions {
+        let offset = p["generated"][1].as_u64().unwrap_or(0) as u32;
+        check(
+            &format!("hermes.map offset {offset}"),
+            idx.resolve_bytecode(None, offset, 0),
+            p,
+        );
+    }
+    // The real runtime's trace: every printed frame, and the named functions the runtime
+    // could only call `anonymous`.
+    let built = build_index(&fixture("hermes-0.12.map"), None).expect("builds");
+    let idx = JsIndex::open(built.bytes).expect("opens");
+    let frames = all["trace-0.12.txt"]["frames"].as_array().expect("frames");
+    assert_eq!(frames.len(), 11);
+    for f in frames {
+        let offset = f["offset"].as_u64().unwrap_or(0) as u32;
+        check(
+            &format!("trace offset {offset}"),
+            idx.resolve_bytecode(None, offset, 0),
+            f,
+        );
+    }
+    let top = idx.resolve_bytecode(None, 2286, 1).expect("top frame");
+    assert_eq!(top.function.as_deref(), Some("Cart.prototype.priceOf"));
+    assert_eq!(
+        top.context_line.as_deref(),
+        Some("    throw new Error('bad quantity ' + item.qty);")
+    );
+}
+
+#[test]
+fn hermes_function_ids_add_the_function_start() {
+    let built = build_index(&fixture("hermes-0.12.map"), None).expect("builds");
+    let idx = JsIndex::open(built.bytes).expect("opens");
+    let map: Value = serde_json::from_slice(&fixture("hermes-0.12.map")).expect("json");
+    let starts: Vec<u64> = map["x_hermes_function_offsets"]["0"]
+        .as_array()
+        .expect("offsets")
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    assert_eq!(idx.hermes_function_count() as usize, starts.len());
+    // The function holding offset 2286, and the offset within it.
+    let f = starts.iter().rposition(|s| *s <= 2286).expect("a function") as u32;
+    let within = 2286 - starts[f as usize] as u32;
+    assert_eq!(
+        idx.resolve_bytecode(Some(f), within, 0),
+        idx.resolve_bytecode(None, 2286, 0)
+    );
+    assert_eq!(
+        idx.resolve_bytecode(Some(starts.len() as u32), 0, 0),
+        Err(Miss::UnknownFunction)
+    );
+}
+
+#[test]
+fn malformed_hermes_offsets_are_refused_naming_the_field() {
+    let map = String::from_utf8(fixture("hermes.map")).expect("utf-8");
+    let start = map.find("\"x_hermes_function_offsets\"").expect("field");
+    let end = start + map[start..].find('}').expect("end") + 1;
+    for (replacement, says) in [
+        ("\"x_hermes_function_offsets\":{}", "no bytecode offsets"),
+        (
+            "\"x_hermes_function_offsets\":{\"0\":[]}",
+            "no bytecode offsets",
+        ),
+        ("\"x_hermes_function_offsets\":[1,2]", "must be an object"),
+        ("\"x_hermes_function_offsets\":{\"0\":[0,-4]}", "entry 1"),
+        (
+            "\"x_hermes_function_offsets\":{\"a\":[0]}",
+            "not a segment id",
+        ),
+    ] {
+        let bad = format!("{}{replacement}{}", &map[..start], &map[end..]);
+        let err = build_index(bad.as_bytes(), None).expect_err(replacement);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("x_hermes_function_offsets") && msg.contains(says),
+            "{msg}"
+        );
+    }
+    // Bytecode maps have one line; a second one is not a Hermes map.
+    let two_lines = map.replacen("\"mappings\":\"", "\"mappings\":\"A;", 1);
+    let err = build_index(two_lines.as_bytes(), None).expect_err("two lines");
+    assert!(err.to_string().contains("line 2"), "{err}");
+}
