@@ -192,8 +192,7 @@ pub fn request(positions: &[(u32, u32)], frames: usize, offset: usize) -> Symbol
                 url: URL.into(),
                 line: l + 1,
                 column: c + 1,
-                function: None,
-                debug_id: None,
+                ..JsFrame::default()
             })
         })
         .collect();

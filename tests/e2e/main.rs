@@ -13,4 +13,5 @@ mod jvm;
 mod links;
 mod mobile;
 mod native;
+mod react;
 mod windows;

@@ -221,8 +221,18 @@ fn frame_from_json(v: &Value) -> Result<pb::Frame> {
             .and_then(Value::as_u64)
             .map(|n| n.min(u32::MAX as u64) as u32)
     };
-    let (Some(line), Some(col)) = (num("lineno", "line"), num("colno", "column")) else {
-        bail!("frame {v} needs `lineno` and `colno` (1-based)");
+    // Hermes: `{"abs_path": "index.android.bundle", "bytecode_offset": 1234}`, or with
+    // `hermes_function_id` (a crash report's FunctionID and ByteCodeOffset).
+    let bytecode_offset = num("bytecode_offset", "ByteCodeOffset");
+    let hermes_function_id = num("hermes_function_id", "FunctionID");
+    let (line, col) = match (
+        num("lineno", "line"),
+        num("colno", "column"),
+        bytecode_offset,
+    ) {
+        (Some(line), Some(col), _) => (line, col),
+        (line, _, Some(_)) => (line.unwrap_or(1), 0),
+        _ => bail!("frame {v} needs `lineno` and `colno` (1-based), or a Hermes `bytecode_offset`"),
     };
     Ok(pb::Frame {
         frame: Some(pb::frame::Frame::Js(pb::JsFrame {
@@ -231,6 +241,8 @@ fn frame_from_json(v: &Value) -> Result<pb::Frame> {
             colno: col,
             function: str_field(v, "function").unwrap_or_default().to_owned(),
             debug_id: str_field(v, "debug_id").unwrap_or_default().to_owned(),
+            bytecode_offset,
+            hermes_function_id,
         })),
     })
 }

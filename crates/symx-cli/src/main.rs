@@ -440,6 +440,8 @@ async fn symbolicate(args: SymbolicateArgs, ch: Channel, as_json: bool) -> Resul
                 colno: frame.column,
                 function: frame.function.clone().unwrap_or_default(),
                 debug_id: String::new(),
+                bytecode_offset: frame.bytecode.then_some(frame.column),
+                hermes_function_id: None,
             }),
             // Native pcs are module-relative (tombstone pcs, Dart `virt` addresses, Apple
             // image offsets); frame 0 of a thread is exact, the others return addresses.

@@ -12,6 +12,8 @@ pub struct TextFrame {
     pub url: String,
     pub line: u32,
     pub column: u32,
+    /// Hermes printed `address at bundle:1:<offset>`: `column` is a 0-based bytecode offset.
+    pub bytecode: bool,
 }
 
 /// A native frame: a module-relative pc in a module named by path and code id (ELF build id,
@@ -465,6 +467,11 @@ fn v8(line: &str) -> Option<TextFrame> {
         let inner = &rest[open + 2..rest.len() - 1];
         // `eval at f (url:1:2), <anonymous>:3:4`: take the outer location.
         let inner = inner.rsplit(", ").next().unwrap_or(inner);
+        // Hermes bytecode: `at fn (address at index.android.bundle:1:1234)`.
+        let (inner, bytecode) = match inner.strip_prefix("address at ") {
+            Some(rest) => (rest, true),
+            None => (inner, false),
+        };
         let (url, l, c) = location(inner)?;
         let mut name = rest[..open].trim();
         name = name.strip_prefix("async ").unwrap_or(name);
@@ -476,6 +483,7 @@ fn v8(line: &str) -> Option<TextFrame> {
             url,
             line: l,
             column: c,
+            bytecode,
         });
     }
     let rest = rest.strip_prefix("async ").unwrap_or(rest);
@@ -485,6 +493,7 @@ fn v8(line: &str) -> Option<TextFrame> {
         url,
         line: l,
         column: c,
+        bytecode: false,
     })
 }
 
@@ -502,6 +511,7 @@ fn gecko(line: &str) -> Option<TextFrame> {
         url,
         line: l,
         column: c,
+        bytecode: false,
     })
 }
 
@@ -573,6 +583,30 @@ mod tests {
         assert_eq!(f[1].function, None);
         assert_eq!(f[2].function.as_deref(), Some("new Foo"));
         assert_eq!(f[2].url, "http://localhost:8080/x.js?v=1");
+        assert!(f.iter().all(|f| !f.bytecode));
+    }
+
+    #[test]
+    fn hermes_bytecode_frames() {
+        let lines = parse(
+            "Error: bad\n    at anonymous (address at index.android.bundle:1:2286)\n    at forEach (native)\n    at run (index.android.bundle:3:14)",
+        );
+        let f: Vec<&TextFrame> = lines
+            .iter()
+            .filter_map(|l| match l {
+                StackLine::Frame { frame, .. } => Some(frame),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(f.len(), 2);
+        assert!(f[0].bytecode);
+        assert_eq!(
+            (f[0].url.as_str(), f[0].line, f[0].column),
+            ("index.android.bundle", 1, 2286)
+        );
+        assert_eq!(f[0].function.as_deref(), Some("anonymous"));
+        assert!(!f[1].bytecode);
+        assert!(matches!(&lines[2], StackLine::Text(t) if t.contains("(native)")));
     }
 
     #[test]

@@ -183,6 +183,8 @@ pub fn symbolicate_from_pb(r: pb::SymbolicateRequest) -> SymbolicateRequest {
                             column: js.colno,
                             function: opt(js.function),
                             debug_id: opt(js.debug_id),
+                            bytecode_offset: js.bytecode_offset,
+                            hermes_function_id: js.hermes_function_id,
                         }),
                         Some(pb::frame::Frame::Native(n)) => Frame::Native(NativeFrame {
                             debug_id: opt(n.debug_id),

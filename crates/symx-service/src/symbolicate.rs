@@ -190,7 +190,7 @@ impl Symx {
         context: u32,
         memo: &mut HashMap<(Option<&'r str>, &'r str, usize), Found>,
     ) -> FrameResult {
-        if f.line == 0 || f.column == 0 {
+        if f.bytecode_offset.is_none() && (f.line == 0 || f.column == 0) {
             return FrameResult::miss(
                 FrameStatus::InvalidFrame,
                 None,
@@ -633,7 +633,11 @@ impl Found {
 }
 
 fn resolve_in(js: &JsIndex<Vec<u8>>, id: &ArtifactId, f: &JsFrame, context: u32) -> FrameResult {
-    match js.resolve(f.line, f.column, context) {
+    let answer = match f.bytecode_offset {
+        Some(offset) => js.resolve_bytecode(f.hermes_function_id, offset, context),
+        None => js.resolve(f.line, f.column, context),
+    };
+    match answer {
         Ok(frame) => FrameResult {
             status: FrameStatus::Resolved,
             artifact_id: Some(id.clone()),
@@ -653,7 +657,24 @@ fn resolve_in(js: &JsIndex<Vec<u8>>, id: &ArtifactId, f: &JsFrame, context: u32)
         Err(Miss::Unmapped) => FrameResult::miss(
             FrameStatus::OutOfRange,
             Some(id.clone()),
-            format!("nothing is mapped at line {} column {}", f.line, f.column),
+            match f.bytecode_offset {
+                Some(offset) => match f.hermes_function_id {
+                    Some(func) => {
+                        format!("nothing is mapped at bytecode offset {offset} of function {func}")
+                    }
+                    None => format!("nothing is mapped at bytecode offset {offset}"),
+                },
+                None => format!("nothing is mapped at line {} column {}", f.line, f.column),
+            },
+        ),
+        Err(Miss::UnknownFunction) => FrameResult::miss(
+            FrameStatus::InvalidFrame,
+            Some(id.clone()),
+            format!(
+                "Hermes function {} is not in the map's x_hermes_function_offsets ({} functions)",
+                f.hermes_function_id.unwrap_or_default(),
+                js.hermes_function_count()
+            ),
         ),
     }
 }

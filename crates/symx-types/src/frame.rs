@@ -16,6 +16,11 @@ pub struct JsFrame {
     pub function: Option<String>,
     /// The debug id of the minified file, when the client knows it.
     pub debug_id: Option<String>,
+    /// Hermes bytecode: the offset printed as `address at bundle:1:<offset>` (then `column`
+    /// is not used).
+    pub bytecode_offset: Option<u32>,
+    /// Hermes crash reports: the function `bytecode_offset` counts from.
+    pub hermes_function_id: Option<u32>,
 }
 
 /// A native frame: an instruction address in a loaded module.
