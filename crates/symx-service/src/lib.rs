@@ -6,6 +6,7 @@
 //! status codes. CPU-heavy work (index builds, frame resolution, storage IO) runs on the
 //! blocking pool, bounded by a semaphore, never on the async worker threads.
 
+pub mod auth;
 pub mod cache;
 mod catalog;
 pub mod config;
@@ -19,6 +20,7 @@ mod symbolicate;
 mod upload;
 pub mod urls;
 
+pub use auth::{ApiKeyView, NewApiKey, Principal, Scope};
 pub use catalog::{ArtifactView, Filters, ListPage, ListQuery, SourceMapFile, SourceMapSelector};
 pub use config::{Config, ConfigError};
 pub use error::{Result, ServiceError};
@@ -29,6 +31,7 @@ use cache::{IndexCache, ResolveCache};
 use metrics::Metrics;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use symx_storage::{Storage, StorageOptions};
 use symx_types::ErrorCode;
@@ -53,6 +56,8 @@ struct Inner {
     cpu: Arc<Semaphore>,
     uploads: Arc<Semaphore>,
     spool_dir: PathBuf,
+    /// Some API key exists: every request must present one (see [`auth`]).
+    auth_required: AtomicBool,
 }
 
 impl Symx {
@@ -80,6 +85,7 @@ impl Symx {
             Duration::from_millis(config.cache.resolve_ttl_ms),
             metrics.clone(),
         );
+        let auth_required = AtomicBool::new(!storage.api_keys()?.is_empty());
         let cpu = Arc::new(Semaphore::new(config.cpu_workers()));
         let uploads = Arc::new(Semaphore::new(config.limits.concurrent_uploads));
         Ok(Self {
@@ -93,6 +99,7 @@ impl Symx {
                 cpu,
                 uploads,
                 spool_dir,
+                auth_required,
             }),
         })
     }

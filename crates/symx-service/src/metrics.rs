@@ -22,6 +22,11 @@ pub struct Metrics {
     pub cache_bytes: IntGauge,
     pub cache_entries: IntGauge,
     pub purged: IntCounter,
+    /// Requests presenting a key that is unknown, revoked or wrong.
+    pub auth_failures: IntCounter,
+    /// Requests refused by a limit, by edge (`http`, `grpc`) and reason (`rate_limited`,
+    /// `overloaded`, `timeout`, `too_large`, `unauthenticated`, `forbidden`).
+    pub rejections: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -69,7 +74,21 @@ impl Metrics {
             .unwrap_or_else(|e| panic!("{e}"));
         r.register(Box::new(purged.clone()))
             .unwrap_or_else(|e| panic!("{e}"));
+        let auth_failures = IntCounter::new(
+            "auth_failures_total",
+            "Requests with an unknown, revoked or wrong API key",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        r.register(Box::new(auth_failures.clone()))
+            .unwrap_or_else(|e| panic!("{e}"));
         Self {
+            auth_failures,
+            rejections: counter_vec(
+                &r,
+                "rejections_total",
+                "Requests refused by authentication or a limit, by edge and reason",
+                &["edge", "reason"],
+            ),
             uploads: counter_vec(
                 &r,
                 "uploads_total",

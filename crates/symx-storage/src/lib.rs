@@ -69,10 +69,13 @@ pub enum Column {
     Index,
     /// deleted-at ms u64 BE | tenant | id -> empty. Soft-deleted artifacts, oldest first.
     Trash,
+    /// key id -> JSON [`ApiKeyRecord`]. API keys: the tenant, scopes and sha256 of the secret
+    /// (never the secret). Revoked keys stay, marked, for audit.
+    ApiKeys,
 }
 
 impl Column {
-    pub const ALL: [Column; 8] = [
+    pub const ALL: [Column; 9] = [
         Self::Meta,
         Self::Catalog,
         Self::Identity,
@@ -81,6 +84,7 @@ impl Column {
         Self::BlobRefs,
         Self::Index,
         Self::Trash,
+        Self::ApiKeys,
     ];
 
     pub fn name(self) -> &'static str {
@@ -93,6 +97,7 @@ impl Column {
             Self::BlobRefs => "blobrefs",
             Self::Index => "index",
             Self::Trash => "trash",
+            Self::ApiKeys => "apikeys",
         }
     }
 }
@@ -168,6 +173,23 @@ pub struct ArtifactRecord {
     pub lookups: Vec<(String, String)>,
     /// Names of the derived indexes stored for this artifact.
     pub indexes: Vec<String>,
+}
+
+/// One API key: who it belongs to and what it may do. The secret itself is never stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    /// The public part of the key (also its storage key).
+    pub id: String,
+    pub tenant: Tenant,
+    /// A label for people (`ci`, `ingest`).
+    pub name: String,
+    /// `read`, `upload`, `delete`, `admin`.
+    pub scopes: Vec<String>,
+    /// Lowercase hex sha256 of the secret part.
+    pub secret_sha256: String,
+    pub created_at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at_ms: Option<u64>,
 }
 
 impl ArtifactRecord {
@@ -750,6 +772,43 @@ impl Storage {
             tracing::info!(chunks = orphans.len(), "collected unreferenced blob chunks");
         }
         Ok(())
+    }
+
+    /// Stores (creates or replaces) an API key record, durably.
+    pub fn put_api_key(&self, key: &ApiKeyRecord) -> Result<()> {
+        let v = serde_json::to_vec(key).map_err(|e| Error::Corrupt(key.id.clone(), e.to_string()))?;
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(Column::ApiKeys)?, key.id.as_bytes(), v);
+        self.db.write_opt(b, &sync_writes())?;
+        Ok(())
+    }
+
+    /// The API key with this id, revoked or not.
+    pub fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>> {
+        match self.db.get_pinned_cf(self.cf(Column::ApiKeys)?, id.as_bytes())? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| Error::Corrupt(format!("api key {id}"), e.to_string())),
+        }
+    }
+
+    /// Every API key, in id order, revoked ones included.
+    pub fn api_keys(&self) -> Result<Vec<ApiKeyRecord>> {
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf(Column::ApiKeys)?, IteratorMode::Start)
+        {
+            let (k, v) = item?;
+            out.push(serde_json::from_slice(&v).map_err(|e| {
+                Error::Corrupt(
+                    format!("api key {}", String::from_utf8_lossy(&k)),
+                    e.to_string(),
+                )
+            })?);
+        }
+        Ok(out)
     }
 
     /// Cheap liveness probe for readiness checks.
