@@ -30,6 +30,10 @@ struct Cli {
         default_value = "http://127.0.0.1:50051"
     )]
     endpoint: String,
+    /// API key (`symx_<id>_<secret>`), sent as `authorization: Bearer` on every call. Not
+    /// needed while the server has no keys.
+    #[arg(long, global = true, env = "SYMX_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -50,6 +54,10 @@ enum Command {
     Get(GetArgs),
     /// Delete artifacts matching filters (soft: restorable until purged).
     Delete(DeleteArgs),
+    /// Manage API keys of your tenant (needs an admin key; on a server without keys, the
+    /// first key created turns authentication on).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Restore soft-deleted artifacts.
     Restore {
         ids: Vec<String>,
@@ -212,12 +220,140 @@ pub fn parse_kind(s: &str) -> Result<pb::MapKind> {
     })
 }
 
-async fn channel(endpoint: &str) -> Result<Channel> {
-    Channel::from_shared(endpoint.to_owned())
+/// A connection to symxd that sends the API key with every call.
+pub type Conn = tonic::service::interceptor::InterceptedService<Channel, KeyHeader>;
+
+/// Adds `authorization: Bearer <key>` to every call.
+#[derive(Clone, Debug)]
+pub struct KeyHeader(Option<tonic::metadata::AsciiMetadataValue>);
+
+impl tonic::service::Interceptor for KeyHeader {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
+
+async fn channel(endpoint: &str, api_key: Option<&str>) -> Result<Conn> {
+    let key =
+        match api_key.map(str::trim).filter(|k| !k.is_empty()) {
+            Some(k) => Some(format!("Bearer {k}").parse().map_err(|_| {
+                anyhow::anyhow!("the API key has characters a header cannot carry")
+            })?),
+            None => None,
+        };
+    let ch = Channel::from_shared(endpoint.to_owned())
         .with_context(|| format!("invalid endpoint {endpoint}"))?
         .connect()
         .await
-        .with_context(|| format!("cannot connect to symxd at {endpoint}"))
+        .with_context(|| format!("cannot connect to symxd at {endpoint}"))?;
+    Ok(tonic::service::interceptor::InterceptedService::new(
+        ch,
+        KeyHeader(key),
+    ))
+}
+
+/// `symx keys ...`.
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Create a key; prints the full key once (store it now).
+    Create {
+        /// read, upload, delete or admin (repeat, or comma-separate).
+        #[arg(long = "scope", required = true, value_delimiter = ',')]
+        scopes: Vec<String>,
+        /// A label (`ci`, `ingest`).
+        #[arg(long, default_value = "")]
+        name: String,
+        /// The tenant (default: your key's; only an open server may create other tenants'
+        /// keys).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// List your tenant's keys (never their secrets).
+    List,
+    /// Revoke a key at once.
+    Revoke { id: String },
+}
+
+fn print_key(k: &pb::ApiKey, json: bool) {
+    let time = |t: &Option<prost_types::Timestamp>| {
+        t.as_ref()
+            .map(|t| symx_types::time::format_rfc3339(t.seconds, t.nanos))
+            .unwrap_or_default()
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "id": k.id, "tenant": k.tenant, "name": k.name, "scopes": k.scopes,
+                "created": time(&k.created), "revoked": time(&k.revoked),
+            })
+        );
+    } else {
+        let revoked = match &k.revoked {
+            Some(_) => format!("  revoked {}", time(&k.revoked)),
+            None => String::new(),
+        };
+        println!(
+            "{}  tenant={}  scopes={}  name={}  created {}{revoked}",
+            k.id,
+            k.tenant,
+            k.scopes.join(","),
+            k.name,
+            time(&k.created)
+        );
+    }
+}
+
+async fn keys(cmd: KeysCommand, ch: Conn, json: bool) -> Result<()> {
+    let mut client = symx_proto::v1::key_service_client::KeyServiceClient::new(ch);
+    match cmd {
+        KeysCommand::Create {
+            scopes,
+            name,
+            tenant,
+        } => {
+            let resp = client
+                .create_key(pb::CreateKeyRequest {
+                    tenant: tenant.unwrap_or_default(),
+                    name,
+                    scopes,
+                })
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            if json {
+                println!("{}", serde_json::json!({ "token": resp.token }));
+            } else {
+                if let Some(k) = &resp.key {
+                    print_key(k, false);
+                }
+                println!("{}", resp.token);
+                eprintln!("store this key now: it cannot be shown again");
+            }
+        }
+        KeysCommand::List => {
+            let resp = client
+                .list_keys(pb::ListKeysRequest {})
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            for k in &resp.keys {
+                print_key(k, json);
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            let k = client
+                .revoke_key(pb::RevokeKeyRequest { id })
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            print_key(&k, json);
+        }
+    }
+    Ok(())
 }
 
 /// Turns a gRPC status into a one-line error for humans.
@@ -225,15 +361,15 @@ pub fn rpc_error(s: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{:?}: {}", s.code(), s.message())
 }
 
-pub type ArtifactClient = ArtifactServiceClient<Channel>;
+pub type ArtifactClient = ArtifactServiceClient<Conn>;
 
-pub fn artifacts_client(ch: Channel) -> ArtifactClient {
+pub fn artifacts_client(ch: Conn) -> ArtifactClient {
     ArtifactServiceClient::new(ch)
         .max_decoding_message_size(64 << 20)
         .max_encoding_message_size(16 << 20)
 }
 
-pub fn symbolication_client(ch: Channel) -> SymbolicationServiceClient<Channel> {
+pub fn symbolication_client(ch: Conn) -> SymbolicationServiceClient<Conn> {
     SymbolicationServiceClient::new(ch)
         .max_decoding_message_size(64 << 20)
         .max_encoding_message_size(16 << 20)
@@ -261,8 +397,9 @@ async fn main() {
 
 async fn run(cli: Cli) -> Result<()> {
     let json = cli.json;
-    let ch = channel(&cli.endpoint).await?;
+    let ch = channel(&cli.endpoint, cli.api_key.as_deref()).await?;
     match cli.command {
+        Command::Keys(cmd) => keys(cmd, ch, json).await,
         Command::Upload(cmd) => upload::run(cmd, ch, json).await,
         Command::List(args) => {
             let resp = artifacts_client(ch)
@@ -377,7 +514,7 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-async fn symbolicate(args: SymbolicateArgs, ch: Channel, as_json: bool) -> Result<()> {
+async fn symbolicate(args: SymbolicateArgs, ch: Conn, as_json: bool) -> Result<()> {
     let mut text = String::new();
     match &args.input {
         Some(p) if p.as_os_str() != "-" => {

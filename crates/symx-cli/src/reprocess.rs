@@ -12,6 +12,7 @@
 //! (temp file + rename). Resuming truncates the output to `output_bytes` (dropping a partly
 //! written batch) and skips `lines_done` input lines.
 
+use crate::Conn;
 use crate::{json, rpc_error, symbolication_client};
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -22,7 +23,6 @@ use std::io::{BufRead, BufReader, Seek, Write};
 use std::path::{Path, PathBuf};
 use symx_proto::v1 as pb;
 use tokio_stream::StreamExt;
-use tonic::transport::Channel;
 
 #[derive(Args, Debug)]
 pub struct ReprocessArgs {
@@ -73,7 +73,7 @@ fn save_checkpoint(path: &Path, cp: &Checkpoint) -> Result<()> {
     Ok(())
 }
 
-pub async fn run(args: ReprocessArgs, ch: Channel) -> Result<()> {
+pub async fn run(args: ReprocessArgs, ch: Conn) -> Result<()> {
     let cp_path = args.checkpoint.clone().unwrap_or_else(|| {
         let mut p = args.output.clone().into_os_string();
         p.push(".checkpoint");

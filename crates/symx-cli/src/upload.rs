@@ -1,6 +1,7 @@
 //! `symx upload`: one artifact, or a whole build folder walked the way
 //! `datadog-ci sourcemaps upload DIR --service --release-version --minified-path-prefix` does.
 
+use crate::Conn;
 use crate::native_upload::{self, FlutterIds, Planned, Skipped};
 use crate::{artifacts_client, json, rpc_error};
 use anyhow::{Context, Result, bail};
@@ -9,7 +10,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use symx_proto::v1 as pb;
 use tokio::io::AsyncReadExt;
-use tonic::transport::Channel;
 
 /// Upload chunk size: well under the 16 MiB message limit, big enough to keep the stream busy.
 const CHUNK: usize = 1 << 20;
@@ -439,7 +439,7 @@ async fn send(
     Ok(result.map(|r| r.into_inner()))
 }
 
-pub async fn run(cmd: UploadCommand, ch: Channel, as_json: bool) -> Result<()> {
+pub async fn run(cmd: UploadCommand, ch: Conn, as_json: bool) -> Result<()> {
     // Archives zipped from bundle folders live here until their upload is done.
     let scratch = tempfile::tempdir()?;
     let none = Vec::new;

@@ -138,7 +138,7 @@ pub fn filters_from_pb(f: pb::Filters) -> Filters {
     }
 }
 
-fn timestamp(ms: u64) -> prost_types::Timestamp {
+pub(crate) fn timestamp(ms: u64) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: (ms / 1000) as i64,
         nanos: ((ms % 1000) * 1_000_000) as i32,

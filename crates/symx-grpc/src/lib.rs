@@ -10,10 +10,11 @@ use futures::{Stream, StreamExt};
 use std::pin::Pin;
 use symx_proto::v1 as pb;
 use symx_proto::v1::artifact_service_server::{ArtifactService, ArtifactServiceServer};
+use symx_proto::v1::key_service_server::{KeyService, KeyServiceServer};
 use symx_proto::v1::symbolication_service_server::{
     SymbolicationService, SymbolicationServiceServer,
 };
-use symx_service::{ServiceError, SourceMapSelector, Symx};
+use symx_service::{Admission, Principal, Scope, ServiceError, SourceMapSelector, Symx};
 use symx_types::{ErrorCode, Tenant};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -53,9 +54,70 @@ pub fn status(e: ServiceError) -> Status {
     Status::new(code_of(e.code), message)
 }
 
-/// The tenant of a request. Until API keys exist every caller is the default tenant.
-fn tenant<T>(_req: &Request<T>) -> Tenant {
-    Tenant::default()
+/// The key a call presents: `authorization: Bearer <key>` or `x-api-key: <key>` metadata.
+fn presented_key<T>(req: &Request<T>) -> Option<&str> {
+    let md = req.metadata();
+    md.get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+                .unwrap_or(v)
+        })
+        .or_else(|| md.get("x-api-key").and_then(|v| v.to_str().ok()))
+}
+
+/// Runs a unary call's work within `limits.request_timeout_secs` (DEADLINE_EXCEEDED after).
+async fn within<T>(
+    symx: &Symx,
+    work: impl std::future::Future<Output = Result<T, Status>>,
+) -> Result<T, Status> {
+    let limit = std::time::Duration::from_secs(symx.config().limits.request_timeout_secs);
+    match tokio::time::timeout(limit, work).await {
+        Ok(r) => r,
+        Err(_) => {
+            symx.metrics()
+                .rejections
+                .with_label_values(&["grpc", "timeout"])
+                .inc();
+            Err(Status::deadline_exceeded(format!(
+                "the request took longer than {} s",
+                limit.as_secs()
+            )))
+        }
+    }
+}
+
+/// Authenticates a call, checks its scope and admits it past the limits.
+async fn admit<T>(
+    symx: &Symx,
+    req: &Request<T>,
+    scope: Scope,
+    expensive: bool,
+) -> Result<(Principal, Admission), Status> {
+    let reject = |reason: &str| {
+        symx.metrics()
+            .rejections
+            .with_label_values(&["grpc", reason])
+            .inc();
+    };
+    let who = symx.authenticate(presented_key(req)).await.map_err(|e| {
+        reject("unauthenticated");
+        status(e)
+    })?;
+    who.require(scope).map_err(|e| {
+        reject("forbidden");
+        status(e)
+    })?;
+    let admission = symx.admit(&who, expensive).map_err(|r| {
+        reject(r.reason());
+        let mut st = Status::resource_exhausted(r.message());
+        if let Ok(v) = r.retry_after().as_secs().max(1).to_string().parse() {
+            st.metadata_mut().insert("retry-after", v);
+        }
+        st
+    })?;
+    Ok((who, admission))
 }
 
 /// The artifact API.
@@ -76,7 +138,8 @@ impl ArtifactService for ArtifactApi {
         &self,
         request: Request<Streaming<pb::UploadRequest>>,
     ) -> Result<Response<pb::UploadResponse>, Status> {
-        let tenant = tenant(&request);
+        let (who, _admission) = admit(&self.symx, &request, Scope::Upload, true).await?;
+        let tenant = who.tenant().clone();
         let mut stream = request.into_inner();
         let first = stream.message().await?.ok_or_else(|| {
             Status::invalid_argument("empty upload stream: send UploadMetadata first")
@@ -121,14 +184,18 @@ impl ArtifactService for ArtifactApi {
         &self,
         request: Request<pb::ListRequest>,
     ) -> Result<Response<pb::ListResponse>, Status> {
-        let tenant = tenant(&request);
+        let (who, _admission) = admit(&self.symx, &request, Scope::Read, false).await?;
+        let tenant = who.tenant().clone();
         let req = request.into_inner();
         let mut query = symx_service::ListQuery::new(kind_from_pb(req.mapkind, true)?);
         query.filters = filters_from_pb(req.filters.unwrap_or_default());
         query.page_size = req.page_size;
         query.page_number = req.page_number;
         query.include_deleted = req.include_deleted;
-        let page = self.symx.list(tenant, query).await.map_err(status)?;
+        let page = within(&self.symx, async {
+            self.symx.list(tenant, query).await.map_err(status)
+        })
+        .await?;
         Ok(Response::new(pb::ListResponse {
             artifacts: page.artifacts.iter().map(artifact_to_pb).collect(),
             total_filtered_count: page.total_filtered_count as i64,
@@ -140,7 +207,8 @@ impl ArtifactService for ArtifactApi {
         &self,
         request: Request<pb::GetArtifactRequest>,
     ) -> Result<Response<pb::Artifact>, Status> {
-        let tenant = tenant(&request);
+        let (who, _admission) = admit(&self.symx, &request, Scope::Read, false).await?;
+        let tenant = who.tenant().clone();
         let view = self
             .symx
             .artifact(tenant, &request.into_inner().id)
@@ -153,7 +221,8 @@ impl ArtifactService for ArtifactApi {
         &self,
         request: Request<pb::GetSourceMapRequest>,
     ) -> Result<Response<pb::SourceMapFile>, Status> {
-        let tenant = tenant(&request);
+        let (who, _admission) = admit(&self.symx, &request, Scope::Read, false).await?;
+        let tenant = who.tenant().clone();
         let selector = match request.into_inner().selector {
             Some(pb::get_source_map_request::Selector::File(f)) => {
                 for (name, v) in [
@@ -209,7 +278,8 @@ impl ArtifactService for ArtifactApi {
         &self,
         request: Request<pb::DeleteRequest>,
     ) -> Result<Response<pb::DeleteResponse>, Status> {
-        let tenant = tenant(&request);
+        let (who, _admission) = admit(&self.symx, &request, Scope::Delete, false).await?;
+        let tenant = who.tenant().clone();
         let req = request.into_inner();
         let kind = kind_from_pb(req.mapkind, false)?;
         let filters = filters_from_pb(req.filters.unwrap_or_default());
@@ -228,7 +298,8 @@ impl ArtifactService for ArtifactApi {
         &self,
         request: Request<pb::RestoreRequest>,
     ) -> Result<Response<pb::RestoreResponse>, Status> {
-        let tenant = tenant(&request);
+        let (who, _admission) = admit(&self.symx, &request, Scope::Delete, false).await?;
+        let tenant = who.tenant().clone();
         let req = request.into_inner();
         let views = self
             .symx
@@ -249,9 +320,13 @@ impl SymbolicationService for SymbolicationApi {
         &self,
         request: Request<pb::SymbolicateRequest>,
     ) -> Result<Response<pb::SymbolicateResponse>, Status> {
-        let tenant = tenant(&request);
+        let (who, _admission) = admit(&self.symx, &request, Scope::Read, true).await?;
+        let tenant = who.tenant().clone();
         let req = symbolicate_from_pb(request.into_inner());
-        let resp = self.symx.symbolicate(tenant, req).await.map_err(status)?;
+        let resp = within(&self.symx, async {
+            self.symx.symbolicate(tenant, req).await.map_err(status)
+        })
+        .await?;
         Ok(Response::new(symbolicate_to_pb(resp)))
     }
 
@@ -261,13 +336,17 @@ impl SymbolicationService for SymbolicationApi {
         &self,
         request: Request<Streaming<pb::ReprocessEvent>>,
     ) -> Result<Response<Self::ReprocessStream>, Status> {
-        let tenant = tenant(&request);
+        // The stream holds its admission until it ends.
+        let (who, admission) = admit(&self.symx, &request, Scope::Read, true).await?;
+        let tenant = who.tenant().clone();
+        let admission = std::sync::Arc::new(admission);
         let symx = self.symx.clone();
         let events = request.into_inner();
         let out = events
             .map(move |event| {
                 let symx = symx.clone();
                 let tenant = tenant.clone();
+                let _held = admission.clone();
                 async move {
                     let event = event?;
                     let req = symbolicate_from_pb(event.request.unwrap_or_default());
@@ -290,7 +369,69 @@ impl SymbolicationService for SymbolicationApi {
     }
 }
 
-/// Every gRPC service of symxd: artifacts, symbolication, health and reflection.
+/// The key API.
+#[derive(Clone, Debug)]
+pub struct KeyApi {
+    symx: Symx,
+}
+
+fn key_to_pb(k: &symx_service::ApiKeyView) -> pb::ApiKey {
+    pb::ApiKey {
+        id: k.id.clone(),
+        tenant: k.tenant.to_string(),
+        name: k.name.clone(),
+        scopes: k.scopes.clone(),
+        created: Some(timestamp(k.created_at_ms)),
+        revoked: k.revoked_at_ms.map(timestamp),
+    }
+}
+
+#[tonic::async_trait]
+impl KeyService for KeyApi {
+    async fn create_key(
+        &self,
+        request: Request<pb::CreateKeyRequest>,
+    ) -> Result<Response<pb::CreateKeyResponse>, Status> {
+        let (who, _admission) = admit(&self.symx, &request, Scope::Admin, false).await?;
+        let req = request.into_inner();
+        let tenant = match req.tenant.as_str() {
+            "" => None,
+            t => Some(Tenant::new(t).map_err(|e| status(e.into()))?),
+        };
+        let created = self
+            .symx
+            .create_key(&who, tenant, &req.name, &req.scopes)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::CreateKeyResponse {
+            key: Some(key_to_pb(&created.key)),
+            token: created.token,
+        }))
+    }
+
+    async fn list_keys(
+        &self,
+        request: Request<pb::ListKeysRequest>,
+    ) -> Result<Response<pb::ListKeysResponse>, Status> {
+        let (who, _admission) = admit(&self.symx, &request, Scope::Admin, false).await?;
+        let keys = self.symx.list_keys(&who).await.map_err(status)?;
+        Ok(Response::new(pb::ListKeysResponse {
+            keys: keys.iter().map(key_to_pb).collect(),
+        }))
+    }
+
+    async fn revoke_key(
+        &self,
+        request: Request<pb::RevokeKeyRequest>,
+    ) -> Result<Response<pb::ApiKey>, Status> {
+        let (who, _admission) = admit(&self.symx, &request, Scope::Admin, false).await?;
+        let id = request.into_inner().id;
+        let key = self.symx.revoke_key(&who, &id).await.map_err(status)?;
+        Ok(Response::new(key_to_pb(&key)))
+    }
+}
+
+/// Every gRPC service of symxd: artifacts, symbolication, keys, health and reflection.
 pub async fn routes(
     symx: Symx,
 ) -> Result<tonic::service::Routes, Box<dyn std::error::Error + Send + Sync>> {
@@ -308,12 +449,14 @@ pub async fn routes(
     let artifacts = ArtifactServiceServer::new(ArtifactApi { symx: symx.clone() })
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let keys = KeyServiceServer::new(KeyApi { symx: symx.clone() });
     let symbolication = SymbolicationServiceServer::new(SymbolicationApi { symx })
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     Ok(tonic::service::Routes::new(health)
         .add_service(reflection)
         .add_service(artifacts)
+        .add_service(keys)
         .add_service(symbolication))
 }
 
@@ -331,7 +474,11 @@ pub async fn serve(
         conn.set_nodelay(true)?;
         Ok::<_, std::io::Error>(conn)
     });
+    // No call outlives `limits.upload_timeout_secs` (an upload streams that long at most);
+    // unary calls are bounded by the shorter request timeout in their handlers ([`within`]).
+    let timeout = std::time::Duration::from_secs(symx.config().limits.upload_timeout_secs);
     tonic::transport::Server::builder()
+        .timeout(timeout)
         .add_routes(routes(symx).await?)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;

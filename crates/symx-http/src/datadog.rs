@@ -8,14 +8,14 @@
 //! wait in temporary files and are replayed into the session once the event arrives. Errors are the
 //! document's `{"errors": ["..."]}` with its status codes.
 //!
-//! API keys and tenants arrive with the rest of the vendor API: until then every request is
-//! the default tenant, and `DD-API-KEY` is read but not checked (symxd serves loopback only).
+//! Keys, scopes and limits are checked before a handler runs ([`crate::guard`]); handlers act
+//! for the caller's tenant.
 
-use axum::extract::{Multipart, State};
+use axum::extract::{Extension, Multipart, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use symx_service::{ServiceError, Symx};
-use symx_types::{ErrorCode, Tenant, UploadMetadata};
+use symx_service::{Principal, ServiceError, Symx};
+use symx_types::{ErrorCode, UploadMetadata};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 /// The document's error body.
@@ -77,6 +77,7 @@ async fn replay(
 /// `POST /api/v2/srcmap`.
 pub(crate) async fn upload(
     State(symx): State<Symx>,
+    Extension(who): Extension<Principal>,
     headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
@@ -122,7 +123,7 @@ pub(crate) async fn upload(
                 Ok(m) => m,
                 Err(e) => return bad_request(format!("Invalid field: event: {e}")),
             };
-            let mut s = match symx.begin_upload(Tenant::default(), meta, None).await {
+            let mut s = match symx.begin_upload(who.tenant().clone(), meta, None).await {
                 Ok(s) => s,
                 Err(e) => return service_error(&e),
             };
@@ -317,6 +318,7 @@ fn query(raw: &str, route: Route) -> Result<(symx_service::ListQuery, bool), Bad
             page_number: number,
             filters: f,
             include_deleted: false,
+            unscoped: false,
         },
         dry_run.unwrap_or(true),
     ))
@@ -346,6 +348,7 @@ fn view(a: &symx_service::ArtifactView) -> serde_json::Value {
 /// run) of what the filters match, at most 10 versions; the affected artifacts are returned.
 pub(crate) async fn delete(
     State(symx): State<Symx>,
+    Extension(who): Extension<Principal>,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> Response {
     let (q, dry_run) = match query(raw.as_deref().unwrap_or_default(), Route::Delete) {
@@ -355,7 +358,7 @@ pub(crate) async fn delete(
         }
     };
     match symx
-        .delete(Tenant::default(), q.kind, q.filters, dry_run)
+        .delete(who.tenant().clone(), q.kind, q.filters, dry_run)
         .await
     {
         Ok(views) => {
@@ -370,6 +373,7 @@ pub(crate) async fn delete(
 /// they are purged); the restored artifacts are returned as the delete route lists them.
 pub(crate) async fn restore(
     State(symx): State<Symx>,
+    Extension(who): Extension<Principal>,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> Response {
     let mut ids = Vec::new();
@@ -392,7 +396,7 @@ pub(crate) async fn restore(
             Some("filter[id]"),
         );
     }
-    match symx.restore(Tenant::default(), ids, false).await {
+    match symx.restore(who.tenant().clone(), ids, false).await {
         Ok(views) => {
             let data: Vec<serde_json::Value> = views.iter().map(view).collect();
             axum::Json(serde_json::json!({ "data": data })).into_response()
@@ -405,6 +409,7 @@ pub(crate) async fn restore(
 /// `datadog-get-js-sourcemap.md`): a JS source map's fields and its minified line lengths.
 pub(crate) async fn get_sourcemap(
     State(symx): State<Symx>,
+    Extension(who): Extension<Principal>,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> Response {
     let (mut filename, mut service, mut version) = (None, None, None);
@@ -445,7 +450,7 @@ pub(crate) async fn get_sourcemap(
         service: service.unwrap_or_default(),
         version: version.unwrap_or_default(),
     };
-    match symx.get_sourcemap(Tenant::default(), selector).await {
+    match symx.get_sourcemap(who.tenant().clone(), selector).await {
         Ok(f) => axum::Json(serde_json::json!({
             "data": {
                 "attributes": {
@@ -470,6 +475,7 @@ pub(crate) async fn get_sourcemap(
 /// `GET /api/v2/sourcemaps/list` (document `datadog-list-sourcemaps.md`).
 pub(crate) async fn list(
     State(symx): State<Symx>,
+    Extension(who): Extension<Principal>,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> Response {
     let query = match list_query(raw.as_deref().unwrap_or_default()) {
@@ -478,7 +484,7 @@ pub(crate) async fn list(
             return api_errors(StatusCode::BAD_REQUEST, &detail, Some(&parameter));
         }
     };
-    let page = match symx.list(Tenant::default(), query).await {
+    let page = match symx.list(who.tenant().clone(), query).await {
         Ok(p) => p,
         Err(e) => return api_service_error(&e),
     };

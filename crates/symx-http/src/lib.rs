@@ -1,6 +1,8 @@
 //! The HTTP front of symx: the Datadog v2 routes (`POST /api/v2/srcmap`, `GET
 //! /api/v2/sourcemaps/list`, `GET` and `DELETE /api/v2/sourcemaps`, `POST
-//! /api/v2/sourcemaps/restore`), see [`datadog`]; `/metrics` (Prometheus text), `/healthz`
+//! /api/v2/sourcemaps/restore`), see [`datadog`]; the Elastic APM routes (`POST` and `GET
+//! /api/apm/sourcemaps`, `DELETE /api/apm/sourcemaps/{id}`), see [`elastic`]; each behind the
+//! key, scope and limit gate of its vendor (`guard`); `/metrics` (Prometheus text), `/healthz`
 //! (the process is up) and `/readyz` (the store answers). The Elastic APM routes join this
 //! router, with their own DTOs, as the vendor API lands.
 //!
@@ -9,28 +11,68 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use symx_service::Symx;
+use axum::routing::{delete, get, post};
+use guard::{Gate, Style, guard};
+use symx_service::{Scope, Symx};
 
 pub mod datadog;
+pub mod elastic;
+mod guard;
 
 /// The router of the HTTP listener.
 pub fn router(symx: Symx) -> Router {
+    let gate = |style: Style, read: Scope, write: Scope, upload: bool| {
+        from_fn_with_state(
+            (
+                symx.clone(),
+                Gate {
+                    style,
+                    read,
+                    write,
+                    upload,
+                },
+            ),
+            guard,
+        )
+    };
     // Uploads are bounded by `limits.max_upload_bytes` as they stream (413), not by axum's
     // 2 MB default; gzip request bodies (datadog-ci may compress) are inflated on the way in.
     let intake = Router::new()
         .route("/api/v2/srcmap", post(datadog::upload))
         .layer(axum::extract::DefaultBodyLimit::disable())
-        .layer(tower_http::decompression::RequestDecompressionLayer::new());
-    Router::new()
-        .merge(intake)
+        .layer(tower_http::decompression::RequestDecompressionLayer::new())
+        .route_layer(gate(
+            Style::DatadogIntake,
+            Scope::Upload,
+            Scope::Upload,
+            true,
+        ));
+    let datadog_api = Router::new()
         .route("/api/v2/sourcemaps/list", get(datadog::list))
         .route(
             "/api/v2/sourcemaps",
             get(datadog::get_sourcemap).delete(datadog::delete),
         )
         .route("/api/v2/sourcemaps/restore", post(datadog::restore))
+        .route_layer(gate(Style::DatadogApi, Scope::Read, Scope::Delete, false));
+    // Elastic's payload limit (1 MB by default) is its own, checked as the body streams.
+    let elastic_upload = Router::new()
+        .route(
+            "/api/apm/sourcemaps",
+            post(elastic::upload).get(elastic::list),
+        )
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .route_layer(gate(Style::Elastic, Scope::Read, Scope::Upload, true));
+    let elastic_delete = Router::new()
+        .route("/api/apm/sourcemaps/{id}", delete(elastic::delete))
+        .route_layer(gate(Style::Elastic, Scope::Read, Scope::Delete, false));
+    Router::new()
+        .merge(intake)
+        .merge(datadog_api)
+        .merge(elastic_upload)
+        .merge(elastic_delete)
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

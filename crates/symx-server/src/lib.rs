@@ -32,14 +32,15 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// Opens the store and starts serving. Addresses with port 0 get a free port.
     pub async fn start(config: Config) -> anyhow::Result<Self> {
-        let grpc_listener = TcpListener::bind(config.server.grpc_addr).await?;
-        let http_listener = TcpListener::bind(config.server.http_addr).await?;
-        let grpc_addr = grpc_listener.local_addr()?;
-        let http_addr = http_listener.local_addr()?;
         let symx = {
             let config = config.clone();
             tokio::task::spawn_blocking(move || Symx::open(config)).await??
         };
+        check_exposure(&config, symx.auth_required())?;
+        let grpc_listener = TcpListener::bind(config.server.grpc_addr).await?;
+        let http_listener = TcpListener::bind(config.server.http_addr).await?;
+        let grpc_addr = grpc_listener.local_addr()?;
+        let http_addr = http_listener.local_addr()?;
         let (shutdown, rx) = watch::channel(false);
 
         let grpc = {
@@ -87,6 +88,31 @@ impl Server {
         tracing::info!("shutting down");
         self.shutdown().await
     }
+}
+
+/// A server without API keys runs open (every caller is the default tenant with every
+/// scope): allowed on loopback, with a warning; refused on any other address.
+pub fn check_exposure(config: &Config, auth_required: bool) -> anyhow::Result<()> {
+    if auth_required {
+        return Ok(());
+    }
+    let exposed: Vec<String> = [config.server.grpc_addr, config.server.http_addr]
+        .iter()
+        .filter(|a| !a.ip().is_loopback())
+        .map(|a| a.to_string())
+        .collect();
+    if !exposed.is_empty() {
+        anyhow::bail!(
+            "refusing to serve on {} without authentication: no API key exists. Create an admin \
+             key first (`symxd keys create --scope admin`), or bind to 127.0.0.1",
+            exposed.join(" and ")
+        );
+    }
+    tracing::warn!(
+        "no API key exists: serving open (no authentication) on loopback only; create one with \
+         `symxd keys create --scope admin` to require keys"
+    );
+    Ok(())
 }
 
 /// Resolves when shutdown is asked for. tonic and axum then stop accepting and wait for

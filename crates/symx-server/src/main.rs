@@ -1,7 +1,7 @@
 //! `symxd`: the symx server.
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
 use symx_server::Server;
@@ -24,6 +24,93 @@ struct Args {
     /// Check the configuration and exit (status 0 when valid).
     #[arg(long)]
     check_config: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Manage API keys directly in the data directory (with the server stopped: the store
+    /// is locked while it runs). This is how the first admin key is made; once the server
+    /// runs, use `symx keys` with an admin key.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Create a key and print it (once).
+    Create {
+        /// read, upload, delete or admin (repeat, or comma-separate).
+        #[arg(long = "scope", required = true, value_delimiter = ',')]
+        scopes: Vec<String>,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List every tenant's keys.
+    List,
+    /// Revoke a key.
+    Revoke { id: String },
+}
+
+/// Runs a `symxd keys` command against the store, as the open principal (every tenant).
+fn keys(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let symx = symx_service::Symx::open(config).context("cannot open the store")?;
+        let admin = symx_service::Principal::open();
+        let show = |k: &symx_service::ApiKeyView| {
+            let revoked = k
+                .revoked_at_ms
+                .map(|t| format!("  revoked {}", symx_types::time::format_rfc3339_ms(t)))
+                .unwrap_or_default();
+            format!(
+                "{}  tenant={}  scopes={}  name={}  created {}{revoked}",
+                k.id,
+                k.tenant,
+                k.scopes.join(","),
+                k.name,
+                symx_types::time::format_rfc3339_ms(k.created_at_ms)
+            )
+        };
+        match cmd {
+            KeysCommand::Create {
+                scopes,
+                tenant,
+                name,
+            } => {
+                let tenant =
+                    symx_types::Tenant::new(&tenant).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let k = symx
+                    .create_key(&admin, Some(tenant), &name, &scopes)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                eprintln!("{}", show(&k.key));
+                println!("{}", k.token);
+            }
+            KeysCommand::List => {
+                for k in symx
+                    .list_keys(&admin)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                {
+                    println!("{}", show(&k));
+                }
+            }
+            KeysCommand::Revoke { id } => {
+                let k = symx
+                    .revoke_key(&admin, &id)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                println!("{}", show(&k));
+            }
+        }
+        Ok(())
+    })
 }
 
 fn init_tracing(config: &Config) {
@@ -73,6 +160,9 @@ fn main() -> anyhow::Result<()> {
     if args.check_config {
         println!("configuration is valid");
         return Ok(());
+    }
+    if let Some(Command::Keys(cmd)) = args.command {
+        return keys(config, cmd);
     }
     init_tracing(&config);
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);

@@ -192,7 +192,10 @@ impl Symx {
         let Some((id, secret)) = split_token(token) else {
             return Err(unauthenticated("invalid API key"));
         };
-        let (id, secret_sha) = (id.to_ascii_lowercase(), sha256_hex(&secret.to_ascii_lowercase()));
+        let (id, secret_sha) = (
+            id.to_ascii_lowercase(),
+            sha256_hex(&secret.to_ascii_lowercase()),
+        );
         let storage = self.inner.storage.clone();
         let rec = self
             .blocking(move || storage.api_key(&id).map_err(ServiceError::from))

@@ -158,6 +158,9 @@ pub struct ListQuery {
     pub filters: Filters,
     /// Show soft-deleted artifacts too (for restore).
     pub include_deleted: bool,
+    /// List every artifact of the kind, without the filters a mapkind otherwise requires
+    /// (Elastic's `GET /api/apm/sourcemaps` lists them all).
+    pub unscoped: bool,
 }
 
 impl ListQuery {
@@ -172,6 +175,7 @@ impl ListQuery {
             page_number: None,
             filters: Filters::default(),
             include_deleted: false,
+            unscoped: false,
         }
     }
 }
@@ -289,6 +293,10 @@ impl Filters {
 
     /// Checks the rules of the documents: required filters per kind, supported filters.
     pub fn check(&self, kind: ArtifactKind) -> Result<()> {
+        self.check_fields(kind, kind.requires_service_and_version())
+    }
+
+    fn check_fields(&self, kind: ArtifactKind, require_service_and_version: bool) -> Result<()> {
         let supported = Self::supported(kind);
         for name in self.given() {
             if !supported.contains(&name) {
@@ -302,7 +310,7 @@ impl Filters {
                 ));
             }
         }
-        if kind.requires_service_and_version() {
+        if require_service_and_version {
             for (name, v) in [("service", &self.service), ("version", &self.version)] {
                 if v.is_empty() {
                     return Err(ServiceError::invalid(
@@ -393,7 +401,10 @@ impl Symx {
     /// Lists artifacts of a kind with the list document's filters and pagination, newest
     /// first.
     pub async fn list(&self, tenant: Tenant, query: ListQuery) -> Result<ListPage> {
-        query.filters.check(query.kind)?;
+        query.filters.check_fields(
+            query.kind,
+            !query.unscoped && query.kind.requires_service_and_version(),
+        )?;
         let size = query.page_size.unwrap_or(ListQuery::DEFAULT_PAGE_SIZE);
         if size == 0 || size > ListQuery::MAX_PAGE_SIZE {
             return Err(ServiceError::invalid(
@@ -522,6 +533,28 @@ impl Symx {
     }
 
     /// The get document: a JS source map's fields and its minified line lengths.
+    /// The stored bytes of one file (`part`) of a live artifact.
+    pub async fn read_file(&self, tenant: Tenant, id: &ArtifactId, part: &str) -> Result<Vec<u8>> {
+        let inner = self.inner.clone();
+        let (id, part) = (id.clone(), part.to_owned());
+        self.blocking(move || {
+            let not_found =
+                || ServiceError::new(ErrorCode::NotFound, format!("artifact {id} not found"));
+            let rec = inner.storage.get(&tenant, &id)?.ok_or_else(not_found)?;
+            if rec.deleted_at_ms.is_some() {
+                return Err(not_found());
+            }
+            let file = rec.file(&part).ok_or_else(|| {
+                ServiceError::new(
+                    ErrorCode::NotFound,
+                    format!("artifact {id} has no `{part}` file"),
+                )
+            })?;
+            Ok(inner.storage.read_blob(file)?)
+        })
+        .await
+    }
+
     pub async fn get_sourcemap(
         &self,
         tenant: Tenant,

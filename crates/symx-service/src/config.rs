@@ -73,6 +73,27 @@ pub struct LimitsConfig {
     pub max_archive_bytes: u64,
     /// Most entries in a dSYM archive. Default 10000 (a bundle has a handful of files).
     pub max_archive_entries: usize,
+    /// Largest Elastic APM source map upload (`POST /api/apm/sourcemaps`), in bytes. Default
+    /// 1 MiB, Kibana's `server.maxPayload` default that the Elastic document names.
+    pub elastic_max_payload_bytes: u64,
+    /// Requests per second allowed per API key (per caller on an open service), refilled
+    /// continuously; 0 turns the limit off. Default 1000. Over it: HTTP 429,
+    /// gRPC RESOURCE_EXHAUSTED.
+    pub rate_limit_per_sec: f64,
+    /// Requests a key may make at once above its rate (the bucket size). Default 2000.
+    pub rate_limit_burst: u32,
+    /// Expensive requests (uploads, symbolicate, reprocess) in progress at once; more are
+    /// refused at once with HTTP 503 / gRPC RESOURCE_EXHAUSTED and Retry-After rather than
+    /// queued. Default 256.
+    pub max_concurrent_requests: usize,
+    /// The Retry-After given with 429 and 503, in seconds. Default 1.
+    pub retry_after_secs: u64,
+    /// Longest a request other than an upload may take, in seconds (HTTP 408, gRPC
+    /// DEADLINE_EXCEEDED). Default 60.
+    pub request_timeout_secs: u64,
+    /// Longest an upload may take, receiving included, in seconds. Default 3600 (500 MB on a
+    /// slow CI link).
+    pub upload_timeout_secs: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -123,6 +144,13 @@ impl Default for LimitsConfig {
             concurrent_uploads: 4,
             max_archive_bytes: 4 << 30,
             max_archive_entries: 10_000,
+            elastic_max_payload_bytes: 1 << 20,
+            rate_limit_per_sec: 1000.0,
+            rate_limit_burst: 2000,
+            max_concurrent_requests: 256,
+            retry_after_secs: 1,
+            request_timeout_secs: 60,
+            upload_timeout_secs: 3600,
         }
     }
 }
@@ -201,6 +229,29 @@ impl Config {
             return Err(ConfigError(
                 "limits.concurrent_uploads must be positive".into(),
             ));
+        }
+        let l = &self.limits;
+        if !(l.rate_limit_per_sec >= 0.0 && l.rate_limit_per_sec.is_finite()) {
+            return Err(ConfigError(
+                "limits.rate_limit_per_sec must be a number >= 0 (0 turns it off)".into(),
+            ));
+        }
+        for (name, v) in [
+            (
+                "limits.max_concurrent_requests",
+                l.max_concurrent_requests as u64,
+            ),
+            ("limits.request_timeout_secs", l.request_timeout_secs),
+            ("limits.upload_timeout_secs", l.upload_timeout_secs),
+            (
+                "limits.elastic_max_payload_bytes",
+                l.elastic_max_payload_bytes,
+            ),
+            ("limits.rate_limit_burst", u64::from(l.rate_limit_burst)),
+        ] {
+            if v == 0 {
+                return Err(ConfigError(format!("{name} must be positive")));
+            }
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError(format!(

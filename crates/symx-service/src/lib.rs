@@ -12,6 +12,7 @@ mod catalog;
 pub mod config;
 mod error;
 mod jvm;
+pub mod limits;
 mod links;
 mod mapped;
 pub mod metrics;
@@ -24,6 +25,7 @@ pub use auth::{ApiKeyView, NewApiKey, Principal, Scope};
 pub use catalog::{ArtifactView, Filters, ListPage, ListQuery, SourceMapFile, SourceMapSelector};
 pub use config::{Config, ConfigError};
 pub use error::{Result, ServiceError};
+pub use limits::{Admission, Refusal};
 pub use symbolicate::{Frame, FrameResult, StackTrace, SymbolicateRequest, SymbolicateResponse};
 pub use upload::{UploadOutcome, UploadSession};
 
@@ -58,6 +60,7 @@ struct Inner {
     spool_dir: PathBuf,
     /// Some API key exists: every request must present one (see [`auth`]).
     auth_required: AtomicBool,
+    limiter: limits::Limiter,
 }
 
 impl Symx {
@@ -88,6 +91,7 @@ impl Symx {
         let auth_required = AtomicBool::new(!storage.api_keys()?.is_empty());
         let cpu = Arc::new(Semaphore::new(config.cpu_workers()));
         let uploads = Arc::new(Semaphore::new(config.limits.concurrent_uploads));
+        let limiter = limits::Limiter::new(&config.limits);
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -100,6 +104,7 @@ impl Symx {
                 uploads,
                 spool_dir,
                 auth_required,
+                limiter,
             }),
         })
     }

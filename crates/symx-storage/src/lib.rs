@@ -776,7 +776,8 @@ impl Storage {
 
     /// Stores (creates or replaces) an API key record, durably.
     pub fn put_api_key(&self, key: &ApiKeyRecord) -> Result<()> {
-        let v = serde_json::to_vec(key).map_err(|e| Error::Corrupt(key.id.clone(), e.to_string()))?;
+        let v =
+            serde_json::to_vec(key).map_err(|e| Error::Corrupt(key.id.clone(), e.to_string()))?;
         let mut b = WriteBatch::default();
         b.put_cf(self.cf(Column::ApiKeys)?, key.id.as_bytes(), v);
         self.db.write_opt(b, &sync_writes())?;
@@ -785,7 +786,10 @@ impl Storage {
 
     /// The API key with this id, revoked or not.
     pub fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>> {
-        match self.db.get_pinned_cf(self.cf(Column::ApiKeys)?, id.as_bytes())? {
+        match self
+            .db
+            .get_pinned_cf(self.cf(Column::ApiKeys)?, id.as_bytes())?
+        {
             None => Ok(None),
             Some(v) => serde_json::from_slice(&v)
                 .map(Some)

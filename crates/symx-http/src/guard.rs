@@ -1,0 +1,268 @@
+//! The gate in front of every vendor route: the caller's key (each vendor's way of sending
+//! it), the route's scope, the rate and concurrency limits, and the request timeout. A refused
+//! request gets the status and error body of its vendor's documents, and is counted in
+//! `symx_rejections_total{edge="http"}`.
+//!
+//! * Datadog intake (`POST /api/v2/srcmap`): `DD-API-KEY` with the upload scope.
+//! * Datadog API (list, get, delete, restore): `DD-API-KEY` names the tenant and
+//!   `DD-APPLICATION-KEY` carries the permission: read for GET (Datadog's `rum_apps_read`),
+//!   delete for DELETE and restore (`rum_delete_data`); both keys must be of one tenant.
+//! * Elastic APM: `Authorization: ApiKey base64(id:api_key)` or basic auth (`-u id:secret`,
+//!   or any user with the whole key as password), and `kbn-xsrf` on anything but GET/HEAD.
+//!
+//! On a server without keys (open, loopback only) no key is needed.
+
+use crate::datadog::{api_errors, errors};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use std::time::Duration;
+use symx_service::{Principal, Refusal, Scope, Symx};
+
+/// Whose documents a route follows (error bodies and how keys arrive).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Style {
+    /// `{"errors": ["..."]}` (upload document).
+    DatadogIntake,
+    /// JSON:API error objects (list, get, delete documents).
+    DatadogApi,
+    /// Kibana's `{"statusCode", "error", "message"}`.
+    Elastic,
+}
+
+/// What a route needs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Gate {
+    pub style: Style,
+    /// Scope of GET and HEAD requests.
+    pub read: Scope,
+    /// Scope of other methods.
+    pub write: Scope,
+    /// Writes are expensive (uploads): bounded by the concurrency limit and the upload
+    /// timeout.
+    pub upload: bool,
+}
+
+impl Style {
+    pub(crate) fn error(self, status: StatusCode, message: &str) -> Response {
+        match self {
+            Self::DatadogIntake => errors(status, vec![message.to_owned()]),
+            Self::DatadogApi => api_errors(status, message, None),
+            Self::Elastic => elastic_error(status, message),
+        }
+    }
+}
+
+/// Kibana's error body.
+pub(crate) fn elastic_error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({
+            "statusCode": status.as_u16(),
+            "error": status.canonical_reason().unwrap_or("Error"),
+            "message": message,
+        })),
+    )
+        .into_response()
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// The key of an Elastic request: `ApiKey base64(id:api_key)`, `Basic base64(user:password)`
+/// or `Bearer <key>`.
+fn elastic_key(headers: &HeaderMap) -> Option<String> {
+    let auth = header_str(headers, header::AUTHORIZATION.as_str())?;
+    let (scheme, value) = auth.split_once(' ')?;
+    let decode = |v: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(v.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "apikey" | "basic" => {
+            let pair = decode(value)?;
+            let (id, secret) = pair.split_once(':')?;
+            Some(symx_service::auth::join_token(id, secret))
+        }
+        "bearer" => Some(value.trim().to_owned()),
+        _ => None,
+    }
+}
+
+/// Authenticates a request the way its vendor sends keys and checks the scope.
+async fn principal(
+    symx: &Symx,
+    gate: &Gate,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Principal, (StatusCode, String, &'static str)> {
+    let scope = if matches!(*method, Method::GET | Method::HEAD) {
+        gate.read
+    } else {
+        gate.write
+    };
+    let refuse = |status, e: symx_service::ServiceError| {
+        let reason = if status == StatusCode::UNAUTHORIZED {
+            "unauthenticated"
+        } else {
+            "forbidden"
+        };
+        (status, e.message, reason)
+    };
+    let authenticate = |key: Option<String>| async move {
+        symx.authenticate(key.as_deref())
+            .await
+            .map_err(|e| refuse(StatusCode::UNAUTHORIZED, e))
+    };
+    let who = match gate.style {
+        Style::Elastic => authenticate(elastic_key(headers)).await?,
+        Style::DatadogIntake => {
+            authenticate(header_str(headers, "dd-api-key").map(str::to_owned)).await?
+        }
+        Style::DatadogApi => {
+            let api = authenticate(header_str(headers, "dd-api-key").map(str::to_owned)).await?;
+            if symx.auth_required() {
+                let app = header_str(headers, "dd-application-key").ok_or((
+                    StatusCode::FORBIDDEN,
+                    "DD-APPLICATION-KEY is required".to_owned(),
+                    "forbidden",
+                ))?;
+                let app = symx.authenticate(Some(app)).await.map_err(|_| {
+                    (
+                        StatusCode::FORBIDDEN,
+                        "invalid DD-APPLICATION-KEY".to_owned(),
+                        "forbidden",
+                    )
+                })?;
+                if app.tenant() != api.tenant() {
+                    return Err((
+                        StatusCode::FORBIDDEN,
+                        "DD-APPLICATION-KEY belongs to another organization than DD-API-KEY"
+                            .to_owned(),
+                        "forbidden",
+                    ));
+                }
+                app
+            } else {
+                api
+            }
+        }
+    };
+    who.require(scope)
+        .map_err(|e| refuse(StatusCode::FORBIDDEN, e))?;
+    Ok(who)
+}
+
+/// The middleware: authenticate, authorize, admit, then run the handler within its timeout.
+/// Handlers find the caller as an `Extension<Principal>`.
+pub(crate) async fn guard(
+    State((symx, gate)): State<(Symx, Gate)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let style = gate.style;
+    let reject = |reason: &str| {
+        symx.metrics()
+            .rejections
+            .with_label_values(&["http", reason])
+            .inc();
+    };
+    let method = req.method().clone();
+    if style == Style::Elastic
+        && !matches!(method, Method::GET | Method::HEAD)
+        && !req.headers().contains_key("kbn-xsrf")
+    {
+        reject("forbidden");
+        return style.error(
+            StatusCode::BAD_REQUEST,
+            "Request must contain a kbn-xsrf header.",
+        );
+    }
+    let who = match principal(&symx, &gate, &method, req.headers()).await {
+        Ok(p) => p,
+        Err((status, message, reason)) => {
+            reject(reason);
+            return style.error(status, &message);
+        }
+    };
+    let writes = !matches!(method, Method::GET | Method::HEAD);
+    let upload = gate.upload && writes;
+    let admission = match symx.admit(&who, upload) {
+        Ok(a) => a,
+        Err(r) => {
+            reject(r.reason());
+            let status = match r {
+                Refusal::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+                Refusal::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            let mut resp = style.error(status, &r.message());
+            if let Ok(v) = HeaderValue::from_str(&r.retry_after().as_secs().max(1).to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return resp;
+        }
+    };
+    req.extensions_mut().insert(who);
+    let limits = &symx.config().limits;
+    let secs = if upload {
+        limits.upload_timeout_secs
+    } else {
+        limits.request_timeout_secs
+    };
+    let resp = match tokio::time::timeout(Duration::from_secs(secs), next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            reject("timeout");
+            style.error(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!("the request took longer than {secs} s"),
+            )
+        }
+    };
+    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        reject("too_large");
+    }
+    drop(admission);
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elastic_credentials_become_a_key() {
+        let id = "0123456789abcdef";
+        let secret = "cd".repeat(32);
+        let full = format!("symx_{id}_{secret}");
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let mut h = HeaderMap::new();
+        for value in [
+            format!("ApiKey {}", b64(&format!("{id}:{secret}"))),
+            format!("ApiKey {}", b64(&format!("{id}:{full}"))),
+            format!("Basic {}", b64(&format!("anyone:{full}"))),
+            format!("Basic {}", b64(&format!("{id}:{secret}"))),
+            format!("Bearer {full}"),
+        ] {
+            h.insert(
+                header::AUTHORIZATION,
+                HeaderValue::from_str(&value).expect("header"),
+            );
+            assert_eq!(elastic_key(&h).as_deref(), Some(full.as_str()), "{value}");
+        }
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("ApiKey %%%"),
+        );
+        assert_eq!(elastic_key(&h), None);
+    }
+}
