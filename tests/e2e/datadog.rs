@@ -6,28 +6,6 @@ use std::io::Write;
 use symx_e2e::*;
 use symx_proto::v1 as pb;
 
-const BOUNDARY: &str = "symx-test-boundary-7d1f";
-
-/// A multipart/form-data body: (name, filename, content type, bytes) per part.
-fn multipart(parts: &[(&str, Option<&str>, &str, Vec<u8>)]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for (name, filename, ctype, data) in parts {
-        write!(
-            body,
-            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\""
-        )
-        .expect("w");
-        if let Some(f) = filename {
-            write!(body, "; filename=\"{f}\"").expect("w");
-        }
-        write!(body, "\r\nContent-Type: {ctype}\r\n\r\n").expect("w");
-        body.extend_from_slice(data);
-        body.extend_from_slice(b"\r\n");
-    }
-    write!(body, "--{BOUNDARY}--\r\n").expect("w");
-    body
-}
-
 fn js_parts(
     event: serde_json::Value,
 ) -> Vec<(&'static str, Option<&'static str>, &'static str, Vec<u8>)> {

@@ -14,4 +14,5 @@ mod links;
 mod mobile;
 mod native;
 mod react;
+mod tenants;
 mod windows;

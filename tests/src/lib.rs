@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use symx_proto::v1 as pb;
 use symx_proto::v1::artifact_service_client::ArtifactServiceClient;
+use symx_proto::v1::key_service_client::KeyServiceClient;
 use symx_proto::v1::symbolication_service_client::SymbolicationServiceClient;
 use symx_server::Server;
 use symx_service::Config;
@@ -74,6 +75,10 @@ impl TestServer {
         Ok(SymbolicationServiceClient::new(self.channel().await?))
     }
 
+    pub async fn keys(&self) -> anyhow::Result<KeyServiceClient<Channel>> {
+        Ok(KeyServiceClient::new(self.channel().await?))
+    }
+
     /// Stops the server and starts a new one on the same data directory (new ports).
     pub async fn restart(self) -> anyhow::Result<Self> {
         let Self { server, dir } = self;
@@ -100,6 +105,38 @@ pub async fn upload(
     meta: pb::UploadMetadata,
     parts: &[(&str, Vec<u8>)],
 ) -> Result<pb::UploadResponse, tonic::Status> {
+    client
+        .upload(tokio_stream::iter(upload_messages(meta, parts)))
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// The same, presenting an API key.
+pub async fn upload_as(
+    client: &mut ArtifactServiceClient<Channel>,
+    key: &str,
+    meta: pb::UploadMetadata,
+    parts: &[(&str, Vec<u8>)],
+) -> Result<pb::UploadResponse, tonic::Status> {
+    client
+        .upload(with_key(
+            tokio_stream::iter(upload_messages(meta, parts)),
+            key,
+        ))
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// A request carrying `authorization: Bearer <key>` metadata.
+pub fn with_key<T>(message: T, key: &str) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(message);
+    if let Ok(v) = format!("Bearer {key}").parse() {
+        req.metadata_mut().insert("authorization", v);
+    }
+    req
+}
+
+fn upload_messages(meta: pb::UploadMetadata, parts: &[(&str, Vec<u8>)]) -> Vec<pb::UploadRequest> {
     let mut msgs = vec![pb::UploadRequest {
         payload: Some(pb::upload_request::Payload::Metadata(meta)),
     }];
@@ -117,10 +154,7 @@ pub async fn upload(
             });
         }
     }
-    client
-        .upload(tokio_stream::iter(msgs))
-        .await
-        .map(|r| r.into_inner())
+    msgs
 }
 
 /// The upload parts of a fixture pair in `tests/fixtures/js/<dir>/`: the map and the
@@ -275,4 +309,23 @@ pub fn thin_dsym_fixture() -> (String, Vec<u8>) {
         .to_owned();
     let zip = std::fs::read(fixture("native/macho/thin-arm64.dSYM.zip")).expect("fixture");
     (uuid, zip)
+}
+
+pub const BOUNDARY: &str = "symx-test-boundary-7d1f";
+
+/// A multipart/form-data body: (name, filename, content type, bytes) per part.
+pub fn multipart(parts: &[(&str, Option<&str>, &str, Vec<u8>)]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, filename, ctype, data) in parts {
+        let mut head = format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"");
+        if let Some(f) = filename {
+            head.push_str(&format!("; filename=\"{f}\""));
+        }
+        head.push_str(&format!("\r\nContent-Type: {ctype}\r\n\r\n"));
+        body.extend_from_slice(head.as_bytes());
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    body
 }
