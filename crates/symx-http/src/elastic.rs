@@ -236,7 +236,10 @@ pub(crate) async fn upload(
     // Kibana's upload creates or updates: a new map for the same bundle replaces the old.
     meta.overwrite = true;
     let outcome = async {
-        let mut session = symx.begin_upload(who.tenant().clone(), meta, None).await?;
+        let mut session = symx
+            .begin_upload(who.tenant().clone(), meta, None)
+            .await?
+            .map_only();
         session.write("source_map", &map).await?;
         session.finish().await
     }

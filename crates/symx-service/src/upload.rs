@@ -42,6 +42,8 @@ pub struct UploadSession {
     dir: tempfile::TempDir,
     parts: Vec<SpooledPart>,
     total: u64,
+    /// The minified file may be left out (Elastic uploads send the map alone).
+    map_only: bool,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -87,6 +89,7 @@ impl Symx {
             dir,
             parts: Vec::new(),
             total: 0,
+            map_only: false,
             _permit: permit,
         })
     }
@@ -139,10 +142,18 @@ impl UploadSession {
         Ok(())
     }
 
+    /// Lets a JavaScript upload leave out `minified_file`, as Elastic's API does: the map
+    /// alone is indexed (function names then come from the map's `names` only).
+    pub fn map_only(mut self) -> Self {
+        self.map_only = true;
+        self
+    }
+
     /// Builds the index and commits the artifact. Returns once the commit is durable.
     pub async fn finish(mut self) -> Result<UploadOutcome> {
         for (name, required) in self.meta.upload_type.parts() {
-            if *required && !self.parts.iter().any(|p| p.name == *name) {
+            let optional = self.map_only && *name == "minified_file";
+            if *required && !optional && !self.parts.iter().any(|p| p.name == *name) {
                 return Err(ServiceError::invalid(
                     *name,
                     format!("Missing required file: {name}"),
