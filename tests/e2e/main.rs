@@ -10,6 +10,7 @@ mod http;
 mod il2cpp;
 mod js;
 mod jvm;
+mod limits;
 mod links;
 mod mobile;
 mod native;
