@@ -282,14 +282,15 @@ pub(crate) struct Page {
     per_page: Option<String>,
 }
 
-fn number(name: &str, v: Option<&str>, default: u32, max: u32) -> Result<u32, Response> {
+/// A query number in `1..=max`, or the message saying why not.
+fn number(name: &str, v: Option<&str>, default: u32, max: u32) -> Result<u32, String> {
     match v {
         None => Ok(default),
         Some(s) => match s.parse::<u32>() {
             Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(bad_request(format!(
+            _ => Err(format!(
                 "[request query.{name}]: expected a number between 1 and {max}, got `{s}`"
-            ))),
+            )),
         },
     }
 }
@@ -327,7 +328,7 @@ pub(crate) async fn list(
         ),
     ) {
         (Ok(p), Ok(s)) => (p, s),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(m), _) | (_, Err(m)) => return bad_request(m),
     };
     let views = match js_page(&symx, &who, page, size).await {
         Ok(v) => v,
@@ -407,10 +408,12 @@ pub(crate) async fn delete(
         }
     };
     let attr = |k: &str| target.attributes.get(k).cloned().unwrap_or_default();
-    let mut filters = symx_service::Filters::default();
-    filters.service = vec![attr("service")];
-    filters.version = vec![attr("version")];
-    filters.id = vec![target.id.to_string()];
+    let filters = symx_service::Filters {
+        service: vec![attr("service")],
+        version: vec![attr("version")],
+        id: vec![target.id.to_string()],
+        ..Default::default()
+    };
     match symx
         .delete(who.tenant().clone(), ArtifactKind::Js, filters, false)
         .await
