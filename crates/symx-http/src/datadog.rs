@@ -8,7 +8,7 @@
 //! wait in temporary files and are replayed into the session once the event arrives. Errors are the
 //! document's `{"errors": ["..."]}` with its status codes.
 //!
-//! Keys, scopes and limits are checked before a handler runs ([`crate::guard`]); handlers act
+//! Keys, scopes and limits are checked before a handler runs (`guard.rs`); handlers act
 //! for the caller's tenant.
 
 use axum::extract::{Extension, Multipart, State};

@@ -11,7 +11,7 @@
 //! id, or a prefix of it with at least 8 digits of the hash (the document's example uses
 //! `apm:foo-1.0.0-644fd5a9`).
 //!
-//! Keys, `kbn-xsrf` and limits are checked before a handler runs ([`crate::guard`]); errors
+//! Keys, `kbn-xsrf` and limits are checked before a handler runs (`guard.rs`); errors
 //! are Kibana's `{"statusCode", "error", "message"}`.
 
 use crate::guard::elastic_error;
