@@ -7,8 +7,9 @@
 # Covered: sourcemaps upload, react-native upload, flutter-symbols upload, pe-symbols upload,
 # dsyms upload (with llvm-dwarfdump-14 / llvm-lipo-14 standing in for Xcode's dwarfdump and
 # lipo, which datadog-ci shells out to), git-metadata upload (its srcmap part; its GitDB part
-# talks to api.datadoghq.com and fails offline, as expected). Not covered: elf-symbols (not
-# a command of datadog-ci 5.25.0) and unity-symbols (needs a Unity build folder).
+# talks to api.datadoghq.com and fails offline, as expected), unity-symbols upload --android
+# (a symbols folder assembled from our fixtures). Not covered: elf-symbols (not a command of
+# datadog-ci 5.25.0, the newest on npm).
 # datadog-ci also tries to flush usage metrics to api.datadoghq.com; offline that fails at the
 # DNS lookup and is only a warning.
 set -euo pipefail
@@ -28,6 +29,9 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; 
 trap cleanup EXIT
 grpc=127.0.0.1:50981
 http=127.0.0.1:50982
+# Authentication on: datadog-ci sends a real symx key as DD-API-KEY.
+key=$("$bin/symxd" --data-dir "$work/data" keys create --scope read,upload,delete \
+  --tenant shop --name datadog-ci 2>/dev/null)
 SYMX_SERVER_GRPC_ADDR=$grpc SYMX_SERVER_HTTP_ADDR=$http \
   "$bin/symxd" --data-dir "$work/data" > "$work/symxd.log" 2>&1 &
 pid=$!
@@ -35,8 +39,8 @@ for _ in $(seq 100); do
   (exec 3<>"/dev/tcp/${http%:*}/${http#*:}") 2>/dev/null && break
   sleep 0.1
 done
-symx() { "$bin/symx" --endpoint "http://$grpc" "$@"; }
-export DATADOG_API_KEY=0123456789abcdef0123456789abcdef
+symx() { "$bin/symx" --endpoint "http://$grpc" --api-key "$key" "$@"; }
+export DATADOG_API_KEY=$key
 export DATADOG_SOURCEMAP_INTAKE_URL="http://$http"
 export DATADOG_DSYM_INTAKE_URL="http://$http"
 fx="$root/tests/fixtures"
@@ -99,4 +103,19 @@ echo "== datadog-ci git-metadata upload"
 sha=$(git -C repo rev-parse HEAD)
 (cd repo && ddci git-metadata upload > "$work/git.log" 2>&1) || true
 expect "$sha" "$(symx --json list --kind repository)"
+echo "== datadog-ci unity-symbols upload --android"
+# A Unity Android build's symbols folder: Unity's build id, the IL2CPP line mappings and the
+# .so files (here the g++ ELF fixture as libil2cpp.so, and its hand-written mapping).
+mkdir -p unity/libs/x86_64
+cp "$fx/native/elf/crash" unity/libs/x86_64/libil2cpp.so
+cp "$fx/il2cpp/LineNumberMappings.json" unity/
+printf '8d3f0c1e-5b7a-4c2e-9f61-2a4b6c8d0e1f' > unity/build_id
+out=$(ddci unity-symbols upload --android --symbols-location ./unity --disable-git 2>&1) ||
+  fail "unity-symbols upload: $out"
+expect "8d3f0c1e-5b7a-4c2e-9f61-2a4b6c8d0e1f" "$(symx --json list --kind il2cpp --build-id 8d3f0c1e-5b7a-4c2e-9f61-2a4b6c8d0e1f)"
+# main() at crash.cpp:52 -> the mapping's nearest line at or before it: Checkout.cs:16.
+res=$(echo '[{"code_id":"1e178778753aa68d811fb8191bedd7f3a71b25a3","image_addr":"0x0","instruction_addr":"0x1070","exact":true}]' |
+  symx --json symbolicate)
+expect '"managed_source":"Assets/Scripts/Shop/Checkout.cs"' "$res"
+expect '"managed_lineno":16' "$res"
 echo "datadog-ci: all uploads accepted, listed and resolved"

@@ -15,5 +15,6 @@ mod links;
 mod mobile;
 mod native;
 mod react;
+mod snapshots;
 mod tenants;
 mod windows;

@@ -246,8 +246,21 @@ fn check_ids(
                 ArtifactKind::Elf => (&mut meta.gnu_build_id, "gnu_build_id"),
                 _ => (&mut meta.build_id, "build_id"),
             };
+            // NDK `build_id` is "a build ID" to the upload document: datadog-ci's NDK uploads
+            // send the GNU build id there, `unity-symbols upload` sends Unity's build id. Only
+            // a value shaped like the file's GNU build id (hex of the same length) is checked
+            // against it; any other is the app's build id and kept as given (the file's code
+            // id still finds the artifact).
+            let app_build_id = kind == ArtifactKind::Ndk
+                && match (field.as_deref().filter(|s| !s.is_empty()), code_id) {
+                    (Some(given), Some(found)) => {
+                        given.len() != found.len() || !given.bytes().all(|b| b.is_ascii_hexdigit())
+                    }
+                    _ => false,
+                };
             // Flutter uploads carry no build id field of their own to fill; NDK and ELF do.
-            if kind == ArtifactKind::Flutter {
+            if app_build_id {
+            } else if kind == ArtifactKind::Flutter {
                 if let (Some(given), Some(found)) =
                     (field.as_deref().filter(|s| !s.is_empty()), code_id)
                     && !eq_hex(given, found)

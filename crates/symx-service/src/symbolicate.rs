@@ -273,9 +273,17 @@ impl Symx {
             ),
         });
         if result.status == FrameStatus::Resolved {
-            let il2cpp = entry
-                .il2cpp
-                .get_or_insert_with(|| self.il2cpp_of(tenant, &module));
+            // The mapping is uploaded under the module's build id, or (as `datadog-ci
+            // unity-symbols upload` does) under the Unity build id its symbol files carry.
+            let artifact = result.artifact_id.clone();
+            let il2cpp = entry.il2cpp.get_or_insert_with(|| {
+                self.il2cpp_of(tenant, &module).or_else(|| {
+                    let id = artifact?;
+                    let rec = self.inner.storage.get(tenant, &id).ok()??;
+                    let unity = rec.metadata.build_id.filter(|b| !b.is_empty())?;
+                    self.il2cpp_of(tenant, &unity)
+                })
+            });
             if let Some(index) = il2cpp
                 && let LoadedIndex::Il2cpp(map) = &**index
             {
