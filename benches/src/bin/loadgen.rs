@@ -41,9 +41,30 @@ struct Args {
     /// gRPC connections the requests are spread over.
     #[arg(long, default_value_t = 2)]
     connections: usize,
+    /// Send this API key (`authorization: Bearer`) with every call.
+    #[arg(long, env = "SYMX_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// With --spawn: create a key in the spawned server and send it (authentication on).
+    #[arg(long)]
+    auth: bool,
 }
 
-async fn upload(ch: Channel, m: &BenchMap) -> Result<()> {
+/// Adds the API key to every call.
+#[derive(Clone)]
+struct KeyHeader(Option<tonic::metadata::AsciiMetadataValue>);
+
+impl tonic::service::Interceptor for KeyHeader {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
+
+type Conn = tonic::service::interceptor::InterceptedService<Channel, KeyHeader>;
+
+async fn upload(ch: Conn, m: &BenchMap) -> Result<()> {
     let mut client = ArtifactServiceClient::new(ch);
     let mut msgs = vec![pb::UploadRequest {
         payload: Some(pb::upload_request::Payload::Metadata(pb::UploadMetadata {
@@ -111,12 +132,22 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     let _data = tempfile::tempdir()?;
+    let mut api_key = args.api_key.clone();
     let endpoint = if args.spawn {
         let mut config = symx_service::Config::default();
         config.server.grpc_addr = "127.0.0.1:0".parse()?;
         config.server.http_addr = "127.0.0.1:0".parse()?;
         config.storage.data_dir = _data.path().to_path_buf();
         let server = server_rt.block_on(symx_server::Server::start(config))?;
+        if args.auth {
+            let created = server_rt.block_on(server.symx.create_key(
+                &symx_service::Principal::open(),
+                None,
+                "loadgen",
+                &["read".into(), "upload".into()],
+            ))?;
+            api_key = Some(created.token);
+        }
         let ep = format!("http://{}", server.grpc_addr);
         std::mem::forget(server);
         ep
@@ -128,15 +159,25 @@ fn main() -> Result<()> {
         .worker_threads(1)
         .enable_all()
         .build()?;
+    let key = match api_key {
+        Some(k) => Some(
+            format!("Bearer {k}")
+                .parse()
+                .context("the API key is not a header value")?,
+        ),
+        None => None,
+    };
     rt.block_on(async move {
         let mut channels = Vec::new();
         for _ in 0..args.connections.max(1) {
-            channels.push(
-                Channel::from_shared(endpoint.clone())?
-                    .connect()
-                    .await
-                    .with_context(|| format!("cannot connect to {endpoint}"))?,
-            );
+            let ch = Channel::from_shared(endpoint.clone())?
+                .connect()
+                .await
+                .with_context(|| format!("cannot connect to {endpoint}"))?;
+            channels.push(tonic::service::interceptor::InterceptedService::new(
+                ch,
+                KeyHeader(key.clone()),
+            ));
         }
         if args.spawn || args.upload {
             let t = Instant::now();
@@ -157,11 +198,14 @@ fn main() -> Result<()> {
         let stop = Arc::new(AtomicBool::new(false));
         let measuring = Arc::new(AtomicBool::new(false));
         let frames = Arc::new(AtomicU64::new(0));
+        let errors = Arc::new(AtomicU64::new(0));
+        let keyed = key.is_some();
         let mut tasks = Vec::new();
         for w in 0..args.concurrency {
             let mut client = SymbolicationServiceClient::new(channels[w % channels.len()].clone())
                 .max_decoding_message_size(64 << 20);
             let (reqs, stop, measuring, frames) = (reqs.clone(), stop.clone(), measuring.clone(), frames.clone());
+            let errors = errors.clone();
             let batch = args.batch as u64;
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
@@ -170,6 +214,9 @@ fn main() -> Result<()> {
                     let t = Instant::now();
                     let r = client.symbolicate(reqs[i % reqs.len()].clone()).await;
                     i += 1;
+                    if r.is_err() && measuring.load(Ordering::Relaxed) {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
                     if r.is_ok() && measuring.load(Ordering::Relaxed) {
                         lat.push(t.elapsed());
                         frames.fetch_add(batch, Ordering::Relaxed);
@@ -193,9 +240,11 @@ fn main() -> Result<()> {
         let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or_default();
         let n = frames.load(Ordering::Relaxed);
         println!(
-            "frames/s: {:.0}  batches: {}  batch={} concurrency={} connections={}  latency p50={:?} p99={:?}  cores={}",
+            "frames/s: {:.0}  batches: {}  errors: {}  api key: {}  batch={} concurrency={} connections={}  latency p50={:?} p99={:?}  cores={}",
             n as f64 / elapsed.as_secs_f64(),
             lat.len(),
+            errors.load(Ordering::Relaxed),
+            if keyed { "yes" } else { "no" },
             args.batch,
             args.concurrency,
             args.connections,

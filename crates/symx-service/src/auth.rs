@@ -6,6 +6,10 @@
 //! `read` (list, get, symbolicate, reprocess), `upload`, `delete` (delete, restore) and
 //! `admin` (manage the tenant's keys; implies the others).
 //!
+//! Key records are cached for [`KEY_CACHE_TTL`] after a read, so a busy pipeline does not pay
+//! a storage read per call; creating or revoking a key clears this process's cache at once
+//! (another replica sees a revocation within the TTL).
+//!
 //! While the store holds no key at all, the service runs open: every caller is the default
 //! tenant with every scope (`symxd` allows that only on loopback). The first key created
 //! turns authentication on for every request; revoking every key does not turn it off.
@@ -135,6 +139,17 @@ pub struct NewApiKey {
 
 const PREFIX: &str = "symx_";
 
+/// How long a key record read from storage is trusted without reading it again.
+pub const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Key records by id (`None`: no such key), for [`KEY_CACHE_TTL`].
+pub(crate) fn key_cache() -> moka::sync::Cache<String, Option<std::sync::Arc<ApiKeyRecord>>> {
+    moka::sync::Cache::builder()
+        .max_capacity(100_000)
+        .time_to_live(KEY_CACHE_TTL)
+        .build()
+}
+
 /// Splits `symx_<id>_<secret>`; `None` for anything else.
 pub fn split_token(token: &str) -> Option<(&str, &str)> {
     let rest = token.trim().strip_prefix(PREFIX)?;
@@ -196,11 +211,20 @@ impl Symx {
             id.to_ascii_lowercase(),
             sha256_hex(&secret.to_ascii_lowercase()),
         );
-        let storage = self.inner.storage.clone();
-        let rec = self
-            .blocking(move || storage.api_key(&id).map_err(ServiceError::from))
-            .await?;
-        match rec {
+        let rec = match self.inner.key_cache.get(&id) {
+            Some(cached) => cached,
+            None => {
+                let storage = self.inner.storage.clone();
+                let read_id = id.clone();
+                let rec = self
+                    .blocking(move || storage.api_key(&read_id).map_err(ServiceError::from))
+                    .await?
+                    .map(std::sync::Arc::new);
+                self.inner.key_cache.insert(id, rec.clone());
+                rec
+            }
+        };
+        match rec.as_deref() {
             Some(r)
                 if r.revoked_at_ms.is_none()
                     && constant_time_eq(r.secret_sha256.as_bytes(), secret_sha.as_bytes()) =>
@@ -211,8 +235,8 @@ impl Symx {
                     .filter_map(|s| Scope::parse(s).ok())
                     .fold(0, |m, s| m | s.bit());
                 Ok(Principal {
-                    tenant: r.tenant,
-                    key_id: Some(r.id),
+                    tenant: r.tenant.clone(),
+                    key_id: Some(r.id.clone()),
                     scopes,
                 })
             }
@@ -275,6 +299,7 @@ impl Symx {
         self.blocking(move || storage.put_api_key(&stored).map_err(ServiceError::from))
             .await?;
         self.inner.auth_required.store(true, Ordering::Release);
+        self.inner.key_cache.invalidate_all();
         tracing::info!(key = %id, tenant = %rec.tenant, scopes = ?rec.scopes, "API key created");
         Ok(NewApiKey {
             key: rec.into(),
@@ -312,9 +337,13 @@ impl Symx {
                 storage.put_api_key(&rec)?;
                 tracing::info!(key = %rec.id, tenant = %rec.tenant, "API key revoked");
             }
-            Ok(rec.into())
+            Ok(rec)
         })
         .await
+        .map(|rec| {
+            self.inner.key_cache.invalidate(&rec.id);
+            rec.into()
+        })
     }
 }
 

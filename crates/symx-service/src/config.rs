@@ -77,10 +77,11 @@ pub struct LimitsConfig {
     /// 1 MiB, Kibana's `server.maxPayload` default that the Elastic document names.
     pub elastic_max_payload_bytes: u64,
     /// Requests per second allowed per API key (per caller on an open service), refilled
-    /// continuously; 0 turns the limit off. Default 1000. Over it: HTTP 429,
-    /// gRPC RESOURCE_EXHAUSTED.
+    /// continuously; 0 turns the limit off. Default 20000: well above what one ingestion
+    /// pipeline sends (symx-loadgen peaks near 2000 batches/s on 2 cores), low enough to stop
+    /// a runaway client. Over it: HTTP 429, gRPC RESOURCE_EXHAUSTED.
     pub rate_limit_per_sec: f64,
-    /// Requests a key may make at once above its rate (the bucket size). Default 2000.
+    /// Requests a key may make at once above its rate (the bucket size). Default 40000.
     pub rate_limit_burst: u32,
     /// Expensive requests (uploads, symbolicate, reprocess) in progress at once; more are
     /// refused at once with HTTP 503 / gRPC RESOURCE_EXHAUSTED and Retry-After rather than
@@ -145,8 +146,8 @@ impl Default for LimitsConfig {
             max_archive_bytes: 4 << 30,
             max_archive_entries: 10_000,
             elastic_max_payload_bytes: 1 << 20,
-            rate_limit_per_sec: 1000.0,
-            rate_limit_burst: 2000,
+            rate_limit_per_sec: 20_000.0,
+            rate_limit_burst: 40_000,
             max_concurrent_requests: 256,
             retry_after_secs: 1,
             request_timeout_secs: 60,

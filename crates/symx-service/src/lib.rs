@@ -60,6 +60,8 @@ struct Inner {
     spool_dir: PathBuf,
     /// Some API key exists: every request must present one (see [`auth`]).
     auth_required: AtomicBool,
+    /// API key records recently read (see [`auth`]).
+    key_cache: moka::sync::Cache<String, Option<Arc<symx_storage::ApiKeyRecord>>>,
     limiter: limits::Limiter,
 }
 
@@ -104,6 +106,7 @@ impl Symx {
                 uploads,
                 spool_dir,
                 auth_required,
+                key_cache: auth::key_cache(),
                 limiter,
             }),
         })
