@@ -209,11 +209,11 @@ impl ArtifactService for ArtifactApi {
     ) -> Result<Response<pb::Artifact>, Status> {
         let (who, _admission) = admit(&self.symx, &request, Scope::Read, false).await?;
         let tenant = who.tenant().clone();
-        let view = self
-            .symx
-            .artifact(tenant, &request.into_inner().id)
-            .await
-            .map_err(status)?;
+        let id = request.into_inner().id;
+        let view = within(&self.symx, async {
+            self.symx.artifact(tenant, &id).await.map_err(status)
+        })
+        .await?;
         Ok(Response::new(artifact_to_pb(&view)))
     }
 
@@ -251,11 +251,13 @@ impl ArtifactService for ArtifactApi {
                 ));
             }
         };
-        let f = self
-            .symx
-            .get_sourcemap(tenant, selector)
-            .await
-            .map_err(status)?;
+        let f = within(&self.symx, async {
+            self.symx
+                .get_sourcemap(tenant, selector)
+                .await
+                .map_err(status)
+        })
+        .await?;
         Ok(Response::new(pb::SourceMapFile {
             id: f.id,
             artifact_id: f.artifact_id.to_string(),
@@ -283,11 +285,15 @@ impl ArtifactService for ArtifactApi {
         let req = request.into_inner();
         let kind = kind_from_pb(req.mapkind, false)?;
         let filters = filters_from_pb(req.filters.unwrap_or_default());
-        let views = self
-            .symx
-            .delete(tenant, kind, filters, req.dry_run)
-            .await
-            .map_err(status)?;
+        // A delete that outlives the timeout still completes (its write is one atomic batch);
+        // only the answer is lost.
+        let views = within(&self.symx, async {
+            self.symx
+                .delete(tenant, kind, filters, req.dry_run)
+                .await
+                .map_err(status)
+        })
+        .await?;
         Ok(Response::new(pb::DeleteResponse {
             artifacts: views.iter().map(artifact_to_pb).collect(),
             dry_run: req.dry_run,
@@ -301,11 +307,13 @@ impl ArtifactService for ArtifactApi {
         let (who, _admission) = admit(&self.symx, &request, Scope::Delete, false).await?;
         let tenant = who.tenant().clone();
         let req = request.into_inner();
-        let views = self
-            .symx
-            .restore(tenant, req.ids, req.overwrite)
-            .await
-            .map_err(status)?;
+        let views = within(&self.symx, async {
+            self.symx
+                .restore(tenant, req.ids, req.overwrite)
+                .await
+                .map_err(status)
+        })
+        .await?;
         Ok(Response::new(pb::RestoreResponse {
             artifacts: views.iter().map(artifact_to_pb).collect(),
         }))
