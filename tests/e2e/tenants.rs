@@ -163,6 +163,32 @@ async fn tenants_are_isolated_on_every_grpc_call() {
         resolve_as(&srv, &k.b_all).await.status,
         pb::FrameStatus::MissingArtifact as i32
     );
+    // Batch reprocessing runs as the stream's key too.
+    let event = |id: &str| pb::ReprocessEvent {
+        id: id.into(),
+        request: Some(pb::SymbolicateRequest {
+            stacktraces: vec![pb::StackTrace {
+                service: "shop".into(),
+                version: "1.0.0".into(),
+                frames: vec![js_frame(APP, 1, 7)],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+    };
+    for (key, want) in [
+        (&k.a_read, pb::FrameStatus::Resolved),
+        (&k.b_all, pb::FrameStatus::MissingArtifact),
+    ] {
+        let mut stream = sym
+            .reprocess(with_key(tokio_stream::iter(vec![event("e1")]), key))
+            .await
+            .expect("reprocess")
+            .into_inner();
+        let result = stream.message().await.expect("result").expect("one result");
+        let frame = &result.response.expect("response").stacktraces[0].frames[0];
+        assert_eq!(frame.status, want as i32, "{frame:?}");
+    }
     let listed = art
         .list(with_key(list_req("shop"), &k.b_all))
         .await
