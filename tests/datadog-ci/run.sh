@@ -27,8 +27,10 @@ work="$(mktemp -d)"
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-grpc=127.0.0.1:50981
-http=127.0.0.1:50982
+# Fixed ports below Linux's ephemeral range (32768-60999): probing a port in that range
+# while nothing listens can connect the probe to itself and take the port.
+grpc=127.0.0.1:29081
+http=127.0.0.1:29082
 # Authentication on: datadog-ci sends a real symx key as DD-API-KEY.
 key=$("$bin/symxd" --data-dir "$work/data" keys create --scope read,upload,delete \
   --tenant shop --name datadog-ci 2>/dev/null)

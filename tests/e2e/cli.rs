@@ -1,31 +1,13 @@
 //! The `symx` CLI against a real server: folder upload, list, raw stack text, reprocess.
 
-use std::process::Command;
 use symx_e2e::*;
 
 fn symx(endpoint: &str, args: &[&str]) -> std::process::Output {
-    let bin = binary("symx");
-    assert!(
-        bin.exists(),
-        "{} is missing: build the workspace binaries first (`cargo build --release --workspace --all-targets`)",
-        bin.display()
-    );
-    Command::new(bin)
-        .arg("--endpoint")
-        .arg(endpoint)
-        .args(args)
-        .output()
-        .expect("run symx")
+    symx_cli(endpoint, args)
 }
 
 fn ok(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "symx failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    stdout_of(out)
 }
 
 /// A build folder as bundlers leave it: two minified files with maps in subfolders.

@@ -43,17 +43,23 @@ async fn native_frames_gain_their_csharp_location() {
     .expect("elf upload");
     let json = std::fs::read(fixture("il2cpp/LineNumberMappings.json")).expect("mapping");
     let mapping: Mapping = serde_json::from_slice(&json).expect("json");
-    upload(
-        &mut art,
-        pb::UploadMetadata {
-            r#type: pb::UploadType::Il2cppMappingFile as i32,
-            build_id: BUILD_ID.into(),
-            ..Default::default()
-        },
-        &[("il2cpp_mapping_file", json)],
-    )
+    // Through the CLI, as a release engineer uploads it.
+    let (endpoint, path) = (srv.endpoint(), fixture("il2cpp/LineNumberMappings.json"));
+    let out = tokio::task::spawn_blocking(move || {
+        symx_cli(
+            &endpoint,
+            &[
+                "upload",
+                "il2cpp",
+                &path.to_string_lossy(),
+                "--build-id",
+                BUILD_ID,
+            ],
+        )
+    })
     .await
-    .expect("il2cpp upload");
+    .expect("join");
+    stdout_of(&out);
     let expected: Vec<Expected> =
         serde_json::from_slice(&std::fs::read(fixture("native/elf/expected.json")).expect("json"))
             .expect("expected");

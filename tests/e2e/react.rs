@@ -167,8 +167,37 @@ async fn metro_and_hermes_maps_resolve_as_metro_symbolicate() {
 #[tokio::test]
 async fn a_hermes_trace_through_the_cli_names_every_function() {
     let srv = TestServer::start().await.expect("server");
-    let mut art = srv.artifacts().await.expect("client");
-    upload_map(&mut art, "3.0.0", "hermes-0.12.map").await;
+    // Uploaded the way a release engineer would, with `symx upload react`.
+    let dir = fixture("react");
+    let (bundle, map) = (
+        dir.join("index.android.bundle"),
+        dir.join("hermes-0.12.map"),
+    );
+    let endpoint = srv.endpoint();
+    let out = tokio::task::spawn_blocking(move || {
+        symx_cli(
+            &endpoint,
+            &[
+                "upload",
+                "react",
+                "--platform",
+                "android",
+                "--service",
+                "shop-rn",
+                "--release-version",
+                "3.0.0",
+                "--build-version",
+                "42",
+                "--bundle",
+                &bundle.to_string_lossy(),
+                "--sourcemap",
+                &map.to_string_lossy(),
+            ],
+        )
+    })
+    .await
+    .expect("join");
+    stdout_of(&out);
     let trace = String::from_utf8(file("trace-0.12.txt")).expect("utf8");
     let printed = symbolicate_text_with(
         &srv,

@@ -15,8 +15,10 @@ work="$(mktemp -d)"
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-grpc=127.0.0.1:50983
-http=127.0.0.1:50984
+# Fixed ports below Linux's ephemeral range (32768-60999): probing a port in that range
+# while nothing listens can connect the probe to itself and take the port.
+grpc=127.0.0.1:29083
+http=127.0.0.1:29084
 fail() { echo "FAIL: $*" >&2; cat "$work/symxd.log" >&2; exit 1; }
 expect() { grep -q -- "$1" <<<"$2" || fail "expected '$1' in: $2"; }
 

@@ -329,3 +329,30 @@ pub fn multipart(parts: &[(&str, Option<&str>, &str, Vec<u8>)]) -> Vec<u8> {
     body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
     body
 }
+
+/// Runs the `symx` binary against `endpoint`.
+pub fn symx_cli(endpoint: &str, args: &[&str]) -> std::process::Output {
+    let bin = binary("symx");
+    assert!(
+        bin.exists(),
+        "{} is missing: build the workspace binaries first (`cargo build --release --workspace --all-targets`)",
+        bin.display()
+    );
+    std::process::Command::new(bin)
+        .arg("--endpoint")
+        .arg(endpoint)
+        .args(args)
+        .output()
+        .expect("run symx")
+}
+
+/// The stdout of a `symx` run that must have succeeded.
+pub fn stdout_of(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "symx failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

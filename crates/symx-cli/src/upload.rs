@@ -32,6 +32,14 @@ pub enum UploadCommand {
     /// Windows PDB files (and PE files without their PDB), as `datadog-ci pe-symbols upload`
     /// finds them; GUID and age are read locally.
     Pe(NativeArgs),
+    /// A React Native bundle's source map (Metro's, or the composed Hermes map) with its
+    /// bundle, as `datadog-ci react-native upload` sends them.
+    React(ReactArgs),
+    /// A ProGuard/R8 mapping (`mapping.txt`); without --build-id, symxd derives one from the
+    /// content and reports it.
+    Jvm(JvmArgs),
+    /// A Unity IL2CPP `LineNumberMappings.json` for the build id of its native libraries.
+    Il2cpp(Il2cppArgs),
     /// Any upload type, with metadata fields and file parts given explicitly
     /// (e.g. `--type jvm_mapping_file --meta service=app --meta version=1 --part jvm_mapping_file=mapping.txt`).
     Raw(RawArgs),
@@ -107,6 +115,118 @@ pub struct FlutterArgs {
     pub overwrite: bool,
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ReactArgs {
+    /// `android` or `ios`.
+    #[arg(long)]
+    pub platform: String,
+    #[arg(long)]
+    pub service: String,
+    #[arg(long, alias = "version")]
+    pub release_version: String,
+    /// The build number (`build_number`).
+    #[arg(long)]
+    pub build_version: String,
+    /// The JavaScript bundle (its name, the URL Hermes and JSC print, is the file name unless
+    /// --bundle-name says otherwise).
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// The bundle's source map (for Hermes, the composed map).
+    #[arg(long)]
+    pub sourcemap: PathBuf,
+    #[arg(long)]
+    pub bundle_name: Option<String>,
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct JvmArgs {
+    /// The mapping file.
+    pub mapping: PathBuf,
+    #[arg(long)]
+    pub service: String,
+    #[arg(long)]
+    pub version: String,
+    #[arg(long, default_value = "release")]
+    pub variant: String,
+    #[arg(long)]
+    pub build_id: Option<String>,
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct Il2cppArgs {
+    /// `LineNumberMappings.json`.
+    pub mapping: PathBuf,
+    /// The build id of the native libraries it belongs to (GNU build id, or Unity's).
+    #[arg(long)]
+    pub build_id: String,
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+fn new_meta(t: pb::UploadType, overwrite: bool) -> pb::UploadMetadata {
+    pb::UploadMetadata {
+        r#type: t as i32,
+        overwrite,
+        cli_version: env!("CARGO_PKG_VERSION").to_owned(),
+        ..Default::default()
+    }
+}
+
+fn plan_react(a: &ReactArgs) -> Result<Vec<Planned>> {
+    if !matches!(a.platform.as_str(), "android" | "ios") {
+        bail!("--platform must be android or ios, not `{}`", a.platform);
+    }
+    let bundle_name = match &a.bundle_name {
+        Some(n) => n.clone(),
+        None => a
+            .bundle
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| anyhow::anyhow!("--bundle {} has no file name", a.bundle.display()))?,
+    };
+    let mut meta = new_meta(pb::UploadType::ReactNativeSourcemap, a.overwrite);
+    meta.platform = a.platform.clone();
+    meta.service = a.service.clone();
+    meta.version = a.release_version.clone();
+    meta.build_number = a.build_version.clone();
+    meta.bundle_name = bundle_name.clone();
+    Ok(vec![Planned {
+        label: bundle_name,
+        meta,
+        parts: vec![
+            ("source_map".into(), a.sourcemap.clone()),
+            ("minified_file".into(), a.bundle.clone()),
+        ],
+    }])
+}
+
+fn plan_jvm(a: &JvmArgs) -> Result<Vec<Planned>> {
+    let mut meta = new_meta(pb::UploadType::JvmMappingFile, a.overwrite);
+    meta.service = a.service.clone();
+    meta.version = a.version.clone();
+    meta.variant = a.variant.clone();
+    meta.build_id = a.build_id.clone().unwrap_or_default();
+    Ok(vec![Planned {
+        label: a.mapping.display().to_string(),
+        meta,
+        parts: vec![("jvm_mapping_file".into(), a.mapping.clone())],
+    }])
+}
+
+fn plan_il2cpp(a: &Il2cppArgs) -> Result<Vec<Planned>> {
+    let mut meta = new_meta(pb::UploadType::Il2cppMappingFile, a.overwrite);
+    meta.build_id = a.build_id.clone();
+    Ok(vec![Planned {
+        label: a.mapping.display().to_string(),
+        meta,
+        parts: vec![("il2cpp_mapping_file".into(), a.mapping.clone())],
+    }])
 }
 
 #[derive(Args, Debug)]
@@ -467,6 +587,9 @@ pub async fn run(cmd: UploadCommand, ch: Conn, as_json: bool) -> Result<()> {
             let (p, s) = native_upload::plan_pe(&a.paths, a.overwrite)?;
             (p, s, a.dry_run)
         }
+        UploadCommand::React(a) => (plan_react(a)?, none(), false),
+        UploadCommand::Jvm(a) => (plan_jvm(a)?, none(), false),
+        UploadCommand::Il2cpp(a) => (plan_il2cpp(a)?, none(), false),
         UploadCommand::Raw(a) => (plan_raw(a)?, none(), false),
     };
     for s in &skipped_early {
@@ -499,7 +622,14 @@ pub async fn run(cmd: UploadCommand, ch: Conn, as_json: bool) -> Result<()> {
     );
     let mut client = artifacts_client(ch);
     // Several files of one build folder may carry the same identifiers; the first stored wins.
-    let skip_existing = !matches!(cmd, UploadCommand::Js(_) | UploadCommand::Raw(_));
+    let skip_existing = !matches!(
+        cmd,
+        UploadCommand::Js(_)
+            | UploadCommand::Raw(_)
+            | UploadCommand::React(_)
+            | UploadCommand::Jvm(_)
+            | UploadCommand::Il2cpp(_)
+    );
     let mut failures = 0;
     let mut skipped = 0;
     let mut out: Vec<serde_json::Value> = skipped_early
