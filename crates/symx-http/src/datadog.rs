@@ -74,6 +74,14 @@ async fn replay(
     }
 }
 
+/// The body length a request declares (`Content-Length`), if any.
+pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 /// `POST /api/v2/srcmap`.
 pub(crate) async fn upload(
     State(symx): State<Symx>,
@@ -82,10 +90,7 @@ pub(crate) async fn upload(
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
     let limit = symx.config().limits.max_upload_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = content_length(&headers);
     // A gzip body's length says nothing of what it expands to; the stream check covers it.
     let compressed = headers.contains_key(header::CONTENT_ENCODING);
     if let Some(n) = declared.filter(|n| !compressed && *n > limit) {

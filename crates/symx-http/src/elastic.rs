@@ -16,7 +16,7 @@
 
 use crate::guard::elastic_error;
 use axum::extract::{Extension, Multipart, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Value, json};
@@ -174,11 +174,7 @@ pub(crate) async fn upload(
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
     let limit = symx.config().limits.elastic_max_payload_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
+    if crate::datadog::content_length(&headers).is_some_and(|n| n > limit) {
         return too_large(limit);
     }
     let mut multipart = match multipart {
