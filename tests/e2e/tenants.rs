@@ -98,6 +98,15 @@ fn list_req(service: &str) -> pb::ListRequest {
     }
 }
 
+/// Deletes (or, with `dry_run`, lists) shop 1.0.0's JavaScript artifacts.
+fn delete_req(dry_run: bool) -> pb::DeleteRequest {
+    pb::DeleteRequest {
+        mapkind: pb::MapKind::Js as i32,
+        filters: list_req("shop").filters,
+        dry_run,
+    }
+}
+
 async fn resolve_as(srv: &TestServer, key: &str) -> pb::FrameResult {
     let mut sym = srv.symbolication().await.expect("client");
     sym.symbolicate(with_key(
@@ -220,14 +229,7 @@ async fn tenants_are_isolated_on_every_grpc_call() {
         .expect_err("B gets A's map");
     assert_eq!(err.code(), Code::NotFound);
     let deleted = art
-        .delete(with_key(
-            pb::DeleteRequest {
-                mapkind: pb::MapKind::Js as i32,
-                filters: list_req("shop").filters,
-                dry_run: false,
-            },
-            &k.b_all,
-        ))
+        .delete(with_key(delete_req(false), &k.b_all))
         .await
         .expect("B deletes")
         .into_inner();
@@ -250,16 +252,9 @@ async fn tenants_are_isolated_on_every_grpc_call() {
     assert_eq!(a_again.id, a.id);
     assert!(a_again.deleted_at.is_none());
     // A deletes its own; B cannot restore it (NOT_FOUND), A can.
-    art.delete(with_key(
-        pb::DeleteRequest {
-            mapkind: pb::MapKind::Js as i32,
-            filters: list_req("shop").filters,
-            dry_run: false,
-        },
-        &k.a_all,
-    ))
-    .await
-    .expect("A deletes");
+    art.delete(with_key(delete_req(false), &k.a_all))
+        .await
+        .expect("A deletes");
     let err = art
         .restore(with_key(
             pb::RestoreRequest {
@@ -304,14 +299,7 @@ async fn scopes_and_revocation_are_enforced() {
     assert_eq!(err.code(), Code::PermissionDenied);
     assert!(err.message().contains("`upload`"), "{}", err.message());
     let err = art
-        .delete(with_key(
-            pb::DeleteRequest {
-                mapkind: pb::MapKind::Js as i32,
-                filters: list_req("shop").filters,
-                dry_run: true,
-            },
-            &k.a_read,
-        ))
+        .delete(with_key(delete_req(true), &k.a_read))
         .await
         .expect_err("read key deletes");
     assert_eq!(err.code(), Code::PermissionDenied);

@@ -47,11 +47,7 @@ pub fn status(e: ServiceError) -> Status {
     } else {
         tracing::error!(code = ?e.code, error = %e, "request failed");
     }
-    let message = match &e.field {
-        Some(f) if !e.message.contains(f.as_str()) => format!("{f}: {}", e.message),
-        _ => e.message,
-    };
-    Status::new(code_of(e.code), message)
+    Status::new(code_of(e.code), e.message_with_field())
 }
 
 /// The key a call presents: `authorization: Bearer <key>` or `x-api-key: <key>` metadata.

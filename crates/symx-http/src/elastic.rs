@@ -39,11 +39,7 @@ fn service_error(e: &ServiceError) -> Response {
     if status.is_server_error() {
         tracing::error!(error = %e.message, "elastic request failed");
     }
-    let message = match &e.field {
-        Some(f) if !e.message.contains(f.as_str()) => format!("{f}: {}", e.message),
-        _ => e.message.clone(),
-    };
-    elastic_error(status, &message)
+    elastic_error(status, &e.message_with_field())
 }
 
 fn bad_request(message: impl AsRef<str>) -> Response {

@@ -32,6 +32,15 @@ impl ServiceError {
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Internal, message)
     }
+
+    /// The message for a caller, prefixed with the field at fault unless it already names
+    /// it (`sourcemap: invalid source map: ...`).
+    pub fn message_with_field(&self) -> String {
+        match &self.field {
+            Some(f) if !self.message.contains(f.as_str()) => format!("{f}: {}", self.message),
+            _ => self.message.clone(),
+        }
+    }
 }
 
 impl HasErrorCode for ServiceError {

@@ -97,10 +97,19 @@ impl Limiter {
             buckets
                 .retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * per_sec < burst);
         }
-        let b = buckets.entry(key.to_owned()).or_insert(Bucket {
-            tokens: self.burst,
-            at: now,
-        });
+        // Known keys (every call but a key's first) are found without allocating.
+        if !buckets.contains_key(key) {
+            buckets.insert(
+                key.to_owned(),
+                Bucket {
+                    tokens: self.burst,
+                    at: now,
+                },
+            );
+        }
+        let Some(b) = buckets.get_mut(key) else {
+            return Ok(());
+        };
         let refill = now.duration_since(b.at).as_secs_f64() * self.per_sec;
         b.tokens = (b.tokens + refill).min(self.burst);
         b.at = now;

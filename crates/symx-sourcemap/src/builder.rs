@@ -123,7 +123,30 @@ fn describe(e: &sourcemap::Error) -> String {
 }
 
 fn decode(map: &[u8]) -> Result<SourceMap, Error> {
-    Ok(decode_with_functions(map)?.0)
+    let decoded = sourcemap::decode_slice(map).map_err(|e| Error::InvalidMap(describe(&e)))?;
+    flatten(decoded)
+}
+
+/// The map as one regular map (index maps flattened, Hermes maps without their extras).
+fn flatten(decoded: DecodedMap) -> Result<SourceMap, Error> {
+    match decoded {
+        DecodedMap::Regular(sm) => Ok(sm),
+        DecodedMap::Index(idx) => idx
+            .flatten()
+            .map_err(|e| Error::InvalidMap(format!("index map: {e}"))),
+        DecodedMap::Hermes(h) => Ok((*h).clone()),
+    }
+}
+
+/// Whether any part of the map carries Metro function maps (`x_facebook_sources`).
+fn has_function_maps(decoded: &DecodedMap) -> bool {
+    match decoded {
+        DecodedMap::Regular(_) => false,
+        DecodedMap::Hermes(_) => true,
+        DecodedMap::Index(idx) => idx
+            .sections()
+            .any(|s| s.get_sourcemap().is_some_and(has_function_maps)),
+    }
 }
 
 /// The enclosing function's original name at each mapping of the map, from Metro's
@@ -133,18 +156,13 @@ type FunctionNames = (Vec<(u32, u32, Option<u32>)>, Vec<String>);
 
 fn decode_with_functions(map: &[u8]) -> Result<(SourceMap, Option<FunctionNames>), Error> {
     let decoded = sourcemap::decode_slice(map).map_err(|e| Error::InvalidMap(describe(&e)))?;
-    let mut names = FunctionCollector::default();
-    names.collect(&decoded, 0, 0);
-    let functions = names
-        .any_function_map
-        .then_some((names.positions, names.names));
-    let sm = match decoded {
-        DecodedMap::Regular(sm) => sm,
-        DecodedMap::Index(idx) => idx
-            .flatten()
-            .map_err(|e| Error::InvalidMap(format!("index map: {e}")))?,
-        DecodedMap::Hermes(h) => (*h).clone(),
-    };
+    // Only maps with function maps pay for walking their tokens here.
+    let functions = has_function_maps(&decoded).then(|| {
+        let mut names = FunctionCollector::default();
+        names.collect(&decoded, 0, 0);
+        (names.positions, names.names)
+    });
+    let sm = flatten(decoded)?;
     Ok((sm, functions))
 }
 
@@ -153,7 +171,6 @@ struct FunctionCollector {
     positions: Vec<(u32, u32, Option<u32>)>,
     names: Vec<String>,
     ids: HashMap<String, u32>,
-    any_function_map: bool,
 }
 
 impl FunctionCollector {
@@ -172,7 +189,6 @@ impl FunctionCollector {
                 }
             }
             DecodedMap::Hermes(h) => {
-                self.any_function_map = true;
                 for t in h.tokens() {
                     let (l, c) = place(t.get_dst_line(), t.get_dst_col());
                     let id = h.get_scope_for_token(t).map(|name| self.intern(name));
