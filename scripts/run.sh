@@ -6,5 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/symx/target}"
 scripts/setup.sh
-cargo build --release --workspace --bins --locked
+# The same targets (and so the same feature unification) as scripts/test.sh: building
+# `--bins` alone would recompile part of the workspace, and the tests would again after it.
+cargo build --release --workspace --all-targets --locked
 exec "$CARGO_TARGET_DIR/release/symxd" "$@"

@@ -10,6 +10,7 @@ mod http;
 mod il2cpp;
 mod js;
 mod jvm;
+mod lifetime;
 mod limits;
 mod links;
 mod mobile;

@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 use symx_service::{Config, Symx};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -82,11 +83,23 @@ impl Server {
         Ok(())
     }
 
-    /// Serves until `signal` resolves, then shuts down gracefully.
-    pub async fn run_until(self, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
+    /// Serves until `signal` resolves (for as long as that takes: serving has no deadline),
+    /// then shuts down gracefully. Only the drain after the signal is bounded, by `grace`:
+    /// requests still in flight after it are abandoned and `Ok` is returned.
+    pub async fn run_until(
+        self,
+        signal: impl Future<Output = ()>,
+        grace: Duration,
+    ) -> anyhow::Result<()> {
         signal.await;
-        tracing::info!("shutting down");
-        self.shutdown().await
+        tracing::info!(grace_secs = grace.as_secs(), "shutting down");
+        match tokio::time::timeout(grace, self.shutdown()).await {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::warn!("grace period over; exiting with requests in flight");
+                Ok(())
+            }
+        }
     }
 }
 

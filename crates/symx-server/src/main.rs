@@ -172,15 +172,9 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         let server = Server::start(config).await?;
-        let stop = server.run_until(shutdown_signal());
-        // In-flight requests get the grace period; after it the process ends regardless.
-        match tokio::time::timeout(grace + Duration::from_secs(1), stop).await {
-            Ok(r) => r,
-            Err(_) => {
-                tracing::warn!("grace period over; exiting with requests in flight");
-                Ok(())
-            }
-        }
+        // Serves until SIGTERM/SIGINT, however long that is; only the drain that follows the
+        // signal is bounded by the grace period.
+        server.run_until(shutdown_signal(), grace).await
     })?;
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(())
