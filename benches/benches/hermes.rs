@@ -58,7 +58,7 @@ fn lookup(c: &mut Criterion) {
     g.bench_function("symx_resolve_bytecode_with_function_name", |b| {
         b.iter(|| {
             i = (i + 1) & 4095;
-            black_box(idx.resolve_bytecode(None, offsets[i], 0)).is_ok()
+            black_box(idx.resolve_bytecode(1, None, offsets[i], 0)).is_ok()
         })
     });
     let mut i = 0usize;

@@ -95,7 +95,7 @@ async fn fat_dsym_archive_resolves_each_slice_like_llvm_symbolizer() {
                         code_id,
                         image_addr: image,
                         instruction_addr: image + e.address + u64::from(!exact),
-                        exact,
+                        exact: Some(exact),
                     })),
                 }
             })

@@ -119,7 +119,7 @@ async fn folder_upload_then_symbolicate_raw_v8_text() {
     assert!(
         lines
             .iter()
-            .any(|l| l.contains("node:internal") && l.contains("[missing_artifact")),
+            .any(|l| l.contains("node:internal") && l.contains("[skipped")),
         "{text}"
     );
 }

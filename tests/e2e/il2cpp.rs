@@ -69,7 +69,7 @@ async fn native_frames_gain_their_csharp_location() {
             frame: Some(pb::frame::Frame::Native(pb::NativeFrame {
                 code_id: BUILD_ID.into(),
                 instruction_addr: e.address,
-                exact: true,
+                exact: Some(true),
                 ..Default::default()
             })),
         })

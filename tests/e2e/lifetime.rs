@@ -38,7 +38,10 @@ async fn symxd_serves_past_its_grace_period_and_drains_on_sigterm() {
         ("SYMX_SERVER_HTTP_ADDR", http.as_str()),
     ];
     let grace = grace_secs(&env);
-    assert_eq!(grace, 30, "the default grace period changed: revisit this test's duration");
+    assert_eq!(
+        grace, 30,
+        "the default grace period changed: revisit this test's duration"
+    );
     let mut child = Command::new(&bin)
         .arg("--data-dir")
         .arg(dir.path())

@@ -14,6 +14,7 @@ mod lifetime;
 mod limits;
 mod links;
 mod mobile;
+mod modules;
 mod native;
 mod react;
 mod snapshots;

@@ -33,7 +33,7 @@ fn native_frames(expected: &[Expected], code_id: &str, image: u64) -> Vec<pb::Fr
                 code_id: code_id.to_owned(),
                 image_addr: image,
                 instruction_addr: image + e.address + (i % 2) as u64,
-                exact: i % 2 == 0,
+                exact: Some(i % 2 == 0),
                 ..Default::default()
             })),
         })

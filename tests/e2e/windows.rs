@@ -46,7 +46,7 @@ fn frames_for(expected: &[Expected], debug_id: &str) -> Vec<pb::Frame> {
                 debug_id: debug_id.to_owned(),
                 image_addr: image,
                 instruction_addr: image + e.address + (i % 2) as u64,
-                exact: i % 2 == 0,
+                exact: Some(i % 2 == 0),
                 ..Default::default()
             })),
         })

@@ -41,6 +41,7 @@ pub fn status_name(s: i32) -> &'static str {
         S::OutOfRange => "out_of_range",
         S::InvalidFrame => "invalid_frame",
         S::UnsupportedPlatform => "unsupported_platform",
+        S::Skipped => "skipped",
     }
 }
 
@@ -123,6 +124,7 @@ pub fn frame_result(r: &pb::FrameResult) -> Value {
             "post_context": f.post_context,
             "inlined": f.inlined,
             "mangled": (!f.mangled.is_empty()).then_some(&f.mangled),
+            "signature": (!f.signature.is_empty()).then_some(&f.signature),
             "function_offset": f.function_offset,
             "class_name": (!f.class_name.is_empty()).then_some(&f.class_name),
             "managed_source": (!f.managed_source.is_empty()).then_some(&f.managed_source),
@@ -188,7 +190,7 @@ fn frame_from_json(v: &Value) -> Result<pb::Frame> {
                 code_id: str_field(v, "code_id").unwrap_or_default().to_owned(),
                 image_addr: address(v, "image_addr")?.unwrap_or(0),
                 instruction_addr,
-                exact: v.get("exact").and_then(Value::as_bool).unwrap_or(false),
+                exact: v.get("exact").and_then(Value::as_bool),
             })),
         });
     }
@@ -247,24 +249,34 @@ fn frame_from_json(v: &Value) -> Result<pb::Frame> {
     })
 }
 
-fn stacktrace_from_json(
-    v: &Value,
-    service: Option<&str>,
-    version: Option<&str>,
-) -> Result<pb::StackTrace> {
+/// Request-level values (`symx symbolicate --service --version --variant --build-id
+/// --git-commit-sha`): defaults for every stack trace that does not set its own.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Defaults<'a> {
+    pub service: Option<&'a str>,
+    pub version: Option<&'a str>,
+    pub variant: Option<&'a str>,
+    pub build_id: Option<&'a str>,
+    pub git_commit_sha: Option<&'a str>,
+}
+
+fn stacktrace_from_json(v: &Value, d: Defaults<'_>) -> Result<pb::StackTrace> {
+    let field = |key: &str, default: Option<&str>| {
+        str_field(v, key)
+            .filter(|s| !s.is_empty())
+            .or(default)
+            .unwrap_or_default()
+            .to_owned()
+    };
     let frames = match v.get("frames").and_then(Value::as_array) {
         Some(a) => a,
         None => bail!("a stack trace needs a `frames` array"),
     };
     Ok(pb::StackTrace {
-        git_commit_sha: str_field(v, "git_commit_sha")
-            .unwrap_or_default()
-            .to_owned(),
-        git_repository_url: str_field(v, "git_repository_url")
-            .unwrap_or_default()
-            .to_owned(),
-        variant: str_field(v, "variant").unwrap_or_default().to_owned(),
-        build_id: str_field(v, "build_id").unwrap_or_default().to_owned(),
+        git_commit_sha: field("git_commit_sha", d.git_commit_sha),
+        git_repository_url: field("git_repository_url", None),
+        variant: field("variant", d.variant),
+        build_id: field("build_id", d.build_id),
         exception: v.get("exception").map(|e| pb::JvmThrowable {
             class_name: str_field(e, "class_name")
                 .or_else(|| str_field(e, "type"))
@@ -275,14 +287,8 @@ fn stacktrace_from_json(
                 .unwrap_or_default()
                 .to_owned(),
         }),
-        service: str_field(v, "service")
-            .or(service)
-            .unwrap_or_default()
-            .to_owned(),
-        version: str_field(v, "version")
-            .or(version)
-            .unwrap_or_default()
-            .to_owned(),
+        service: field("service", d.service),
+        version: field("version", d.version),
         frames: frames.iter().map(frame_from_json).collect::<Result<_>>()?,
     })
 }
@@ -290,25 +296,30 @@ fn stacktrace_from_json(
 /// Reads a request from JSON: `{"stacktraces": [...], "context_lines": n, "debug_ids": {}}`,
 /// a single `{"frames": [...]}`, or a bare array of frames. `service`/`version` fill in what
 /// the JSON leaves out.
-pub fn request_from_json(
-    v: &Value,
-    service: Option<&str>,
-    version: Option<&str>,
+pub fn request_from_json<'a>(
+    v: &'a Value,
+    defaults: Defaults<'a>,
 ) -> Result<pb::SymbolicateRequest> {
-    let service = str_field(v, "service").or(service);
-    let version = str_field(v, "version").or(version);
+    // Top-level fields of the document are defaults for its stack traces too.
+    fn pick<'a>(v: &'a Value, key: &str, d: Option<&'a str>) -> Option<&'a str> {
+        str_field(v, key).filter(|s| !s.is_empty()).or(d)
+    }
+    let top = |key: &str, d: Option<&'a str>| pick(v, key, d);
+    let d = Defaults {
+        service: top("service", defaults.service),
+        version: top("version", defaults.version),
+        variant: top("variant", defaults.variant),
+        build_id: top("build_id", defaults.build_id),
+        git_commit_sha: top("git_commit_sha", defaults.git_commit_sha),
+    };
     let stacktraces = if let Some(a) = v.as_array() {
-        vec![stacktrace_from_json(
-            &json!({ "frames": a }),
-            service,
-            version,
-        )?]
+        vec![stacktrace_from_json(&json!({ "frames": a }), d)?]
     } else if let Some(sts) = v.get("stacktraces").and_then(Value::as_array) {
         sts.iter()
-            .map(|st| stacktrace_from_json(st, service, version))
+            .map(|st| stacktrace_from_json(st, d))
             .collect::<Result<_>>()?
     } else if v.get("frames").is_some() {
-        vec![stacktrace_from_json(v, service, version)?]
+        vec![stacktrace_from_json(v, d)?]
     } else {
         bail!("expected `stacktraces`, `frames`, or an array of frames");
     };
@@ -340,31 +351,31 @@ mod tests {
     fn requests_in_three_shapes() {
         let a = request_from_json(
             &json!([{"abs_path": "a.js", "lineno": 1, "colno": 2}]),
-            Some("s"),
-            Some("v"),
+            Defaults {
+                service: Some("s"),
+                version: Some("v"),
+                ..Defaults::default()
+            },
         )
         .expect("array");
         assert_eq!(a.stacktraces[0].service, "s");
         let b = request_from_json(
             &json!({"frames": [{"url": "a.js", "line": 1, "column": 2}], "service": "x"}),
-            None,
-            None,
+            Defaults::default(),
         )
         .expect("frames");
         assert_eq!(b.stacktraces[0].service, "x");
         let c = request_from_json(
             &json!({"stacktraces": [{"frames": []}], "context_lines": 3}),
-            None,
-            None,
+            Defaults::default(),
         )
         .expect("full");
         assert_eq!(c.context_lines, 3);
-        assert!(request_from_json(&json!({"nope": 1}), None, None).is_err());
-        assert!(request_from_json(&json!([{"abs_path": "a.js"}]), None, None).is_err());
+        assert!(request_from_json(&json!({"nope": 1}), Defaults::default()).is_err());
+        assert!(request_from_json(&json!([{"abs_path": "a.js"}]), Defaults::default()).is_err());
         let n = request_from_json(
             &json!([{"code_id": "ab", "image_addr": "0x1000", "instruction_addr": 4200}]),
-            None,
-            None,
+            Defaults::default(),
         )
         .expect("native");
         match &n.stacktraces[0].frames[0].frame {
@@ -373,6 +384,43 @@ mod tests {
             }
             other => panic!("not native: {other:?}"),
         }
-        assert!(request_from_json(&json!([{"instruction_addr": "0xzz"}]), None, None).is_err());
+        assert!(
+            request_from_json(&json!([{"instruction_addr": "0xzz"}]), Defaults::default()).is_err()
+        );
+    }
+
+    /// `symx symbolicate --variant --build-id ...` are defaults for JSON stack traces too;
+    /// what a stack trace says wins.
+    #[test]
+    fn request_level_flags_apply_to_json_input() {
+        let d = Defaults {
+            service: Some("shop"),
+            version: Some("1.0"),
+            variant: Some("debug"),
+            build_id: Some("b-1"),
+            git_commit_sha: Some("abc"),
+        };
+        let r = request_from_json(
+            &json!({"stacktraces": [
+                {"frames": []},
+                {"frames": [], "variant": "release", "build_id": "b-2"}
+            ]}),
+            d,
+        )
+        .expect("request");
+        let st = &r.stacktraces;
+        assert_eq!(
+            (
+                st[0].service.as_str(),
+                st[0].variant.as_str(),
+                st[0].build_id.as_str()
+            ),
+            ("shop", "debug", "b-1")
+        );
+        assert_eq!(st[0].git_commit_sha, "abc");
+        assert_eq!(
+            (st[1].variant.as_str(), st[1].build_id.as_str()),
+            ("release", "b-2")
+        );
     }
 }

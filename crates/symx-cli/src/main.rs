@@ -201,6 +201,19 @@ struct SymbolicateArgs {
     input: Option<PathBuf>,
 }
 
+impl SymbolicateArgs {
+    /// The request-level flags, as defaults for stack traces that do not set their own.
+    fn defaults(&self) -> json::Defaults<'_> {
+        json::Defaults {
+            service: self.service.as_deref(),
+            version: self.version.as_deref(),
+            variant: self.variant.as_deref(),
+            build_id: self.build_id.as_deref(),
+            git_commit_sha: self.git_commit_sha.as_deref(),
+        }
+    }
+}
+
 pub fn parse_kind(s: &str) -> Result<pb::MapKind> {
     use pb::MapKind as K;
     Ok(match s {
@@ -530,8 +543,7 @@ async fn symbolicate(args: SymbolicateArgs, ch: Conn, as_json: bool) -> Result<(
     if (trimmed.starts_with('{') || trimmed.starts_with('[')) && !stacktrace::is_apple_ips(&text) {
         let value: serde_json::Value =
             serde_json::from_str(&text).context("input is not valid JSON")?;
-        let mut req =
-            json::request_from_json(&value, args.service.as_deref(), args.version.as_deref())?;
+        let mut req = json::request_from_json(&value, args.defaults())?;
         if req.context_lines == 0 {
             req.context_lines = args.context_lines;
         }
@@ -588,7 +600,7 @@ async fn symbolicate(args: SymbolicateArgs, ch: Conn, as_json: bool) -> Result<(
                     code_id: frame.build_id.clone().unwrap_or_default(),
                     image_addr: 0,
                     instruction_addr: frame.pc,
-                    exact: frame.exact,
+                    exact: Some(frame.exact),
                 })
             }
             stacktrace::StackLine::Jvm { frame, .. } => pb::frame::Frame::Jvm(pb::JvmFrame {

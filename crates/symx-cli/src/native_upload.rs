@@ -74,7 +74,7 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-fn inspect(path: &Path) -> Result<ObjectInfo> {
+pub fn inspect(path: &Path) -> Result<ObjectInfo> {
     symx_native::inspect(&read(path)?).with_context(|| format!("{}", path.display()))
 }
 

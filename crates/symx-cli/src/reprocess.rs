@@ -40,6 +40,15 @@ pub struct ReprocessArgs {
     pub service: Option<String>,
     #[arg(long, alias = "release-version")]
     pub version: Option<String>,
+    /// JVM: the mapping's variant for events that do not name one.
+    #[arg(long, alias = "flavor")]
+    pub variant: Option<String>,
+    /// JVM: the mapping's build id for events that do not name one.
+    #[arg(long)]
+    pub build_id: Option<String>,
+    /// The commit for events that do not name one (source links).
+    #[arg(long, alias = "commit-sha")]
+    pub git_commit_sha: Option<String>,
     /// Events per checkpoint.
     #[arg(long, default_value_t = 256)]
     pub batch: usize,
@@ -140,15 +149,24 @@ pub async fn run(args: ReprocessArgs, ch: Conn) -> Result<()> {
         let mut prepared: Vec<Result<Value, String>> = Vec::with_capacity(events.len());
         for (i, ev) in events.into_iter().enumerate() {
             let ev = ev.and_then(|v| {
-                json::request_from_json(&v, args.service.as_deref(), args.version.as_deref())
-                    .map(|req| {
-                        requests.push(pb::ReprocessEvent {
-                            id: i.to_string(),
-                            request: Some(req),
-                        });
-                        v
-                    })
-                    .map_err(|e| format!("{e:#}"))
+                json::request_from_json(
+                    &v,
+                    json::Defaults {
+                        service: args.service.as_deref(),
+                        version: args.version.as_deref(),
+                        variant: args.variant.as_deref(),
+                        build_id: args.build_id.as_deref(),
+                        git_commit_sha: args.git_commit_sha.as_deref(),
+                    },
+                )
+                .map(|req| {
+                    requests.push(pb::ReprocessEvent {
+                        id: i.to_string(),
+                        request: Some(req),
+                    });
+                    v
+                })
+                .map_err(|e| format!("{e:#}"))
             });
             prepared.push(ev);
         }

@@ -162,9 +162,15 @@ fn is_java(text: &str) -> bool {
 
 fn java(text: &str) -> Vec<StackLine> {
     let mut first = true;
+    // Whether the previous line was indented (a frame, `... N more`): a header at the start
+    // of a line after it starts the next trace, when traces are pasted back to back without
+    // a blank line between them.
+    let mut after_indented = false;
     text.lines()
         .map(|raw| {
-            let is_first = std::mem::take(&mut first) || raw.trim().is_empty();
+            let indented = raw.starts_with([' ', '\t']);
+            let follows_trace = std::mem::replace(&mut after_indented, indented) && !indented;
+            let is_first = std::mem::take(&mut first) || raw.trim().is_empty() || follows_trace;
             if let Some(frame) = jvm_frame(raw) {
                 return StackLine::Jvm {
                     raw: raw.to_owned(),
@@ -798,6 +804,32 @@ mod tests {
             lines
                 .iter()
                 .any(|l| matches!(l, StackLine::Text(t) if t.contains("... 1 more")))
+        );
+    }
+
+    #[test]
+    fn java_traces_back_to_back_are_separate() {
+        let text = "java.lang.IllegalStateException: first\n\
+            \tat a.b.c(SourceFile:1)\n\
+            \t... 3 more\n\
+            com.shop.a.b: second\n\
+            \tat a.b.d(SourceFile:2)\n\
+            Exception in thread \"main\" java.lang.Error\n\
+            \tat a.b.e(SourceFile:3)\n";
+        let classes: Vec<String> = parse(text)
+            .iter()
+            .filter_map(|l| match l {
+                StackLine::Throwable { throwable, .. } => Some(throwable.class.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            classes,
+            [
+                "java.lang.IllegalStateException",
+                "com.shop.a.b",
+                "java.lang.Error"
+            ]
         );
     }
 

@@ -409,10 +409,12 @@ fn plan_js(args: &JsArgs) -> Result<Vec<Planned>> {
     Ok(out)
 }
 
-/// ELF files under the given paths, largest first: of several files with one build id (a
-/// binary, its stripped copy, its split debug file) the one with the most debug information
-/// is usually the largest, and the first upload of a build id is the one kept.
-fn plan_elf(args: &ElfArgs) -> Result<Vec<Planned>> {
+/// ELF files under the given paths, one per module: of several files with one build id (a
+/// binary, its stripped copy, its split debug file) the one with the most to say is uploaded
+/// (debug information over a symbol table over dynamic symbols, then the largest), as
+/// datadog-ci's `elf-symbols upload` does; the others are reported as skipped. Files without
+/// a build id upload each (the server knows them by their content).
+fn plan_elf(args: &ElfArgs) -> Result<(Vec<Planned>, Vec<Skipped>)> {
     let mut found: Vec<(u64, PathBuf)> = Vec::new();
     for root in &args.paths {
         for entry in walkdir::WalkDir::new(root).follow_links(false) {
@@ -428,10 +430,47 @@ fn plan_elf(args: &ElfArgs) -> Result<Vec<Planned>> {
     if found.is_empty() {
         bail!("no ELF files found");
     }
-    found.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    Ok(found
-        .into_iter()
-        .map(|(_, path)| Planned {
+    // (rank, size, path) per module key; rank: what the file holds, best first.
+    let mut best: std::collections::BTreeMap<String, Vec<(u8, u64, PathBuf)>> = Default::default();
+    for (n, (size, path)) in found.into_iter().enumerate() {
+        let info = native_upload::inspect(&path)?;
+        let rank = if info.has_debug_info {
+            0
+        } else if info.class.starts_with("symbol_table") {
+            1
+        } else {
+            2
+        };
+        let key = match (&info.code_id, &info.go_build_id) {
+            (Some(c), _) if !c.is_empty() => format!("{c}/{}", info.arch),
+            (_, Some(g)) => format!("{g}/{}", info.arch),
+            _ => format!("file {n}"),
+        };
+        best.entry(key).or_default().push((rank, size, path));
+    }
+    let mut plans = Vec::new();
+    let mut skipped = Vec::new();
+    for (key, mut files) in best {
+        files.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then(b.1.cmp(&a.1))
+                .then_with(|| a.2.cmp(&b.2))
+        });
+        let mut files = files.into_iter();
+        let Some((_, _, path)) = files.next() else {
+            continue;
+        };
+        for (_, _, other) in files {
+            skipped.push(Skipped {
+                path: other,
+                why: format!(
+                    "{} has more to say about build id {}",
+                    path.display(),
+                    key.split('/').next().unwrap_or_default()
+                ),
+            });
+        }
+        plans.push(Planned {
             label: path.display().to_string(),
             meta: pb::UploadMetadata {
                 r#type: pb::UploadType::ElfSymbolFile as i32,
@@ -444,8 +483,9 @@ fn plan_elf(args: &ElfArgs) -> Result<Vec<Planned>> {
                 ..Default::default()
             },
             parts: vec![("elf_symbol_file".into(), path)],
-        })
-        .collect())
+        });
+    }
+    Ok((plans, skipped))
 }
 
 fn plan_raw(args: &RawArgs) -> Result<Vec<Planned>> {
@@ -565,7 +605,10 @@ pub async fn run(cmd: UploadCommand, ch: Conn, as_json: bool) -> Result<()> {
     let none = Vec::new;
     let (plans, skipped_early, dry_run): (Vec<Planned>, Vec<Skipped>, bool) = match &cmd {
         UploadCommand::Js(a) => (plan_js(a)?, none(), a.dry_run),
-        UploadCommand::Elf(a) => (plan_elf(a)?, none(), false),
+        UploadCommand::Elf(a) => {
+            let (p, s) = plan_elf(a)?;
+            (p, s, false)
+        }
         UploadCommand::Dsym(a) => {
             let (p, s) = native_upload::plan_dsym(&a.paths, a.overwrite, scratch.path())?;
             (p, s, a.dry_run)
@@ -689,7 +732,7 @@ pub async fn run(cmd: UploadCommand, ch: Conn, as_json: bool) -> Result<()> {
     } else {
         let skipped = skipped + skipped_early.len();
         let skipped_note = if skipped > 0 {
-            format!(", {skipped} skipped (identifiers already stored)")
+            format!(", {skipped} skipped (identifiers already stored or planned)")
         } else {
             String::new()
         };

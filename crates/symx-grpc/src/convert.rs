@@ -220,6 +220,7 @@ fn status_to_pb(s: FrameStatus) -> pb::FrameStatus {
         FrameStatus::OutOfRange => P::OutOfRange,
         FrameStatus::InvalidFrame => P::InvalidFrame,
         FrameStatus::UnsupportedPlatform => P::UnsupportedPlatform,
+        FrameStatus::Skipped => P::Skipped,
     }
 }
 
@@ -242,6 +243,7 @@ fn frame_result_to_pb(r: FrameResult) -> pb::FrameResult {
                 post_context: f.post_context,
                 inlined: f.inlined,
                 mangled: f.mangled.unwrap_or_default(),
+                signature: f.signature.unwrap_or_default(),
                 function_offset: f.function_offset,
                 class_name: f.class_name.unwrap_or_default(),
                 managed_source: f.managed_source.unwrap_or_default(),

@@ -3,14 +3,38 @@
 //! inline chain, innermost first. [`dsym`] reads dSYM zip archives within fixed bounds.
 //!
 //! The index is symbolic's SymCache (built once, at upload; read in place) inside a small
-//! container of ours (`SYMXNAT3`):
+//! container of ours (`SYMXNAT4`):
 //!
 //! ```text
-//! magic "SYMXNAT3" | load address u64 | SymCache length u64 | SymCache | name table | ids
+//! magic "SYMXNAT4" | load address u64 | SymCache length u64 | SymCache | name table | ids
 //! name table: count u32 | bytes u32 | count x (demangled off, len, mangled off, len) u32 |
 //!             UTF-8 bytes
 //! ids:        debug id length u32 | debug id | code id length u32 | code id   (UTF-8)
 //! ```
+//!
+//! A SymCache function name is the name a lookup answers, or, for PDB procedures with an
+//! argument list, `<signature>\0<n>` or `<signature>\0<n>\0c`: the answer is the
+//! signature's first `n` bytes, or the whole signature for an outermost frame marked `c`
+//! (below). Both read in place.
+//!
+//! What goes into the SymCache is decided here, not by symbolic's `process_object`:
+//! - function names are the DWARF (or PDB) subprogram's. symbolic names a DWARF function after
+//!   the symbol at its lowest address, which for gcc's hot/cold splitting is the `.cold` part
+//!   (`foo.cold` for an address in `foo`); compiler clone suffixes (`.cold`, `.part.N`,
+//!   `.isra.N`, `.constprop.N`, `.lto_priv.N`, LLVM's `.N` and `.llvm.N`) are therefore taken
+//!   off the names of debug-information functions. Symbol-table functions keep their symbol's
+//!   name (`foo.cold` is right for the cold part of a binary without DWARF), but for LLVM's
+//!   `.llvm.N`, which is no part of any name.
+//! - a symbol of size 0 (Mach-O symbols, PE exports, `_fini` and other assembly labels) covers
+//!   up to the next symbol or the end of its executable section, whichever comes first, never
+//!   every higher address: addresses in `.rodata`, `.eh_frame` or past the end of the code are
+//!   outside every function, as llvm-symbolizer and addr2line say.
+//! - PDB function names come with their argument lists (symbolic formats them from the type
+//!   information, `copy_block(void*, void const*, unsigned long long)` even for C). A lookup
+//!   answers the name as llvm-symbolizer prints it: for a function (not inlined) with a C++
+//!   (`?`) public symbol at its address, that symbol demangled, with its argument list
+//!   (`geo::farthest(...)`); else (C functions, inlined frames) the name without its argument
+//!   list (`copy_block`, `geo::norm2`). The whole signature is in [`NativeFrame::signature`].
 //!
 //! The load address lets lookups take the addresses tools print (virtual addresses in the
 //! file) as well as module-relative ones. Names are demangled once, at build time, so a lookup
@@ -22,10 +46,10 @@
 //! slice) and `pe_symbol_file` uploads.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use symbolic::common::Name;
-use symbolic::debuginfo::{Archive, Object};
+use symbolic::debuginfo::{Archive, FileFormat, Object};
 use symbolic::demangle::{Demangle, DemangleOptions};
 use symbolic::symcache::transform::{Function, SourceLocation, Transformer};
 use symbolic::symcache::{SymCache, SymCacheConverter};
@@ -33,10 +57,11 @@ use symx_types::{ErrorCode, HasErrorCode};
 
 pub mod dsym;
 mod ids;
+mod lines;
 
 pub use ids::go_build_id;
 
-const MAGIC: &[u8; 8] = b"SYMXNAT3";
+const MAGIC: &[u8; 8] = b"SYMXNAT4";
 const HEADER_LEN: usize = 24;
 
 /// Errors of this crate. Messages name the format and what is wrong with it.
@@ -86,6 +111,10 @@ pub struct ObjectInfo {
     pub load_address: u64,
     pub has_debug_info: bool,
     pub has_symbols: bool,
+    /// What kind of file of its module this is: `pdb`, `pe`; for ELF and Mach-O
+    /// `debug_info`, `symbol_table` or `dynamic_symbol_table` (the best it has), with `+code`
+    /// when the file holds the code itself (a binary, not a split debug file).
+    pub class: String,
 }
 
 impl ObjectInfo {
@@ -120,6 +149,33 @@ fn info_of(object: &Object<'_>) -> ObjectInfo {
         load_address: object.load_address(),
         has_debug_info: object.has_debug_info(),
         has_symbols: object.has_symbols(),
+        class: class_of(object),
+    }
+}
+
+fn class_of(object: &Object<'_>) -> String {
+    use object::{Object as _, ObjectSection as _, SectionKind};
+    match object.file_format() {
+        FileFormat::Pdb => return "pdb".into(),
+        FileFormat::Pe => return "pe".into(),
+        _ => {}
+    }
+    let file = object::File::parse(object.data()).ok();
+    let best = if object.has_debug_info() {
+        "debug_info"
+    } else if file.as_ref().is_some_and(|f| f.symbol_table().is_some()) {
+        "symbol_table"
+    } else {
+        "dynamic_symbol_table"
+    };
+    let code = file.as_ref().is_some_and(|f| {
+        f.sections()
+            .any(|s| s.kind() == SectionKind::Text && s.size() > 0 && s.file_range().is_some())
+    });
+    if code {
+        format!("{best}+code")
+    } else {
+        best.to_owned()
     }
 }
 
@@ -171,10 +227,27 @@ fn build_object(object: &Object<'_>) -> Result<BuiltNative, Error> {
     if !info.has_debug_info && !info.has_symbols {
         return Err(Error::NoSymbols);
     }
+    let windows = matches!(object.file_format(), FileFormat::Pe | FileFormat::Pdb);
     let names = Rc::new(RefCell::new(Vec::new()));
+    let source = Rc::new(Cell::new(NameSource::DebugInfo));
+    // PDB: the addresses of C++ public symbols (decorated `?` names). A procedure there is
+    // named as its public symbol demangles (with its argument list); any other keeps its
+    // name without the list. (What llvm-symbolizer answers: the public symbol's name when one
+    // sits at the function's address, else the procedure's.)
+    let cplusplus: std::collections::HashSet<u64> = if object.file_format() == FileFormat::Pdb {
+        object
+            .symbols()
+            .filter(|s| s.name.as_deref().is_some_and(|n| n.starts_with('?')))
+            .map(|s| s.address)
+            .collect()
+    } else {
+        Default::default()
+    };
     let mut converter = SymCacheConverter::new();
     converter.add_transformer(DemangleAtBuild {
         names: names.clone(),
+        source: source.clone(),
+        windows,
         seen: std::collections::HashMap::new(),
         paths: Vec::new(),
         by_address: std::collections::HashMap::new(),
@@ -182,9 +255,123 @@ fn build_object(object: &Object<'_>) -> Result<BuiltNative, Error> {
         key: String::new(),
         last: ([usize::MAX; 6], 0),
     });
-    converter
-        .process_object(object)
+    converter.set_arch(object.arch());
+    converter.set_debug_id(object.debug_id());
+    let session = object
+        .debug_session()
         .map_err(|e| Error::InvalidObject(e.to_string()))?;
+    let pdb = object.file_format() == FileFormat::Pdb;
+    // The code debug-information functions cover (their line records), merged.
+    let mut covered: Vec<(u64, u64)> = Vec::new();
+    let first_rows = if pdb {
+        lines::pdb_first_rows(object.data())
+    } else {
+        Default::default()
+    };
+    for function in session.functions() {
+        let mut function = function.map_err(|e| Error::InvalidObject(e.to_string()))?;
+        if !first_rows.is_empty() {
+            first_row_at_its_address(&mut function, &first_rows);
+        }
+        source.set(match (pdb, cplusplus.contains(&function.address)) {
+            (true, cxx) => NameSource::PdbProcedure { cxx },
+            (false, _) => NameSource::DebugInfo,
+        });
+        converter.process_symbolic_function(&function);
+        for line in &function.lines {
+            let end = line.address.saturating_add(line.size.unwrap_or(1).max(1));
+            match covered.last_mut() {
+                Some(last) if last.1 == line.address => last.1 = end,
+                _ => covered.push((line.address, end)),
+            }
+        }
+    }
+    covered.sort_unstable();
+    source.set(NameSource::SymbolTable);
+    let symbols = bounded_symbols(object);
+    // Symbols no subprogram covers may still have line-table rows (assembly, code without
+    // subprograms): those become functions of the symbol's name with the rows' lines. Local
+    // ELF symbols without rows still have the source file their `STT_FILE` symbol names
+    // (line 0), as llvm-symbolizer and addr2line answer.
+    let uncovered: Vec<(u64, u64)> = symbols
+        .iter()
+        .filter(|s| s.size > 0)
+        .map(|s| (s.address, s.address.saturating_add(s.size)))
+        .filter(|&(a, b)| {
+            let i = covered.partition_point(|r| r.1 <= a);
+            covered.get(i).is_none_or(|r| r.0 >= b)
+        })
+        .collect();
+    let rows = if info.has_debug_info && !pdb && !uncovered.is_empty() {
+        lines::rows_in(object.data(), object.load_address(), &uncovered)
+    } else {
+        Vec::new()
+    };
+    let files = if uncovered.is_empty() {
+        Default::default()
+    } else {
+        lines::local_symbol_files(object.data(), object.load_address())
+    };
+    if !rows.is_empty() || !files.is_empty() {
+        for symbol in &symbols {
+            let (a, b) = (symbol.address, symbol.address.saturating_add(symbol.size));
+            if symbol.size == 0 || uncovered.binary_search(&(a, b)).is_err() {
+                continue;
+            }
+            let Some(name) = symbol.name.clone() else {
+                continue;
+            };
+            let first = rows.partition_point(|r| r.end <= a);
+            let mine: Vec<&lines::Row> = rows[first..].iter().take_while(|r| r.start < b).collect();
+            let (comp_dir, lines): (&[u8], Vec<symbolic::debuginfo::LineInfo<'_>>) =
+                match (mine.first(), files.get(&a)) {
+                    (Some(row0), _) => (
+                        &row0.comp_dir,
+                        mine.iter()
+                            .map(|r| {
+                                let start = r.start.max(a);
+                                symbolic::debuginfo::LineInfo {
+                                    address: start,
+                                    size: Some(r.end.min(b) - start),
+                                    file: symbolic::debuginfo::FileInfo::new(
+                                        Cow::Borrowed(&r.dir),
+                                        Cow::Borrowed(&r.name),
+                                    ),
+                                    line: r.line,
+                                }
+                            })
+                            .collect(),
+                    ),
+                    (None, Some(file)) => (
+                        &[],
+                        vec![symbolic::debuginfo::LineInfo {
+                            address: a,
+                            size: Some(symbol.size),
+                            file: symbolic::debuginfo::FileInfo::from_filename(file.as_bytes()),
+                            line: 0,
+                        }],
+                    ),
+                    (None, None) => continue,
+                };
+            let function = symbolic::debuginfo::Function {
+                address: a,
+                size: symbol.size,
+                name: Name::new(
+                    name,
+                    symbolic::common::NameMangling::Unknown,
+                    symbolic::common::Language::Unknown,
+                ),
+                compilation_dir: comp_dir,
+                lines,
+                inlinees: Vec::new(),
+                inline: false,
+            };
+            converter.process_symbolic_function(&function);
+        }
+    }
+    for symbol in symbols {
+        converter.process_symbolic_symbol(&symbol);
+    }
     let mut cache = Vec::with_capacity(object.data().len() / 4);
     converter
         .serialize(&mut cache)
@@ -208,6 +395,239 @@ fn build_object(object: &Object<'_>) -> Result<BuiltNative, Error> {
     Ok(BuiltNative { bytes: out, info })
 }
 
+/// Where the PDB has several rows at one address, the address itself answers with the first
+/// row and the bytes after it with the last (which symbolic keeps), as llvm-symbolizer does:
+/// it finds the first row at or above an address and, when that row is past the address,
+/// steps back one row. `first` maps such addresses to their first row's line.
+fn first_row_at_its_address(
+    function: &mut symbolic::debuginfo::Function<'_>,
+    first: &std::collections::HashMap<u64, u64>,
+) {
+    let mut lines = Vec::with_capacity(function.lines.len());
+    for line in function.lines.drain(..) {
+        match first.get(&line.address) {
+            Some(&l) if l != line.line && line.size.is_none_or(|s| s > 1) => {
+                let mut head = line.clone();
+                head.line = l;
+                head.size = Some(1);
+                let mut tail = line;
+                tail.address += 1;
+                tail.size = tail.size.map(|s| s - 1);
+                lines.push(head);
+                lines.push(tail);
+            }
+            _ => lines.push(line),
+        }
+    }
+    function.lines = lines;
+}
+
+/// The address ranges (relative to the load address) of the object's executable sections,
+/// sorted; empty when the file has no section headers this crate reads (PDB).
+fn text_ranges(object: &Object<'_>) -> Vec<(u64, u64)> {
+    use object::{Object as _, ObjectSection as _, SectionKind};
+    let Ok(file) = object::File::parse(object.data()) else {
+        return Vec::new();
+    };
+    let base = object.load_address();
+    let mut ranges: Vec<(u64, u64)> = file
+        .sections()
+        .filter(|s| s.kind() == SectionKind::Text && s.size() > 0)
+        .filter_map(|s| {
+            let start = s.address().checked_sub(base)?;
+            Some((start, start.checked_add(s.size())?))
+        })
+        .collect();
+    ranges.sort_unstable();
+    ranges
+}
+
+/// The object's function symbols, each with a size: a symbol of size 0 ends at the next
+/// symbol or at the end of its executable section, whichever comes first. Symbols outside
+/// every executable section are dropped (when the sections are known).
+fn bounded_symbols<'d>(object: &Object<'d>) -> Vec<symbolic::debuginfo::Symbol<'d>> {
+    let texts = text_ranges(object);
+    let mut symbols: Vec<_> = object.symbols().collect();
+    symbols.sort_by_key(|s| s.address);
+    let starts: Vec<u64> = symbols.iter().map(|s| s.address).collect();
+    let section_of = |addr: u64| {
+        let i = texts.partition_point(|r| r.0 <= addr);
+        i.checked_sub(1).map(|i| texts[i]).filter(|r| addr < r.1)
+    };
+    let mut out = Vec::with_capacity(symbols.len());
+    for mut symbol in symbols {
+        let section = section_of(symbol.address);
+        if section.is_none() && !texts.is_empty() {
+            continue;
+        }
+        if symbol.size == 0 {
+            let next = starts
+                .get(starts.partition_point(|&a| a <= symbol.address))
+                .copied();
+            let end = match (next, section.map(|r| r.1)) {
+                (Some(n), Some(e)) => Some(n.min(e)),
+                (n, e) => n.or(e),
+            };
+            if let Some(end) = end {
+                symbol.size = end - symbol.address;
+            }
+        }
+        out.push(symbol);
+    }
+    out
+}
+
+/// Where the converter's current names come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NameSource {
+    /// DWARF subprograms, or PDB procedures of C++ public symbols.
+    DebugInfo,
+    /// PDB procedures (and their inlinees): answered without their argument list, but for
+    /// an outermost frame whose procedure has a C++ public symbol (`cxx`).
+    PdbProcedure { cxx: bool },
+    /// The symbol table (and dynamic symbols, PE exports).
+    SymbolTable,
+}
+
+/// `name` without a compiler clone suffix (`foo.cold`, `foo.part.0`, `foo.isra.0.cold`,
+/// `foo.constprop.0`, `foo.lto_priv.0`, `foo.123`, `_ZN3fooEv.llvm.456`), when the rest is a
+/// C identifier or an Itanium-mangled name. Names with dots of their own (Go's `main.init.0`,
+/// Objective-C, Swift) are kept whole.
+fn without_clone_suffix(name: &str) -> &str {
+    let Some(dot) = name.find('.') else {
+        return name;
+    };
+    let (base, suffix) = name.split_at(dot);
+    let identifier = base
+        .chars()
+        .next()
+        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+        && base
+            .chars()
+            .all(|c| c == '_' || c == '$' || c.is_ascii_alphanumeric());
+    if !identifier {
+        return name;
+    }
+    let mut parts = suffix[1..].split('.').peekable();
+    while let Some(p) = parts.next() {
+        let known = matches!(
+            p,
+            "cold" | "part" | "isra" | "constprop" | "lto_priv" | "llvm" | "localalias" | "str"
+        );
+        let number = !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+        if !known && !number {
+            return name;
+        }
+        // `part`, `isra`, `constprop`, `lto_priv` and `llvm` take a number; `cold` may.
+        if matches!(p, "part" | "isra" | "constprop" | "lto_priv" | "llvm")
+            && !parts
+                .peek()
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return name;
+        }
+    }
+    base
+}
+
+/// `name` without LLVM's `.llvm.<number>` suffix (ThinLTO promotion of a local symbol).
+fn without_llvm_suffix(name: &str) -> &str {
+    match name.rsplit_once(".llvm.") {
+        Some((base, n))
+            if !base.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            base
+        }
+        _ => name,
+    }
+}
+
+/// A Windows C symbol without its calling-convention decoration: `_name` (cdecl),
+/// `_name@12` (stdcall), `@name@12` (fastcall), `name@@12` (vectorcall). C++ (`?...`) and
+/// names that are already readable are returned as they are.
+fn undecorated(name: &str) -> &str {
+    if name.starts_with('?') || name.contains([':', '(', '<', ' ']) {
+        return name;
+    }
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some((base, n)) = name.rsplit_once("@@")
+        && digits(n)
+        && !base.is_empty()
+    {
+        return base;
+    }
+    let rest = match name.as_bytes().first() {
+        Some(b'_' | b'@') => &name[1..],
+        _ => return name,
+    };
+    match rest.rsplit_once('@') {
+        Some((base, n)) if digits(n) && !base.is_empty() => base,
+        _ if name.starts_with('_') && !rest.is_empty() => rest,
+        _ => name,
+    }
+}
+
+/// The function name a lookup answers and the full signature, from a SymCache name (see the
+/// module docs for `<signature>\0<n>[\0c]`), for an outermost or an inlined frame.
+fn answer_name(stored: &str, outermost: bool) -> (&str, Option<&str>) {
+    if let Some((full, rest)) = stored.split_once('\0') {
+        let (n, cxx) = match rest.split_once('\0') {
+            Some((n, flag)) => (n, flag == "c"),
+            None => (rest, false),
+        };
+        if outermost && cxx {
+            return (full, Some(full));
+        }
+        let name = n
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| full.get(..n))
+            .unwrap_or(full);
+        return (name, Some(full));
+    }
+    match split_signature(stored) {
+        Some(_) => (stored, Some(stored)),
+        None => (stored, None),
+    }
+}
+
+/// Splits a formatted function name into its name and argument list:
+/// `ns::f<int (*)(int)>(char const*) const` -> (`ns::f<int (*)(int)>`, `(char const*) const`).
+/// `None` when the name has no argument list.
+pub fn split_signature(full: &str) -> Option<(&str, &str)> {
+    let mut end = full.trim_end();
+    // Qualifiers after the list.
+    loop {
+        let before = end;
+        for q in ["const", "volatile", "&&", "&", "noexcept"] {
+            if let Some(s) = end.strip_suffix(q) {
+                end = s.trim_end();
+            }
+        }
+        if before == end {
+            break;
+        }
+    }
+    if !end.ends_with(')') {
+        return None;
+    }
+    let mut depth = 0usize;
+    for (i, c) in end.char_indices().rev() {
+        match c {
+            ')' => depth += 1,
+            '(' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    let name = full[..i].trim_end();
+                    return (!name.is_empty()).then(|| (name, &full[i..]));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Demangles every function name as it goes into the SymCache, remembering the original.
 /// The converter calls it for every occurrence (inlinees included), so each distinct name is
 /// demangled once and remembered.
@@ -220,6 +640,10 @@ fn build_object(object: &Object<'_>) -> Result<BuiltNative, Error> {
 /// revisions (PDB srcsrv streams) are not kept: nothing here reads them.
 struct DemangleAtBuild {
     names: Rc<RefCell<Vec<(String, String)>>>,
+    /// Whether the converter is reading debug-information functions or symbols.
+    source: Rc<Cell<NameSource>>,
+    /// PE or PDB: C symbols carry calling-convention decorations.
+    windows: bool,
     seen: std::collections::HashMap<String, Option<String>>,
     /// Cleaned full paths, each once.
     paths: Vec<String>,
@@ -234,7 +658,24 @@ struct DemangleAtBuild {
 
 impl Transformer for DemangleAtBuild {
     fn transform_function<'f>(&'f mut self, mut f: Function<'f>) -> Function<'f> {
-        let raw = f.name.as_ref();
+        let mut raw = f.name.as_ref();
+        if self.windows {
+            raw = undecorated(raw);
+        }
+        raw = match self.source.get() {
+            NameSource::DebugInfo => without_clone_suffix(raw),
+            NameSource::SymbolTable => without_llvm_suffix(raw),
+            NameSource::PdbProcedure { cxx } => {
+                if let Some((name, _)) = split_signature(raw) {
+                    let marker = if cxx { "\0c" } else { "" };
+                    let encoded = format!("{raw}\0{}{marker}", name.len());
+                    f.name = Cow::Owned(encoded);
+                }
+                return f;
+            }
+        };
+        let trimmed = (raw.len() != f.name.len()).then(|| raw.to_owned());
+        let raw = trimmed.as_deref().unwrap_or(raw);
         let demangled = match self.seen.get(raw) {
             Some(d) => d.clone(),
             None => {
@@ -250,6 +691,8 @@ impl Transformer for DemangleAtBuild {
         };
         if let Some(d) = demangled {
             f.name = Cow::Owned(d);
+        } else if let Some(t) = trimmed {
+            f.name = Cow::Owned(t);
         }
         f
     }
@@ -346,8 +789,13 @@ fn write_name_table(out: &mut Vec<u8>, pairs: &[(String, String)]) -> Result<(),
 /// One frame of an inline chain, borrowed from the index. Lines are 1-based (0: unknown).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NativeFrame<'a> {
-    /// Demangled function name (C++, Rust, Swift, Objective-C), or the name as stored.
+    /// The function name as llvm-symbolizer prints it: demangled (C++, Rust, Swift,
+    /// Objective-C; C++ names from DWARF with their parameter list, as the demangler gives
+    /// them), PDB names without their argument list.
     pub function: &'a str,
+    /// The full signature with its argument list, when the name has one (PDB type
+    /// information, or a demangled C++ name).
+    pub signature: Option<&'a str>,
     /// The cleaned full path of the source file.
     pub file: Option<&'a str>,
     pub line: u32,
@@ -394,7 +842,7 @@ impl<B: AsRef<[u8]>> NativeIndex<B> {
             ));
         }
         if b.len() < HEADER_LEN || &b[..8] != MAGIC {
-            return Err(bad("missing SYMXNAT3 header"));
+            return Err(bad("missing SYMXNAT4 header"));
         }
         let u64_at = |at: usize| {
             let mut w = [0u8; 8];
@@ -516,8 +964,10 @@ impl<B: AsRef<[u8]>> NativeIndex<B> {
             .map(|(i, loc)| {
                 let func = loc.function();
                 let outermost = i + 1 == n;
+                let (function, signature) = answer_name(func.name(), outermost);
                 NativeFrame {
-                    function: func.name(),
+                    function,
+                    signature,
                     // Written at build (see `DemangleAtBuild`); an index without it has none.
                     file: loc.file().and_then(|f| self.reborrow(f.srcsrv_revision()?)),
                     line: loc.line(),

@@ -264,12 +264,18 @@ impl<B: AsRef<[u8]>> JvmIndex<B> {
                 Remapped::Unknown
             };
         }
-        // Without a line, every member of that obfuscated name is a candidate: alternatives,
-        // not an inline chain.
-        let ambiguous = line == 0 && {
-            let first = (&frames[0].class, &frames[0].method);
-            frames.iter().any(|f| (&f.class, &f.method) != first)
-        };
+        // Several frames are an inline chain only when the frame's line picked one mapping
+        // range. Without a line, every member of that obfuscated name is a candidate; and a
+        // method listed more than once (one frame per original line of a mapping entry
+        // without an obfuscated range) is the same method at different possible lines. Both
+        // are alternatives, not an inline chain.
+        let ambiguous = frames.len() > 1
+            && (line == 0
+                || frames.iter().enumerate().any(|(i, f)| {
+                    frames[..i]
+                        .iter()
+                        .any(|g| (&g.class, &g.method) == (&f.class, &f.method))
+                }));
         Remapped::Frames { frames, ambiguous }
     }
 }

@@ -47,6 +47,24 @@ fn proguard_fixture_inline_chain_matches_retrace() {
     );
 }
 
+/// A mapping entry with an original line range but no obfuscated range: the crate lists the
+/// method once per original line. Those are the possible lines of one method, alternatives,
+/// never an inline chain of the method into itself.
+#[test]
+fn one_method_at_several_possible_lines_is_ambiguous_not_inlined() {
+    let idx = index("com.shop.Cart -> a:\n    void add(int):10:12 -> a\n");
+    for line in [0, 5] {
+        match idx.remap_frame(&mut TraceState::default(), "a", "a", line, None) {
+            Remapped::Frames { frames, ambiguous } => {
+                assert!(frames.len() > 1, "line {line}: {frames:?}");
+                assert!(frames.iter().all(|f| f.method == "add"), "{frames:?}");
+                assert!(ambiguous, "line {line}: {frames:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
 /// A mapping without line information (ProGuard run without `LineNumberTable`): two methods
 /// renamed to one name cannot be told apart, so both are candidates.
 #[test]

@@ -149,8 +149,9 @@ impl IndexCache {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ResolveKey {
     DebugId(Tenant, String),
-    /// Native module by code id or debug id (lowercase).
-    Module(Tenant, String),
+    /// Native module by its code id and debug id (normalised; either may be empty): every
+    /// artifact found by either, and by the ids of those (a PE and its PDB).
+    Module(Tenant, String, String),
     /// service, version, URL with query and fragment stripped.
     JsUrl(Tenant, String, String, String),
     /// A JVM mapping: `b` + build id, or `s` + service, version, variant.
@@ -163,7 +164,8 @@ pub enum ResolveKey {
 
 #[derive(Clone)]
 pub struct ResolveCache {
-    cache: Cache<ResolveKey, Option<ArtifactId>>,
+    /// Every artifact that serves the key, in order of preference (empty: none, cached too).
+    cache: Cache<ResolveKey, Arc<[ArtifactId]>>,
     metrics: Metrics,
 }
 
@@ -185,11 +187,22 @@ impl ResolveCache {
         Self { cache, metrics }
     }
 
+    /// The artifact that serves `key` (resolved by `resolve` on a miss).
     pub fn get_or_resolve(
         &self,
         key: ResolveKey,
         resolve: impl FnOnce() -> Result<Option<ArtifactId>>,
     ) -> Result<Option<ArtifactId>> {
+        let all = self.get_or_resolve_all(key, || Ok(resolve()?.into_iter().collect()))?;
+        Ok(all.first().cloned())
+    }
+
+    /// Every artifact that serves `key`, in order of preference.
+    pub fn get_or_resolve_all(
+        &self,
+        key: ResolveKey,
+        resolve: impl FnOnce() -> Result<Vec<ArtifactId>>,
+    ) -> Result<Arc<[ArtifactId]>> {
         if let Some(v) = self.cache.get(&key) {
             self.metrics
                 .cache_hits
@@ -205,7 +218,7 @@ impl ResolveCache {
         self.cache
             .try_get_with(key, || {
                 loads.inc();
-                resolve()
+                resolve().map(Arc::from)
             })
             .map_err(ServiceError::from)
     }

@@ -5,7 +5,7 @@
 use crate::Symx;
 use crate::cache::{LoadedIndex, ResolveKey};
 use crate::symbolicate::{Found, FrameResult, StackTrace};
-use crate::upload::jvm_release_key;
+use crate::upload::{DEFAULT_JVM_VARIANT, jvm_release_key, legacy_jvm_release_key};
 use symx_proguard::{JvmIndex, Remapped, TraceState};
 use symx_types::Tenant;
 use symx_types::{ArtifactId, ArtifactKind, FrameStatus, JvmFrame, JvmThrowable, ResolvedFrame};
@@ -37,23 +37,33 @@ impl<'a> JvmTrace<'a> {
     fn find(&self) -> Found {
         let inner = &self.symx.inner;
         let st = self.st;
-        let (key, field, value, what) = if let Some(b) = present(&st.build_id) {
+        // The second value is the legacy key of mappings uploaded without a variant before
+        // the default variant existed.
+        let (key, field, value, legacy, what) = if let Some(b) = present(&st.build_id) {
             let b = b.to_ascii_lowercase();
             (
                 format!("b{b}"),
                 "build_id",
                 b.clone(),
+                None,
                 format!("build id {b}"),
             )
         } else if let (Some(service), Some(version)) = (present(&st.service), present(&st.version))
         {
             let value = jvm_release_key(Some(service), Some(version), st.variant.as_deref());
-            let variant = st.variant.as_deref().unwrap_or_default();
+            let variant = present(&st.variant);
+            let legacy = variant
+                .is_none()
+                .then(|| legacy_jvm_release_key(Some(service), Some(version)));
             (
                 format!("s{value}"),
                 "svv",
                 value,
-                format!("service {service} version {version} variant `{variant}`"),
+                legacy,
+                format!(
+                    "service {service} version {version} variant `{}`",
+                    variant.unwrap_or(DEFAULT_JVM_VARIANT)
+                ),
             )
         } else {
             return Found::Missing(
@@ -63,7 +73,13 @@ impl<'a> JvmTrace<'a> {
         let id = inner
             .resolves
             .get_or_resolve(ResolveKey::Jvm(self.tenant.clone(), key), || {
-                inner.first_of(self.tenant, &[ArtifactKind::Jvm], field, &value)
+                match inner.first_of(self.tenant, &[ArtifactKind::Jvm], field, &value)? {
+                    Some(id) => Ok(Some(id)),
+                    None => match &legacy {
+                        Some(l) => inner.first_of(self.tenant, &[ArtifactKind::Jvm], field, l),
+                        None => Ok(None),
+                    },
+                }
             });
         match id {
             Err(e) => Found::Missing(e.message),

@@ -172,6 +172,8 @@ pub(crate) fn build(
             }
             let built = built.remove(0);
             check_ids(kind, meta, part, &built.info, &mapped)?;
+            // Which file of the module this is (the server's reading, never the client's).
+            meta.object_class = Some(built.info.class.clone());
             if meta.arch.as_deref().is_none_or(str::is_empty) {
                 meta.arch = Some(built.info.arch.clone());
             }

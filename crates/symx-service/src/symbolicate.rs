@@ -127,7 +127,7 @@ impl Symx {
             .min(self.inner.config.limits.max_context_lines);
         // Within a request, each distinct (debug id, URL) is resolved once.
         let mut memo: HashMap<(Option<&str>, &str, usize), Found> = HashMap::new();
-        let mut native_memo: HashMap<String, NativeModule> = HashMap::new();
+        let mut native_memo: HashMap<(String, String), NativeModule> = HashMap::new();
         let mut link_memo = crate::links::LinkMemo::default();
         let mut counts: HashMap<(&'static str, FrameStatus), u64> = HashMap::new();
         let mut out = Vec::with_capacity(request.stacktraces.len());
@@ -135,14 +135,18 @@ impl Symx {
         for (si, st) in request.stacktraces.iter().enumerate() {
             let mut results = Vec::with_capacity(st.frames.len());
             let mut jvm = crate::jvm::JvmTrace::new(self, tenant, st);
-            for frame in &st.frames {
+            for (fi, frame) in st.frames.iter().enumerate() {
                 let (platform, result) = match frame {
                     Frame::Js(f) => (
                         "javascript",
                         self.resolve_js(tenant, request, st, si, f, context, &mut memo),
                     ),
                     Frame::Native(f) => {
-                        ("native", self.resolve_native(tenant, f, &mut native_memo))
+                        let crashing = fi == 0;
+                        (
+                            "native",
+                            self.resolve_native(tenant, f, crashing, &mut native_memo),
+                        )
                     }
                     Frame::Jvm(f) => ("jvm", jvm.resolve(f)),
                     Frame::Unsupported { platform } => (
@@ -202,6 +206,11 @@ impl Symx {
             .as_deref()
             .filter(|d| !d.is_empty())
             .or_else(|| request.debug_ids.get(&f.url).map(String::as_str));
+        if debug_id.is_none()
+            && let Some(why) = crate::urls::never_mapped(&f.url)
+        {
+            return FrameResult::miss(FrameStatus::Skipped, None, why);
+        }
         if debug_id.is_none() && f.url.is_empty() {
             return FrameResult::miss(
                 FrameStatus::InvalidFrame,
@@ -228,26 +237,26 @@ impl Symx {
         &self,
         tenant: &Tenant,
         f: &NativeFrame,
-        memo: &mut HashMap<String, NativeModule>,
+        crashing: bool,
+        memo: &mut HashMap<(String, String), NativeModule>,
     ) -> FrameResult {
-        let Some(module) = f
+        let code_id = f
             .code_id
             .as_deref()
-            .filter(|s| !s.is_empty())
-            .map(str::to_ascii_lowercase)
-            .or_else(|| {
-                f.debug_id
-                    .as_deref()
-                    .filter(|s| !s.is_empty())
-                    .map(canonical_debug_id)
-            })
-        else {
+            .map(canonical_code_id)
+            .unwrap_or_default();
+        let debug_id = f
+            .debug_id
+            .as_deref()
+            .map(canonical_debug_id)
+            .unwrap_or_default();
+        if code_id.is_empty() && debug_id.is_empty() {
             return FrameResult::miss(
                 FrameStatus::InvalidFrame,
                 None,
                 "the frame has no code id and no debug id",
             );
-        };
+        }
         let Some(rel) = f.instruction_addr.checked_sub(f.image_addr) else {
             return FrameResult::miss(
                 FrameStatus::InvalidFrame,
@@ -258,26 +267,69 @@ impl Symx {
                 ),
             );
         };
-        // Return addresses point after the call; the call itself is one byte earlier.
-        let rel = if f.exact { rel } else { rel.saturating_sub(1) };
-        let entry = memo.entry(module.clone()).or_insert_with(|| NativeModule {
-            found: self.find_native(tenant, &module),
-            il2cpp: None,
-        });
-        let mut result = entry.found.answer(|id, index| match index {
-            LoadedIndex::Native(slices) => resolve_native_in(slices, &module, id, rel),
-            _ => FrameResult::miss(
-                FrameStatus::MalformedArtifact,
-                Some(id.clone()),
-                "the id names another kind of artifact, not a native one",
-            ),
+        // The crashing frame (the first of a stack trace) is the faulting instruction; the
+        // others are return addresses, which point after the call: the call itself is one
+        // byte earlier. A frame's own `exact` overrides that (Symbolicator's convention).
+        let exact = f.exact.unwrap_or(crashing);
+        let rel = if exact { rel } else { rel.saturating_sub(1) };
+        let entry = memo
+            .entry((code_id.clone(), debug_id.clone()))
+            .or_insert_with(|| NativeModule {
+                candidates: self.find_native(tenant, &code_id, &debug_id),
+                il2cpp: None,
+            });
+        let ids = [code_id.as_str(), debug_id.as_str()];
+        let mut result: Option<FrameResult> = None;
+        // Every file of the module (a PE and its PDB; a stripped binary, its `.debug` file
+        // and the unstripped one): the first answer with a source line wins, else the first
+        // resolved one, else the first answer.
+        for candidate in &entry.candidates {
+            let r = candidate.answer(|id, index| match index {
+                LoadedIndex::Native(slices) => resolve_native_in(slices, &ids, id, rel),
+                _ => FrameResult::miss(
+                    FrameStatus::MalformedArtifact,
+                    Some(id.clone()),
+                    "the id names another kind of artifact, not a native one",
+                ),
+            });
+            let with_line = r.status == FrameStatus::Resolved
+                && r.frames.first().is_some_and(|f| !f.source.is_empty());
+            let better = match &result {
+                None => true,
+                Some(b) => b.status != FrameStatus::Resolved && r.status == FrameStatus::Resolved,
+            };
+            if with_line {
+                result = Some(r);
+                break;
+            }
+            if better {
+                result = Some(r);
+            }
+        }
+        let mut result = result.unwrap_or_else(|| {
+            let which = [("code id", &code_id), ("debug id", &debug_id)]
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(" or ");
+            FrameResult::miss(
+                FrameStatus::MissingArtifact,
+                None,
+                format!("no symbol file has {which}"),
+            )
         });
         if result.status == FrameStatus::Resolved {
             // The mapping is uploaded under the module's build id, or (as `datadog-ci
             // unity-symbols upload` does) under the Unity build id its symbol files carry.
             let artifact = result.artifact_id.clone();
+            let module = if code_id.is_empty() {
+                &debug_id
+            } else {
+                &code_id
+            };
             let il2cpp = entry.il2cpp.get_or_insert_with(|| {
-                self.il2cpp_of(tenant, &module).or_else(|| {
+                self.il2cpp_of(tenant, module).or_else(|| {
                     let id = artifact?;
                     let rec = self.inner.storage.get(tenant, &id).ok()??;
                     let unity = rec.metadata.build_id.filter(|b| !b.is_empty())?;
@@ -310,7 +362,8 @@ impl Symx {
 /// A native module of one request: its artifact, and (looked up on its first resolved frame)
 /// its IL2CPP line mapping.
 pub(crate) struct NativeModule {
-    found: Found,
+    /// Every file of the module (empty: none uploaded).
+    candidates: Vec<Found>,
     il2cpp: Option<Option<Arc<LoadedIndex>>>,
 }
 
@@ -326,26 +379,58 @@ fn add_managed_locations(map: &symx_il2cpp::Il2cppIndex, result: &mut FrameResul
 }
 
 impl Symx {
-    fn find_native(&self, tenant: &Tenant, module: &str) -> Found {
+    /// Every stored file of a native module: found by its code id or its debug id under
+    /// any native kind and id field, then by the other ids those files carry (so a frame with
+    /// only a PE's code id also finds the PDB, and one with only the debug id the PE).
+    fn find_native(&self, tenant: &Tenant, code_id: &str, debug_id: &str) -> Vec<Found> {
         let inner = &self.inner;
-        let id = inner.resolves.get_or_resolve(
-            ResolveKey::Module(tenant.clone(), module.to_owned()),
+        let ids = inner.resolves.get_or_resolve_all(
+            ResolveKey::Module(tenant.clone(), code_id.to_owned(), debug_id.to_owned()),
             || {
-                for field in ["code_id", "debug_id", "go_build_id", "file_hash"] {
-                    if let Some(id) = inner.first_of(tenant, &NATIVE_KINDS, field, module)? {
-                        return Ok(Some(id));
+                let mut found: Vec<ArtifactId> = Vec::new();
+                let mut queue: Vec<String> = [code_id, debug_id]
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                let mut asked: Vec<String> = Vec::new();
+                while let Some(value) = queue.pop() {
+                    if asked.contains(&value) || asked.len() >= 8 {
+                        continue;
+                    }
+                    asked.push(value.clone());
+                    for field in ["code_id", "debug_id", "go_build_id", "file_hash"] {
+                        for kind in NATIVE_KINDS {
+                            for id in inner.storage.lookup(tenant, kind, field, &value)? {
+                                if found.contains(&id) {
+                                    continue;
+                                }
+                                // The other ids of this file find its companions.
+                                if let Some(rec) = inner.storage.get(tenant, &id)? {
+                                    for (k, v) in &rec.lookups {
+                                        if (k == "code_id" || k == "debug_id") && !asked.contains(v)
+                                        {
+                                            queue.push(v.clone());
+                                        }
+                                    }
+                                }
+                                found.push(id);
+                            }
+                        }
                     }
                 }
-                Ok(None)
+                Ok(found)
             },
         );
-        match id {
-            Err(e) => Found::Missing(e.message),
-            Ok(None) => Found::Missing(format!("no symbol file has code id or debug id {module}")),
-            Ok(Some(id)) => match self.load_index(tenant, &id) {
-                Ok(index) => Found::Index(id, index),
-                Err(e) => Found::Malformed(id, e.message),
-            },
+        match ids {
+            Err(e) => vec![Found::Missing(e.message)],
+            Ok(ids) => ids
+                .iter()
+                .map(|id| match self.load_index(tenant, id) {
+                    Ok(index) => Found::Index(id.clone(), index),
+                    Err(e) => Found::Malformed(id.clone(), e.message),
+                })
+                .collect(),
         }
     }
 
@@ -445,28 +530,44 @@ const NATIVE_KINDS: [ArtifactKind; 5] = [
     ArtifactKind::Pe,
 ];
 
-/// A debug id as the index stores it: lowercase, and Breakpad's form (`GUID` then the age in
-/// hex, no dashes, as minidump tools print PDB ids) turned into `guid-age`.
-fn canonical_debug_id(s: &str) -> String {
-    let s = s.to_ascii_lowercase();
-    if s.len() > 32 && s.len() <= 40 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        let (g, age) = s.split_at(32);
-        let age = u32::from_str_radix(age, 16).unwrap_or(0);
-        let guid = format!(
-            "{}-{}-{}-{}-{}",
-            &g[..8],
-            &g[8..12],
-            &g[12..16],
-            &g[16..20],
-            &g[20..]
-        );
-        return if age == 0 {
-            guid
-        } else {
-            format!("{guid}-{age:x}")
-        };
+/// A code id as the index stores it: lowercase hex, without the dashes, braces or spaces
+/// some tools print.
+pub(crate) fn canonical_code_id(s: &str) -> String {
+    s.chars()
+        .filter(|c| !matches!(c, '-' | '{' | '}') && !c.is_whitespace())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// A debug id as the index stores it (`guid` or `guid-age`, lowercase, age in hex), from
+/// every common spelling: with or without braces (`{EB69E6EC-...}`, as llvm-pdbutil and
+/// Windows tools print PDB GUIDs), upper or lower case, with or without dashes, the age after
+/// a dash or glued on (Breakpad's form: the 32 hex digits of the GUID then the age in hex, as
+/// minidump tools print it). Anything else is kept as given, lowercase.
+pub(crate) fn canonical_debug_id(s: &str) -> String {
+    let lower = s.trim().to_ascii_lowercase();
+    let hex: String = lower
+        .chars()
+        .filter(|c| !matches!(c, '{' | '}' | '-'))
+        .collect();
+    if hex.len() < 32 || hex.len() > 40 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return lower;
     }
-    s
+    let (g, age) = hex.split_at(32);
+    let age = u32::from_str_radix(age, 16).unwrap_or(0);
+    let guid = format!(
+        "{}-{}-{}-{}-{}",
+        &g[..8],
+        &g[8..12],
+        &g[12..16],
+        &g[16..20],
+        &g[20..]
+    );
+    if age == 0 {
+        guid
+    } else {
+        format!("{guid}-{age:x}")
+    }
 }
 
 impl Inner {
@@ -642,7 +743,7 @@ impl Found {
 
 fn resolve_in(js: &JsIndex<Vec<u8>>, id: &ArtifactId, f: &JsFrame, context: u32) -> FrameResult {
     let answer = match f.bytecode_offset {
-        Some(offset) => js.resolve_bytecode(f.hermes_function_id, offset, context),
+        Some(offset) => js.resolve_bytecode(f.line, f.hermes_function_id, offset, context),
         None => js.resolve(f.line, f.column, context),
     };
     match answer {
@@ -679,9 +780,10 @@ fn resolve_in(js: &JsIndex<Vec<u8>>, id: &ArtifactId, f: &JsFrame, context: u32)
             FrameStatus::InvalidFrame,
             Some(id.clone()),
             format!(
-                "Hermes function {} is not in the map's x_hermes_function_offsets ({} functions)",
+                "Hermes function {} is not in segment {} of the map's x_hermes_function_offsets ({} functions)",
                 f.hermes_function_id.unwrap_or_default(),
-                js.hermes_function_count()
+                f.line.max(1) - 1,
+                js.hermes_function_count(f.line.max(1) - 1)
             ),
         ),
     }
@@ -689,7 +791,7 @@ fn resolve_in(js: &JsIndex<Vec<u8>>, id: &ArtifactId, f: &JsFrame, context: u32)
 
 fn resolve_native_in(
     slices: &[NativeIndex<Vec<u8>>],
-    module: &str,
+    ids: &[&str],
     id: &ArtifactId,
     rel: u64,
 ) -> FrameResult {
@@ -698,7 +800,10 @@ fn resolve_native_in(
     let idx = slices
         .iter()
         .find(|s| {
-            s.debug_id().eq_ignore_ascii_case(module) || s.code_id().eq_ignore_ascii_case(module)
+            ids.iter().any(|m| {
+                !m.is_empty()
+                    && (s.debug_id().eq_ignore_ascii_case(m) || s.code_id().eq_ignore_ascii_case(m))
+            })
         })
         .or(if slices.len() == 1 {
             slices.first()
@@ -709,7 +814,14 @@ fn resolve_native_in(
         return FrameResult::miss(
             FrameStatus::MissingArtifact,
             Some(id.clone()),
-            format!("the artifact has no slice with id {module}"),
+            format!(
+                "the artifact has no slice with id {}",
+                ids.iter()
+                    .filter(|m| !m.is_empty())
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
         );
     };
     let chain = idx.lookup_relative(rel);
@@ -730,7 +842,10 @@ fn resolve_native_in(
             .map(|f| ResolvedFrame {
                 source: f.file.unwrap_or_default().to_owned(),
                 line: f.line,
-                mangled: idx.mangled_name(f.function).map(str::to_owned),
+                mangled: idx
+                    .mangled_name(f.signature.unwrap_or(f.function))
+                    .map(str::to_owned),
+                signature: f.signature.map(str::to_owned),
                 function: Some(f.function.to_owned()),
                 inlined: f.inlined,
                 function_offset: f.function_offset,

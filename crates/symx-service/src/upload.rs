@@ -509,7 +509,12 @@ impl Inner {
     }
 }
 
-/// The lookup value of a JVM mapping's release: service, version, variant.
+/// The JVM variant of an upload or a stack trace that names none: the one default of the
+/// whole product (datadog-ci and `symx upload jvm` send `release` when not told otherwise).
+pub(crate) const DEFAULT_JVM_VARIANT: &str = "release";
+
+/// The lookup value of a JVM mapping's release: service, version, variant (absent or empty:
+/// [`DEFAULT_JVM_VARIANT`]).
 pub(crate) fn jvm_release_key(
     service: Option<&str>,
     version: Option<&str>,
@@ -519,7 +524,19 @@ pub(crate) fn jvm_release_key(
         "{}{SEP}{}{SEP}{}",
         service.unwrap_or_default(),
         version.unwrap_or_default(),
-        variant.unwrap_or_default()
+        variant
+            .filter(|v| !v.is_empty())
+            .unwrap_or(DEFAULT_JVM_VARIANT)
+    )
+}
+
+/// The release key mappings uploaded without a variant were stored under before the default
+/// existed (an empty variant); still found by stack traces that name no variant.
+pub(crate) fn legacy_jvm_release_key(service: Option<&str>, version: Option<&str>) -> String {
+    format!(
+        "{}{SEP}{}{SEP}",
+        service.unwrap_or_default(),
+        version.unwrap_or_default()
     )
 }
 

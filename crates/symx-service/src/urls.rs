@@ -93,6 +93,40 @@ pub fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
+/// Why a frame's URL can never have a source map (runtime internals, engine placeholders,
+/// browser extensions and pages), or `None` for a URL an artifact may match. Such frames are
+/// not looked up and are answered `skipped`, not `missing_artifact`.
+pub fn never_mapped(url: &str) -> Option<&'static str> {
+    let u = url.trim();
+    let lower = u.to_ascii_lowercase();
+    // Placeholders engines print instead of a file.
+    if matches!(
+        lower.as_str(),
+        "<anonymous>" | "anonymous" | "<unknown>" | "native" | "[native code]" | "eval code"
+    ) || lower.starts_with("<anonymous>")
+    {
+        return Some("the frame is engine code (no file), which no source map describes");
+    }
+    if lower.starts_with("node:") {
+        return Some("the frame is Node.js runtime code (`node:`), which no upload describes");
+    }
+    const SCHEMES: [&str; 9] = [
+        "chrome-extension:",
+        "moz-extension:",
+        "safari-extension:",
+        "safari-web-extension:",
+        "ms-browser-extension:",
+        "webkit-masked-url:",
+        "chrome:",
+        "about:",
+        "edge:",
+    ];
+    if SCHEMES.iter().any(|s| lower.starts_with(s)) {
+        return Some("the frame is browser or extension code, which no upload describes");
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,5 +156,31 @@ mod tests {
         let v: Vec<&str> = k.path_suffixes().collect();
         assert_eq!(v, ["/a/b/c.js", "/b/c.js", "/c.js"]);
         assert_eq!(file_name("/a/b/c.js"), "c.js");
+    }
+
+    #[test]
+    fn runtime_frames_are_never_mapped() {
+        for url in [
+            "node:internal/process/task_queues",
+            "node:events",
+            "<anonymous>",
+            "native",
+            "[native code]",
+            "chrome-extension://abcdef/content.js",
+            "moz-extension://1234/x.js",
+            "webkit-masked-url://hidden/",
+        ] {
+            assert!(never_mapped(url).is_some(), "{url}");
+        }
+        for url in [
+            "https://cdn.example.com/app.min.js",
+            "/static/js/app.js",
+            "app:///index.android.bundle",
+            "index.android.bundle",
+            "internal/app.js",
+            "",
+        ] {
+            assert!(never_mapped(url).is_none(), "{url}");
+        }
     }
 }

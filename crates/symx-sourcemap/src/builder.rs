@@ -218,9 +218,12 @@ impl FunctionCollector {
     }
 }
 
+/// The start offsets of each segment's bytecode functions, by segment id (sorted).
+type HermesSegments = Vec<(u32, Vec<u32>)>;
+
 /// Reads and checks `x_hermes_function_offsets` (`{"<segment>": [offset, ...]}`): `Ok(None)`
-/// when the map has none, else the start offsets of segment 0's functions.
-fn hermes_function_offsets(map: &[u8]) -> Result<Option<Vec<u32>>, Error> {
+/// when the map has none, else every segment's function start offsets.
+fn hermes_function_offsets(map: &[u8]) -> Result<Option<HermesSegments>, Error> {
     const KEY: &str = "x_hermes_function_offsets";
     if memchr::memmem::find(map, KEY.as_bytes()).is_none() {
         return Ok(None);
@@ -238,13 +241,13 @@ fn hermes_function_offsets(map: &[u8]) -> Result<Option<Vec<u32>>, Error> {
     let segments = value
         .as_object()
         .ok_or_else(|| bad("must be an object of segment ids to offset arrays".into()))?;
-    let mut segment0 = None;
+    let mut out_segments: HermesSegments = Vec::with_capacity(segments.len());
     for (segment, offsets) in segments {
-        if segment.parse::<u32>().is_err() {
+        let Ok(id) = segment.parse::<u32>() else {
             return Err(bad(format!(
                 "has key `{segment}`, which is not a segment id"
             )));
-        }
+        };
         let offsets = offsets
             .as_array()
             .ok_or_else(|| bad(format!("segment {segment} is not an array")))?;
@@ -260,12 +263,11 @@ fn hermes_function_offsets(map: &[u8]) -> Result<Option<Vec<u32>>, Error> {
                 })?;
             out.push(o);
         }
-        if segment == "0" {
-            segment0 = Some(out);
-        }
+        out_segments.push((id, out));
     }
-    match segment0 {
-        Some(offsets) if !offsets.is_empty() => Ok(Some(offsets)),
+    out_segments.sort_by_key(|s| s.0);
+    match out_segments.first() {
+        Some((0, offsets)) if !offsets.is_empty() => Ok(Some(out_segments)),
         _ => Err(bad(
             "has no bytecode offsets for segment 0 (the map of a Hermes bundle lists each function's start)".into(),
         )),
@@ -301,6 +303,9 @@ pub fn build_index(map: &[u8], minified: Option<&[u8]>) -> Result<BuiltIndex, Er
     }
     let (sm, functions) = decode_with_functions(map)?;
     let hermes = hermes_function_offsets(map)?;
+    // A Hermes build ships its bundle as bytecode, and uploads it as the minified file
+    // (datadog-ci `react-native upload`): stored as it is, never scanned as text.
+    let minified = minified.filter(|bytes| !is_hermes_bytecode(bytes));
     let minified = match minified {
         Some(bytes) => Some(std::str::from_utf8(bytes).map_err(|e| {
             Error::InvalidMinified(format!("not UTF-8 at byte offset {}", e.valid_up_to()))
@@ -347,13 +352,21 @@ pub fn build_index(map: &[u8], minified: Option<&[u8]>) -> Result<BuiltIndex, Er
             name_id,
         });
     }
+    // Of several mappings at one generated position the first (in `mappings` order) answers,
+    // as in Mozilla's source-map and @jridgewell/trace-mapping: the sort is stable.
     tokens.sort_by_key(|t| (t.line, t.col));
-    if hermes.is_some()
-        && let Some(t) = tokens.iter().find(|t| t.line > 0)
+    tokens.dedup_by_key(|t| (t.line, t.col));
+    // A Hermes bytecode map has one line per bytecode segment (line N+1: segment N, the line
+    // Hermes prints in `address at bundle:N+1:<offset>`); the column is the bytecode offset.
+    if let Some(segments) = &hermes
+        && let Some(t) = tokens
+            .iter()
+            .find(|t| segments.binary_search_by_key(&t.line, |s| s.0).is_err())
     {
         return Err(Error::InvalidMap(format!(
-            "`mappings` of a Hermes bytecode map (it has `x_hermes_function_offsets`) must all be on line 1, where the column is the bytecode offset; a segment is on line {}",
-            t.line + 1
+            "`mappings` of a Hermes bytecode map (it has `x_hermes_function_offsets`) has line {}, but `x_hermes_function_offsets` has no segment {} (each line is a bytecode segment)",
+            t.line + 1,
+            t.line
         )));
     }
     // The minified file of a Hermes map is the JavaScript that was compiled, not what the
@@ -515,7 +528,21 @@ pub fn build_index(map: &[u8], minified: Option<&[u8]>) -> Result<BuiltIndex, Er
     w.words(Section::Starts, &starts);
     w.bytes(Section::Strings, &strings.data);
     w.bytes(Section::Text, &text);
-    w.words(Section::Hermes, hermes.as_deref().unwrap_or_default());
+    // HERMES: segment count, then (segment id, first offset, count) per segment, then the
+    // offsets of all segments.
+    let mut hermes_words = Vec::new();
+    if let Some(segments) = &hermes {
+        hermes_words.push(segments.len() as u32);
+        let mut first = 0u32;
+        for (id, offsets) in segments {
+            hermes_words.extend_from_slice(&[*id, first, offsets.len() as u32]);
+            first = first.saturating_add(offsets.len() as u32);
+        }
+        for (_, offsets) in segments {
+            hermes_words.extend_from_slice(offsets);
+        }
+    }
+    w.words(Section::Hermes, &hermes_words);
 
     let bytes = w.finish()?;
     Ok(BuiltIndex {
@@ -525,7 +552,9 @@ pub fn build_index(map: &[u8], minified: Option<&[u8]>) -> Result<BuiltIndex, Er
         sources: n_sources,
         lines: n_lines,
         scopes: n_scopes,
-        hermes_functions: hermes.map_or(0, |h| h.len() as u32),
+        hermes_functions: hermes
+            .as_ref()
+            .map_or(0, |h| h.iter().map(|s| s.1.len() as u32).sum()),
     })
 }
 
@@ -625,6 +654,15 @@ impl Writer {
         out.extend_from_slice(&self.body);
         Ok(out)
     }
+}
+
+/// The magic number Hermes bytecode files start with (`HBC_MAGIC`, 0x1F1903C103BC1FC6,
+/// little-endian), as hermesc writes it.
+const HERMES_MAGIC: [u8; 8] = [0xc6, 0x1f, 0xbc, 0x03, 0xc1, 0x03, 0x19, 0x1f];
+
+/// Whether `bytes` are a Hermes bytecode bundle rather than JavaScript text.
+pub fn is_hermes_bytecode(bytes: &[u8]) -> bool {
+    bytes.starts_with(&HERMES_MAGIC)
 }
 
 #[cfg(test)]

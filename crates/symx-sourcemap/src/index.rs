@@ -20,13 +20,14 @@
 //! STARTS   start offset (relative to its content) of each line of each source content
 //! STRINGS  UTF-8 bytes
 //! TEXT     UTF-8 bytes of `sourcesContent`
-//! HERMES   start offset of each bytecode function (`x_hermes_function_offsets`, segment 0);
-//!          empty for maps of JavaScript text
+//! HERMES   `x_hermes_function_offsets`: segment count n, n x (segment id, first, count),
+//!          then the start offset of each bytecode function of every segment (segment i's
+//!          at first..first+count); empty for maps of JavaScript text
 //! ```
 //!
-//! For a Hermes map the "minified file" is bytecode: every mapping is on line 1 and its column
-//! is a bytecode offset, so a frame printed as `address at bundle:1:<offset>` is looked up at
-//! line 0, column `offset`. SCOPES then come from Metro's `x_facebook_sources` function maps
+//! For a Hermes map the "minified file" is bytecode: each line is a bytecode segment (line 1
+//! is segment 0) and the column is a bytecode offset, so a frame printed as
+//! `address at bundle:<line>:<offset>` is looked up at line `line - 1`, column `offset`. SCOPES then come from Metro's `x_facebook_sources` function maps
 //! (the original name of the function enclosing each mapping's original position), as they
 //! do for any map that carries them.
 //!
@@ -42,7 +43,7 @@ use symx_types::ResolvedFrame;
 
 pub(crate) const MAGIC: &[u8; 8] = b"SYMXJSIX";
 /// Bump on any layout change: indexes of another version are rebuilt from the raw artifact.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 pub(crate) const NONE: u32 = u32::MAX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -356,34 +357,64 @@ impl<B: AsRef<[u8]>> JsIndex<B> {
         self.sections[Section::Hermes as usize].1 > 0
     }
 
-    /// Number of bytecode functions whose start offsets the map gives.
-    pub fn hermes_function_count(&self) -> u32 {
-        (self.sections[Section::Hermes as usize].1 / 4) as u32
+    /// The (first, count) of a segment's function offsets in HERMES.
+    fn hermes_segment(&self, segment: u32) -> Option<(u32, u32)> {
+        let n = self.w(Section::Hermes, 0)?;
+        (0..n).find_map(|i| {
+            let at = 1 + 3 * i as usize;
+            (self.w(Section::Hermes, at)? == segment).then(|| {
+                Some((
+                    self.w(Section::Hermes, at + 1)?,
+                    self.w(Section::Hermes, at + 2)?,
+                ))
+            })?
+        })
     }
 
-    /// The virtual bytecode offset of a frame: `offset` itself (as Hermes prints it in
-    /// `address at bundle:1:<offset>`), or, with a function id (as Hermes crash reports give
-    /// `FunctionID` and `ByteCodeOffset`), the function's start plus `offset`.
-    pub fn bytecode_offset(&self, function_id: Option<u32>, offset: u32) -> Result<u32, Miss> {
-        match function_id {
-            None => Ok(offset),
-            Some(f) => self
-                .w(Section::Hermes, f as usize)
-                .and_then(|start| start.checked_add(offset))
-                .ok_or(Miss::UnknownFunction),
+    /// Number of bytecode functions of a segment (0 is the main one) whose start offsets the
+    /// map gives.
+    pub fn hermes_function_count(&self, segment: u32) -> u32 {
+        self.hermes_segment(segment).map_or(0, |(_, n)| n)
+    }
+
+    /// The virtual bytecode offset of a frame in `segment`: `offset` itself (as Hermes
+    /// prints it in `address at bundle:<segment + 1>:<offset>`), or, with a function id (as
+    /// Hermes crash reports give `FunctionID` and `ByteCodeOffset`), the start of that
+    /// function of the segment plus `offset`.
+    pub fn bytecode_offset(
+        &self,
+        segment: u32,
+        function_id: Option<u32>,
+        offset: u32,
+    ) -> Result<u32, Miss> {
+        let Some(f) = function_id else {
+            return Ok(offset);
+        };
+        let (first, count) = self.hermes_segment(segment).ok_or(Miss::UnknownFunction)?;
+        if f >= count {
+            return Err(Miss::UnknownFunction);
         }
+        let n = self.w(Section::Hermes, 0).ok_or(Miss::UnknownFunction)?;
+        let table = 1 + 3 * n as usize;
+        self.w(Section::Hermes, table + (first + f) as usize)
+            .and_then(|start| start.checked_add(offset))
+            .ok_or(Miss::UnknownFunction)
     }
 
-    /// Resolves a Hermes frame (see [`Self::bytecode_offset`]): bytecode maps put every
-    /// mapping on line 1 with the offset as the column.
+    /// Resolves a Hermes frame at a 1-based `line` (the bytecode segment plus one: Hermes
+    /// prints `address at bundle:<line>:<offset>`; 0 is taken as 1) (see
+    /// [`Self::bytecode_offset`]): bytecode maps have a line per segment and the offset as
+    /// the column.
     pub fn resolve_bytecode(
         &self,
+        line: u32,
         function_id: Option<u32>,
         offset: u32,
         context: u32,
     ) -> Result<ResolvedFrame, Miss> {
-        let virtual_offset = self.bytecode_offset(function_id, offset)?;
-        self.resolve0(0, virtual_offset, context)
+        let segment = line.max(1) - 1;
+        let virtual_offset = self.bytecode_offset(segment, function_id, offset)?;
+        self.resolve0(segment, virtual_offset, context)
     }
 
     /// Resolves a 1-based (line, column) frame position to an original frame. With

@@ -13,7 +13,9 @@ mod builder;
 pub mod index;
 pub mod scopes;
 
-pub use builder::{BuiltIndex, RawMapFields, build_index, minified_debug_id, raw_fields};
+pub use builder::{
+    BuiltIndex, RawMapFields, build_index, is_hermes_bytecode, minified_debug_id, raw_fields,
+};
 pub use index::{FORMAT_VERSION, JsIndex, Mapping, Miss};
 
 use symx_types::{ErrorCode, HasErrorCode};

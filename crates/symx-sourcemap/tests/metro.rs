@@ -80,7 +80,7 @@ fn hermes_maps_answer_bytecode_offsets_as_metro_symbolicate() {
         let offset = p["generated"][1].as_u64().unwrap_or(0) as u32;
         check(
             &format!("hermes.map offset {offset}"),
-            idx.resolve_bytecode(None, offset, 0),
+            idx.resolve_bytecode(1, None, offset, 0),
             p,
         );
     }
@@ -94,11 +94,11 @@ fn hermes_maps_answer_bytecode_offsets_as_metro_symbolicate() {
         let offset = f["offset"].as_u64().unwrap_or(0) as u32;
         check(
             &format!("trace offset {offset}"),
-            idx.resolve_bytecode(None, offset, 0),
+            idx.resolve_bytecode(1, None, offset, 0),
             f,
         );
     }
-    let top = idx.resolve_bytecode(None, 2286, 1).expect("top frame");
+    let top = idx.resolve_bytecode(1, None, 2286, 1).expect("top frame");
     assert_eq!(top.function.as_deref(), Some("Cart.prototype.priceOf"));
     assert_eq!(
         top.context_line.as_deref(),
@@ -117,16 +117,16 @@ fn hermes_function_ids_add_the_function_start() {
         .iter()
         .filter_map(Value::as_u64)
         .collect();
-    assert_eq!(idx.hermes_function_count() as usize, starts.len());
+    assert_eq!(idx.hermes_function_count(0) as usize, starts.len());
     // The function holding offset 2286, and the offset within it.
     let f = starts.iter().rposition(|s| *s <= 2286).expect("a function") as u32;
     let within = 2286 - starts[f as usize] as u32;
     assert_eq!(
-        idx.resolve_bytecode(Some(f), within, 0),
-        idx.resolve_bytecode(None, 2286, 0)
+        idx.resolve_bytecode(1, Some(f), within, 0),
+        idx.resolve_bytecode(1, None, 2286, 0)
     );
     assert_eq!(
-        idx.resolve_bytecode(Some(starts.len() as u32), 0, 0),
+        idx.resolve_bytecode(1, Some(starts.len() as u32), 0, 0),
         Err(Miss::UnknownFunction)
     );
 }
@@ -161,4 +161,59 @@ fn malformed_hermes_offsets_are_refused_naming_the_field() {
     let two_lines = map.replacen("\"mappings\":\"", "\"mappings\":\"A;", 1);
     let err = build_index(two_lines.as_bytes(), None).expect_err("two lines");
     assert!(err.to_string().contains("line 2"), "{err}");
+}
+
+/// A Hermes bundle with two bytecode segments: the map has a line per segment and
+/// `x_hermes_function_offsets` per segment. A frame printed as `address at bundle:2:<offset>`
+/// is in segment 1, and its function ids count in segment 1's table.
+#[test]
+fn hermes_frames_resolve_in_their_segment() {
+    let map = br#"{"version":3,"sources":["a.js","b.js"],"names":[],
+        "mappings":"AAAA,UAEA;ACFA,UAIA",
+        "x_hermes_function_offsets":{"0":[0],"1":[0,10]}}"#;
+    let built = build_index(map, None).expect("two segments");
+    assert_eq!(built.hermes_functions, 3);
+    let idx = JsIndex::open(built.bytes).expect("open");
+    let at = |line, f, off| {
+        idx.resolve_bytecode(line, f, off, 0)
+            .map(|r| (r.source, r.line))
+    };
+    // Segment 0 (line 1): offset 12 is a.js line 3; segment 1 (line 2): b.js line 5.
+    assert_eq!(at(1, None, 12), Ok(("a.js".into(), 3)));
+    assert_eq!(at(2, None, 12), Ok(("b.js".into(), 5)));
+    assert_eq!(at(2, None, 3), Ok(("b.js".into(), 1)));
+    // Function 1 of segment 1 starts at 10: offset 2 in it is offset 12.
+    assert_eq!(at(2, Some(1), 2), Ok(("b.js".into(), 5)));
+    // Segment 0 has one function only.
+    assert_eq!(at(1, Some(1), 2), Err(Miss::UnknownFunction));
+    // Line 0 (not given) is the main segment.
+    assert_eq!(at(0, None, 12), Ok(("a.js".into(), 3)));
+}
+
+/// A Hermes build uploads the bytecode bundle as its minified file: accepted (never read as
+/// text), and the map answers as without it.
+#[test]
+fn hermes_bytecode_bundles_are_accepted_as_the_minified_file() {
+    let hbc = fixture("index.android.hbc");
+    assert!(symx_sourcemap::is_hermes_bytecode(&hbc));
+    assert!(std::str::from_utf8(&hbc).is_err(), "the fixture is binary");
+    let with = build_index(&fixture("hermes.map"), Some(&hbc)).expect("bytecode bundle");
+    let without = build_index(&fixture("hermes.map"), None).expect("map alone");
+    assert_eq!(with.bytes, without.bytes);
+    // Bytes that are neither text nor bytecode are still refused, naming the offset.
+    let err = build_index(&fixture("metro.map"), Some(&[0x41, 0xff, 0xfe][..])).expect_err("junk");
+    assert!(err.to_string().contains("byte offset 1"), "{err}");
+}
+
+/// Of two mappings at one generated position, the first answers (Mozilla source-map and
+/// @jridgewell/trace-mapping do the same).
+#[test]
+fn the_first_of_two_mappings_at_one_position_answers() {
+    // Line 1: col 0 -> a.js 1:1, then col 0 again -> a.js 2:1, then col 4 -> a.js 3:1.
+    let map = br#"{"version":3,"sources":["a.js"],"names":[],"mappings":"AAAA,AACA,IACA"}"#;
+    let idx = JsIndex::open(build_index(map, None).expect("map").bytes).expect("open");
+    let line_of = |col| idx.resolve(1, col, 0).map(|r| r.line);
+    assert_eq!(line_of(1), Ok(1));
+    assert_eq!(line_of(3), Ok(1));
+    assert_eq!(line_of(5), Ok(3));
 }

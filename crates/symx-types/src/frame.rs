@@ -34,9 +34,11 @@ pub struct NativeFrame {
     pub image_addr: u64,
     /// The instruction address as the runtime reported it.
     pub instruction_addr: u64,
-    /// The address is the exact faulting instruction (crashing or signal frame). Otherwise it
-    /// is a return address and is looked up one byte earlier, inside the call instruction.
-    pub exact: bool,
+    /// Whether the address is the exact faulting instruction (crashing or signal frame), or a
+    /// return address, looked up one byte earlier, inside the call instruction. Unset: the
+    /// first frame of a stack trace is exact and the others are return addresses
+    /// (Symbolicator's convention).
+    pub exact: Option<bool>,
 }
 
 /// A JVM frame as `Throwable.printStackTrace` prints it (obfuscated). `line` is 1-based; 0
@@ -73,6 +75,9 @@ pub enum FrameStatus {
     InvalidFrame,
     /// The frame's platform is not resolved by this version of symx.
     UnsupportedPlatform,
+    /// Runtime or browser code no artifact can describe (`node:internal/...`,
+    /// `<anonymous>`, `native`, `[native code]`, browser extensions): not looked up.
+    Skipped,
 }
 
 impl FrameStatus {
@@ -84,6 +89,7 @@ impl FrameStatus {
             Self::OutOfRange => "out_of_range",
             Self::InvalidFrame => "invalid_frame",
             Self::UnsupportedPlatform => "unsupported_platform",
+            Self::Skipped => "skipped",
         }
     }
 }
@@ -111,6 +117,9 @@ pub struct ResolvedFrame {
     pub inlined: bool,
     /// Native: the symbol as stored (mangled), when it differs from `function`.
     pub mangled: Option<String>,
+    /// Native: the full signature with its argument list, when known (PDB type information,
+    /// demangled C++ names); `function` is the name as llvm-symbolizer prints it.
+    pub signature: Option<String>,
     /// Native: offset of the address into the function (outermost frame of a chain).
     pub function_offset: Option<u64>,
     /// JVM: the original class.

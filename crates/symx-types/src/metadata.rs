@@ -92,6 +92,14 @@ pub struct UploadMetadata {
     pub pdb_sig: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pdb_age: Option<i64>,
+    /// Not a Datadog field: what kind of file of its module a native upload is, read from the
+    /// file by the server (any value a client sends is replaced): `pdb` or `pe` for
+    /// `pe_symbol_file`; for ELF `debug_info`, `symbol_table` or `dynamic_symbol_table`, with
+    /// `+code` when the file holds the code (a binary, not a split `.debug` file). Part of the
+    /// identity, so a PE and its PDB, or a stripped binary, its `.debug` file and the
+    /// unstripped binary, are different artifacts of one module.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_class: Option<String>,
 }
 
 /// How a string field is constrained: `(min, max)` characters.
@@ -136,6 +144,7 @@ impl UploadMetadata {
             symbol_source: None,
             pdb_sig: None,
             pdb_age: None,
+            object_class: None,
         }
     }
 
@@ -295,17 +304,35 @@ impl UploadMetadata {
                 opt(&self.arch),
                 opt(&self.platform),
             ],
-            NdkSymbolFile => vec![opt(&self.build_id), opt(&self.arch)],
+            NdkSymbolFile => {
+                let mut parts = vec![opt(&self.build_id), opt(&self.arch)];
+                if let Some(class) = self.object_class.as_deref() {
+                    parts.push(class);
+                }
+                parts
+            }
             Il2cppMappingFile => vec![opt(&self.build_id)],
-            ElfSymbolFile => vec![
-                opt(&self.gnu_build_id),
-                opt(&self.go_build_id),
-                opt(&self.file_hash),
-                opt(&self.arch),
-            ],
+            ElfSymbolFile => {
+                let mut parts = vec![
+                    opt(&self.gnu_build_id),
+                    opt(&self.go_build_id),
+                    opt(&self.file_hash),
+                    opt(&self.arch),
+                ];
+                if let Some(class) = self.object_class.as_deref() {
+                    parts.push(class);
+                }
+                parts
+            }
             PeSymbolFile => {
+                // A PDB keeps the identity it always had; a PE of the same module is another
+                // file of it.
+                let class = match self.object_class.as_deref() {
+                    Some(c) if c != "pdb" => format!("\u{1f}{c}"),
+                    _ => String::new(),
+                };
                 return format!(
-                    "{}\u{1f}{}",
+                    "{}\u{1f}{}{class}",
                     opt(&self.pdb_sig).to_ascii_lowercase(),
                     self.pdb_age.unwrap_or(0)
                 );
