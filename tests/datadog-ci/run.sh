@@ -4,7 +4,8 @@
 # every uploaded artifact is listed and resolves through `symx`. Run by .ci/run after the
 # cargo tests (needs the release binaries, node and npm).
 #
-# Covered: sourcemaps upload, react-native upload, flutter-symbols upload, pe-symbols upload,
+# Covered: sourcemaps upload, react-native upload (a JavaScript bundle, and a Hermes bytecode
+# bundle with its composed map), flutter-symbols upload, pe-symbols upload,
 # dsyms upload (with llvm-dwarfdump-14 / llvm-lipo-14 standing in for Xcode's dwarfdump and
 # lipo, which datadog-ci shells out to), git-metadata upload (its srcmap part; its GitDB part
 # talks to api.datadoghq.com and fails offline, as expected), unity-symbols upload --android
@@ -72,6 +73,22 @@ out=$(ddci react-native upload --platform android --service shop-rn --bundle dis
   --sourcemap dist/app.min.js.map --release-version 1.0.0 --build-version 7 --disable-git 2>&1)
 expect "Uploaded 1 sourcemap" "$out"
 expect '"total_filtered_count": *1' "$(symx --json list --kind react --service shop-rn --version 1.0.0)"
+
+echo "== datadog-ci react-native upload of a Hermes bytecode bundle"
+# A Hermes build ships index.android.bundle as bytecode (hermesc's output) with the composed
+# map; datadog-ci sends the bytecode as the minified file.
+mkdir -p hermes
+cp "$fx/react/index.android.hbc" hermes/index.android.bundle
+cp "$fx/react/hermes.map" hermes/index.android.bundle.map
+out=$(ddci react-native upload --platform android --service shop-hermes \
+  --bundle hermes/index.android.bundle --sourcemap hermes/index.android.bundle.map \
+  --release-version 1.0.0 --build-version 7 --disable-git 2>&1) || fail "hermes upload: $out"
+expect "Uploaded 1 sourcemap" "$out"
+# Bytecode offset 2286 is src/cart.js:12 in Cart.prototype.priceOf (metro-symbolicate's
+# answer, tests/fixtures/react/expected.json).
+printf 'Error: bad quantity 0\n    at priceOf (address at index.android.bundle:1:2286)\n' > hermes/trace.txt
+res=$(symx symbolicate --service shop-hermes --version 1.0.0 hermes/trace.txt)
+expect "at Cart.prototype.priceOf (src/cart.js:12:" "$res"
 
 echo "== datadog-ci flutter-symbols upload"
 out=$(ddci flutter-symbols upload --service-name shop-flutter --dart-symbols-location ./flutter \

@@ -1,0 +1,125 @@
+"""Asks a running symxd (through the `symx` CLI, as a user would) the positions whose answers
+two references agree on, and counts where symx agrees with them.
+
+  python3 compare.py SYMX ENDPOINT js JS_REFERENCES.json
+  python3 compare.py SYMX ENDPOINT native SET BINARY EXPECTED.json
+
+js: the output of js-references.js; each set's minified file and map are uploaded as a
+`js_sourcemap` (service `conformance`, version = the set), then every position is asked.
+native: the output of ../fixtures/native/references.py for BINARY, uploaded as an
+`elf_symbol_file`; every address is asked by the file's GNU build id.
+
+Prints `conformance <set>: <agree>/<total> ...` per set and the disagreements (at most 20 per
+set); exits 1 when symx disagrees with the references anywhere that known-differences.txt
+does not list (a line: `<set> <position> <reason>`).
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+symx, endpoint, kind = sys.argv[1:4]
+here = os.path.dirname(os.path.abspath(__file__))
+BATCH = 5000
+
+
+def run_symx(*args, stdin=None):
+    p = subprocess.run([symx, "--endpoint", endpoint, *args], input=stdin, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"symx {' '.join(args)} failed: {p.stderr}")
+    return p.stdout
+
+
+def symbolicate(frames, service="", version=""):
+    """symx --json symbolicate on JSON frames, in batches; one result per frame."""
+    out = []
+    for i in range(0, len(frames), BATCH):
+        req = {"stacktraces": [{"service": service, "version": version, "frames": frames[i:i + BATCH]}]}
+        resp = json.loads(run_symx("--json", "symbolicate", "-", stdin=json.dumps(req)))
+        out.extend(resp["stacktraces"][0]["frames"])
+    return out
+
+
+known = set()
+known_path = os.path.join(here, "known-differences.txt")
+if os.path.exists(known_path):
+    for line in open(known_path):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            s, pos = line.split()[:2]
+            known.add((s, pos))
+
+RUST_HASH = re.compile(r"::h[0-9a-f]{16}$")
+
+
+def norm_name(f):
+    """A function name without its parameter list and Rust's hash suffix."""
+    f = f or ""
+    if "(" in f and not f.startswith("("):
+        f = f[: f.index("(")]
+    return RUST_HASH.sub("", f).strip()
+
+
+def report(name, total, wrong, unexplained):
+    agree = total - len(wrong)
+    pct = 100.0 * agree / total if total else 100.0
+    print(f"conformance {name}: {agree}/{total} answers agree with both references ({pct:.2f}%), "
+          f"{len(wrong) - len(unexplained)} listed differences")
+    for w in unexplained[:20]:
+        print(f"  {w}")
+    return not unexplained
+
+
+ok = True
+if kind == "js":
+    refs = json.load(open(sys.argv[4]))
+    for s in refs:
+        name = "js/" + s["set"]
+        url = f"https://conformance.invalid/{s['set']}.min.js"
+        run_symx("upload", "js", s["minified"], s["map"], "--service", "conformance", "--version", s["set"],
+                 "--minified-url", url, "--overwrite")
+        agreed = [p for p in s["positions"] if p["mozilla"] == p["trace_mapping"]]
+        frames = [{"abs_path": url, "lineno": p["line"], "colno": p["column"] + 1} for p in agreed]
+        results = symbolicate(frames, "conformance", s["set"])
+        wrong, unexplained = [], []
+        for p, r in zip(agreed, results):
+            want = p["mozilla"]
+            got = None
+            if r["status"] == "resolved" and r["frames"] and r["frames"][0]["source"]:
+                f = r["frames"][0]
+                got = {"source": f["source"], "line": f["lineno"], "column": f["colno"] - 1, "name": f.get("symbol")}
+            if got != want:
+                pos = f"{p['line']}:{p['column']}"
+                wrong.append(pos)
+                if (name, pos) not in known:
+                    unexplained.append(f"{pos}: references {want}, symx {got or r['status']} {r.get('message') or ''}")
+        ok &= report(name, len(agreed), wrong, unexplained)
+elif kind == "native":
+    name, binary, expected_path = sys.argv[4:7]
+    expected = json.load(open(expected_path))
+    notes = subprocess.run(["readelf", "-n", binary], capture_output=True, text=True, check=True).stdout
+    build_id = re.search(r"Build ID: ([0-9a-f]+)", notes).group(1)
+    with tempfile.TemporaryDirectory() as d:
+        # One file per folder: `symx upload elf` keeps the best file of each build id.
+        link = os.path.join(d, os.path.basename(binary))
+        os.symlink(os.path.abspath(binary), link)
+        run_symx("upload", "elf", d, "--overwrite")
+    frames = [{"code_id": build_id, "image_addr": 0, "instruction_addr": e["address"], "exact": True} for e in expected]
+    results = symbolicate(frames)
+    wrong, unexplained = [], []
+    for e, r in zip(expected, results):
+        want = [(norm_name(f["function"]), f["file"], f["line"]) for f in e["frames"]]
+        got = []
+        if r["status"] == "resolved":
+            got = [(norm_name(f.get("function")), f["source"], f["lineno"]) for f in r["frames"]]
+        if got != want:
+            pos = hex(e["address"])
+            wrong.append(pos)
+            if (name, pos) not in known:
+                unexplained.append(f"{pos} ({e['rule']}): references {want}, symx {got or r['status']}")
+    ok &= report(name, len(expected), wrong, unexplained)
+else:
+    sys.exit(f"unknown kind {kind}")
+sys.exit(0 if ok else 1)
