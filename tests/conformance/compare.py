@@ -18,7 +18,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 
 symx, endpoint, kind = sys.argv[1:4]
 here = os.path.dirname(os.path.abspath(__file__))
@@ -101,11 +100,7 @@ elif kind == "native":
     expected = json.load(open(expected_path))
     notes = subprocess.run(["readelf", "-n", binary], capture_output=True, text=True, check=True).stdout
     build_id = re.search(r"Build ID: ([0-9a-f]+)", notes).group(1)
-    with tempfile.TemporaryDirectory() as d:
-        # One file per folder: `symx upload elf` keeps the best file of each build id.
-        link = os.path.join(d, os.path.basename(binary))
-        os.symlink(os.path.abspath(binary), link)
-        run_symx("upload", "elf", d, "--overwrite")
+    run_symx("upload", "elf", binary, "--overwrite")
     frames = [{"code_id": build_id, "image_addr": 0, "instruction_addr": e["address"], "exact": True} for e in expected]
     results = symbolicate(frames)
     wrong, unexplained = [], []

@@ -530,15 +530,36 @@ fn without_clone_suffix(name: &str) -> &str {
     base
 }
 
-/// `name` without LLVM's `.llvm.<number>` suffix (ThinLTO promotion of a local symbol).
+/// The name a lookup answers for a symbol-table function named `raw`: without LLVM's
+/// uniquing suffixes, demangled.
+pub fn symbol_display_name(raw: &str) -> String {
+    let name = without_llvm_suffix(raw);
+    Name::from(name)
+        .demangle(DemangleOptions::complete())
+        .unwrap_or_else(|| name.to_owned())
+}
+
+/// A symbol-table name without LLVM's suffixes: `.llvm.<number>` (ThinLTO promotion of a
+/// local symbol), and for mangled names (`_Z`, `_R`) the `.<number>` LLVM appends to make a
+/// local name unique. Neither is part of the function's name (demanglers drop or bracket
+/// them). C names keep a `.<number>`: there it may be all the symbol has.
 fn without_llvm_suffix(name: &str) -> &str {
-    match name.rsplit_once(".llvm.") {
-        Some((base, n))
-            if !base.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            base
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let mangled = name.starts_with("_Z") || name.starts_with("__Z") || name.starts_with("_R");
+    let mut out = name;
+    loop {
+        match out.rsplit_once('.') {
+            Some((base, n)) if digits(n) && !base.is_empty() => {
+                if let Some(b) = base.strip_suffix(".llvm").filter(|b| !b.is_empty()) {
+                    out = b;
+                } else if mangled {
+                    out = base;
+                } else {
+                    return out;
+                }
+            }
+            _ => return out,
         }
-        _ => name,
     }
 }
 
@@ -632,7 +653,9 @@ pub fn split_signature(full: &str) -> Option<(&str, &str)> {
 /// The converter calls it for every occurrence (inlinees included), so each distinct name is
 /// demangled once and remembered.
 ///
-/// It also resolves every file to its cleaned full path once, at build: the path becomes the
+/// It also resolves every file to its full path once, at build (compilation directory,
+/// directory and name joined as llvm-symbolizer and addr2line join them: `..` and `.` are
+/// kept, so answers equal theirs byte for byte): the path becomes the
 /// file's name (directory and compilation directory dropped) and its `srcsrv_revision`, the
 /// one file string a SymCache hands out borrowed. A lookup then reads the path in place;
 /// `File::full_path` would join and clean three strings into a new `String` on every call
@@ -742,8 +765,7 @@ impl Transformer for DemangleAtBuild {
                     file.directory.as_deref().unwrap_or_default(),
                 );
                 let full = symbolic::common::join_path(&prefix, &file.name);
-                self.paths
-                    .push(symbolic::common::clean_path(&full).into_owned());
+                self.paths.push(full);
                 let at = self.paths.len() - 1;
                 if by_address {
                     self.by_address.insert(address_key, at);
@@ -796,7 +818,7 @@ pub struct NativeFrame<'a> {
     /// The full signature with its argument list, when the name has one (PDB type
     /// information, or a demangled C++ name).
     pub signature: Option<&'a str>,
-    /// The cleaned full path of the source file.
+    /// The full path of the source file (compilation directory, directory and name joined).
     pub file: Option<&'a str>,
     pub line: u32,
     /// True for every frame but the outermost: code inlined into its caller.

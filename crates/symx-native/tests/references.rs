@@ -137,3 +137,28 @@ fn pdb_style_names_split_from_their_argument_lists() {
     assert_eq!(split_signature("main"), None);
     assert_eq!(split_signature("broken)"), None);
 }
+
+/// Symbol-table names lose LLVM's `.llvm.N` everywhere and `.N` on mangled names: a Rust
+/// function LLVM made unique is still the function the demangler names.
+#[test]
+fn llvm_uniquing_suffixes_are_not_part_of_a_symbol_name() {
+    // Built from the symbols' names only: these strings go through the same path as any
+    // symbol of a binary without debug information.
+    for (raw, want) in [
+        (
+            "_ZN4core3fmt5Write9write_fmt17h0123456789abcdefE.1092",
+            "core::fmt::Write::write_fmt",
+        ),
+        ("_ZN3foo3barEv.llvm.4711", "foo::bar"),
+        ("plain_c.llvm.12", "plain_c"),
+        ("checked_div.cold", "checked_div.cold"),
+        ("static_fn.3", "static_fn.3"),
+    ] {
+        let got = symx_native::symbol_display_name(raw);
+        assert!(got.starts_with(want), "{raw}: {got}");
+        assert!(
+            !got.contains(".1092") && !got.contains(".llvm"),
+            "{raw}: {got}"
+        );
+    }
+}
