@@ -5,7 +5,8 @@ two references agree on, and counts where symx agrees with them.
   python3 compare.py SYMX ENDPOINT native SET BINARY EXPECTED.json
 
 js: the output of js-references.js; each set's minified file and map are uploaded as a
-`js_sourcemap` (service `conformance`, version = the set), then every position is asked.
+`js_sourcemap` (service `conformance`, version = the set), then every position is asked; a
+Hermes set's bytecode and map as a `react_native_sourcemap`, asked by bytecode offset.
 native: the output of ../fixtures/native/references.py for BINARY, uploaded as an
 `elf_symbol_file`; every address is asked by the file's GNU build id.
 
@@ -16,8 +17,10 @@ does not list (a line: `<set> <position> <reason>`).
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 
 symx, endpoint, kind = sys.argv[1:4]
 here = os.path.dirname(os.path.abspath(__file__))
@@ -75,13 +78,29 @@ ok = True
 if kind == "js":
     refs = json.load(open(sys.argv[4]))
     for s in refs:
-        name = "js/" + s["set"]
-        url = f"https://conformance.invalid/{s['set']}.min.js"
-        run_symx("upload", "js", s["minified"], s["map"], "--service", "conformance", "--version", s["set"],
-                 "--minified-url", url, "--overwrite")
         agreed = [p for p in s["positions"] if p["mozilla"] == p["trace_mapping"]]
-        frames = [{"abs_path": url, "lineno": p["line"], "colno": p["column"] + 1} for p in agreed]
-        results = symbolicate(frames, "conformance", s["set"])
+        if s.get("kind") == "hermes":
+            # A Hermes build's upload: the bytecode bundle and hermesc's map, as
+            # `react_native_sourcemap`; frames as Hermes prints them (`address at
+            # index.android.bundle:<segment + 1>:<offset>`).
+            name = "hermes/" + s["set"]
+            with tempfile.TemporaryDirectory() as d:
+                bundle = os.path.join(d, "index.android.bundle")
+                shutil.copy(s["minified"], bundle)
+                run_symx("upload", "react", "--platform", "android", "--service", "conformance-hermes",
+                         "--release-version", s["set"], "--build-version", "1", "--bundle", bundle,
+                         "--sourcemap", s["map"], "--overwrite")
+            frames = [{"abs_path": "index.android.bundle", "lineno": p["line"], "bytecode_offset": p["column"]}
+                      for p in agreed]
+            service = "conformance-hermes"
+        else:
+            name = "js/" + s["set"]
+            url = f"https://conformance.invalid/{s['set']}.min.js"
+            run_symx("upload", "js", s["minified"], s["map"], "--service", "conformance", "--version", s["set"],
+                     "--minified-url", url, "--overwrite")
+            frames = [{"abs_path": url, "lineno": p["line"], "colno": p["column"] + 1} for p in agreed]
+            service = "conformance"
+        results = symbolicate(frames, service, s["set"])
         wrong, unexplained = [], []
         for p, r in zip(agreed, results):
             want = p["mozilla"]

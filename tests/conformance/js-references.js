@@ -2,12 +2,15 @@
 // source-map (0.6, the synchronous one) and @jridgewell/trace-mapping.
 //
 //   node js-references.js <node_modules> <out.json> <name>=<minified>:<map> ...
+//                                                   hermes:<name>=<bytecode>:<map> ...
 //
 // Positions per map (1-based line, 0-based column, as both libraries take them): every
 // generated position of a mapping and the column after it, the first column of every line,
 // random columns on random lines (some past the end of a line), and lines past the end of the
-// file; at most 6,000, drawn with a fixed seed. Each entry keeps both answers; the comparison
-// (compare.py) uses the positions where they agree.
+// file; at most 6,000, drawn with a fixed seed. For a Hermes bytecode map (hermesc's), the
+// line is the bytecode segment plus one and the column a bytecode offset: every mapped offset,
+// the one after it, and random offsets up to past the last. Each entry keeps both answers; the
+// comparison (compare.py) uses the positions where they agree.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -24,11 +27,14 @@ function rand(n) {
 
 const result = [];
 for (const spec of sets) {
-  const [name, files] = spec.split('=');
+  const hermes = spec.startsWith('hermes:');
+  const [name, files] = spec.replace(/^hermes:/, '').split('=');
   const [minified, mapFile] = files.split(':');
   const raw = JSON.parse(fs.readFileSync(mapFile, 'utf8'));
-  const text = fs.readFileSync(minified, 'utf8');
-  const lines = text.split(/\r?\n/);
+  // Bytecode is no text: its "lines" are the map's segments, as long as their last offset.
+  const lines = hermes
+    ? tm.decodedMappings(new tm.TraceMap(raw)).map(segs => ' '.repeat(segs.length ? segs[segs.length - 1][0] + 1 : 0))
+    : fs.readFileSync(minified, 'utf8').split(/\r?\n/);
   const mozilla = new SourceMapConsumer(raw);
   const jr = new tm.TraceMap(raw);
   const decoded = tm.decodedMappings(jr);
@@ -55,6 +61,7 @@ for (const spec of sets) {
   all.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   const answer = p => (p && p.source != null ? {source: p.source, line: p.line, column: p.column, name: p.name || null} : null);
   result.push({
+    kind: hermes ? 'hermes' : 'js',
     set: name,
     minified,
     map: mapFile,

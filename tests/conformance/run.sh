@@ -16,6 +16,9 @@
 #   js/*                            npm packages with their published minified files and maps
 #       (preact, axios, rxjs, jquery, moment); references: Mozilla source-map 0.6.1 and
 #       @jridgewell/trace-mapping 0.3.25 (js-references.js).
+#   hermes/moment, hermes/axios     those packages' unminified builds compiled by hermesc
+#       (npm hermes-compiler 260318099.0.6) to bytecode with its map; same references, asked
+#       by bytecode offset.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -24,16 +27,29 @@ cache="$HOME/.cache/symx/conformance"
 mkdir -p "$cache"
 
 # --- npm: the packages and the two JavaScript references.
-npm_dir="$cache/npm-1"
+npm_dir="$cache/npm-2"
 if [ ! -f "$npm_dir/done" ]; then
   rm -rf "$npm_dir" && mkdir -p "$npm_dir"
   (cd "$npm_dir" && npm init -y >/dev/null &&
     npm install --no-audit --no-fund --silent preact@10.25.4 axios@1.7.9 rxjs@7.8.1 \
-      jquery@3.7.1 moment@2.30.1 source-map@0.6.1 @jridgewell/trace-mapping@0.3.25)
+      jquery@3.7.1 moment@2.30.1 source-map@0.6.1 @jridgewell/trace-mapping@0.3.25 \
+      hermes-compiler@260318099.0.6)
   touch "$npm_dir/done"
 fi
 nm_="$npm_dir/node_modules"
+# Hermes: two of those packages' unminified builds compiled to bytecode by hermesc, with its map.
+hbc="$cache/hermes-1"
+if [ ! -f "$hbc/done" ]; then
+  rm -rf "$hbc" && mkdir -p "$hbc"
+  for js in moment:"$nm_/moment/moment.js" axios:"$nm_/axios/dist/axios.js"; do
+    "$nm_/hermes-compiler/hermesc/linux64-bin/hermesc" -O -emit-binary -output-source-map -w \
+      -out "$hbc/${js%%:*}.hbc" "${js#*:}"
+  done
+  touch "$hbc/done"
+fi
 node "$here/js-references.js" "$nm_" "$cache/js.json" \
+  "hermes:moment=$hbc/moment.hbc:$hbc/moment.hbc.map" \
+  "hermes:axios=$hbc/axios.hbc:$hbc/axios.hbc.map" \
   "preact=$nm_/preact/dist/preact.min.js:$nm_/preact/dist/preact.min.js.map" \
   "axios=$nm_/axios/dist/axios.min.js:$nm_/axios/dist/axios.min.js.map" \
   "rxjs=$nm_/rxjs/dist/bundles/rxjs.umd.min.js:$nm_/rxjs/dist/bundles/rxjs.umd.min.js.map" \

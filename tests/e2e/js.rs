@@ -240,6 +240,11 @@ async fn per_frame_statuses_never_fail_the_batch() {
                         js_frame(url, 0, 5),
                         js_frame("https://cdn.example.com/other.js", 1, 1),
                         pb::Frame { frame: None },
+                        // Runtime code no upload describes: skipped, not missing.
+                        js_frame("node:internal/process/task_queues", 95, 5),
+                        js_frame("<anonymous>", 1, 1),
+                        js_frame("[native code]", 1, 1),
+                        js_frame("chrome-extension://abcdefgh/content.js", 2, 7),
                     ],
                     ..Default::default()
                 },
@@ -269,9 +274,30 @@ async fn per_frame_statuses_never_fail_the_batch() {
             S::OutOfRange as i32,
             S::InvalidFrame as i32,
             S::MissingArtifact as i32,
-            S::UnsupportedPlatform as i32
+            S::UnsupportedPlatform as i32,
+            S::Skipped as i32,
+            S::Skipped as i32,
+            S::Skipped as i32,
+            S::Skipped as i32,
         ]
     );
+    // Counted as skipped in the frame metrics, not as missing.
+    let metrics = reqwest::get(format!("{}/metrics", srv.http()))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let count = |status: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| !l.starts_with('#') && l.contains("platform=\"javascript\""))
+            .filter(|l| l.contains(&format!("status=\"{status}\"")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert_eq!(count("skipped"), 4.0, "{metrics}");
+    assert_eq!(count("missing_artifact"), 2.0, "{metrics}");
     assert_eq!(resp.stacktraces[0].frames[1].artifact_id, id);
     assert!(
         resp.stacktraces[0].frames[1]

@@ -65,7 +65,13 @@ enum Command {
         #[arg(long)]
         overwrite: bool,
     },
-    /// Symbolicate frames: JSON (a request or an array of frames) or raw Error.stack text.
+    /// Symbolicate frames: JSON (a request or an array of frames) or raw stack-trace text.
+    ///
+    /// Native frames: the first frame of each stack trace is the crashing instruction, looked
+    /// up at its address; the others are return addresses, looked up one byte earlier. In
+    /// JSON, a frame's `"exact": true|false` overrides that. --service, --version, --variant,
+    /// --build-id and --git-commit-sha apply to every stack trace that does not set its own.
+    #[command(verbatim_doc_comment)]
     Symbolicate(SymbolicateArgs),
     /// Reprocess NDJSON events through the streaming API, resumably.
     Reprocess(reprocess::ReprocessArgs),
