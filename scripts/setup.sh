@@ -3,8 +3,8 @@
 # librocksdb-sys) and a C++ compiler (RocksDB itself); and, for the datadog-ci check
 # (tests/datadog-ci/run.sh), llvm-14 (llvm-dwarfdump/llvm-lipo stand in for Xcode's tools),
 # unzip, git and Node.js with npm; curl for the Elastic examples (tests/elastic/run.sh); gcc,
-# clang, binutils (addr2line, readelf, objcopy) and python3 for the conformance suite
-# (tests/conformance/run.sh).
+# clang, binutils (addr2line, readelf, objcopy), python3, a Java runtime, ProGuard and Commons
+# Lang for the conformance suite (tests/conformance/run.sh).
 # Idempotent: does nothing when present.
 set -euo pipefail
 
@@ -12,7 +12,8 @@ missing=()
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 if command -v dpkg-query >/dev/null 2>&1; then
   # libclang-cpp (on the machine by default) is not the libclang bindgen loads.
-  for pkg in libclang-dev clang g++ make binutils python3 llvm-14 unzip git curl; do
+  for pkg in libclang-dev clang g++ make binutils python3 llvm-14 unzip git curl \
+    default-jre-headless proguard-cli libcommons-lang3-java; do
     installed "$pkg" || missing+=("$pkg")
   done
   # Node may come from outside Debian (the machine image); only install it when absent.

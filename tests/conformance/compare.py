@@ -3,12 +3,15 @@ two references agree on, and counts where symx agrees with them.
 
   python3 compare.py SYMX ENDPOINT js JS_REFERENCES.json
   python3 compare.py SYMX ENDPOINT native SET BINARY EXPECTED.json
+  python3 compare.py SYMX ENDPOINT jvm SET MAPPING EXPECTED.json
 
 js: the output of js-references.js; each set's minified file and map are uploaded as a
 `js_sourcemap` (service `conformance`, version = the set), then every position is asked; a
 Hermes set's bytecode and map as a `react_native_sourcemap`, asked by bytecode offset.
 native: the output of ../fixtures/native/references.py for BINARY, uploaded as an
 `elf_symbol_file`; every address is asked by the file's GNU build id.
+jvm: the output of jvm-references.py for MAPPING, uploaded as a `jvm_mapping_file`; every
+frame is asked, and the set of (class, method, line) candidates compared.
 
 Prints `conformance <set>: <agree>/<total> ...` per set and the disagreements (at most 20 per
 set); exits 1 when symx disagrees with the references anywhere that known-differences.txt
@@ -133,6 +136,34 @@ elif kind == "native":
             wrong.append(pos)
             if (name, pos) not in known:
                 unexplained.append(f"{pos} ({e['rule']}): references {want}, symx {got or r['status']}")
+    ok &= report(name, len(expected), wrong, unexplained)
+elif kind == "jvm":
+    name, mapping, expected_path = sys.argv[4:7]
+    expected = json.load(open(expected_path))
+    run_symx("upload", "jvm", mapping, "--service", "conformance-jvm", "--version", name.replace("/", "-"),
+             "--variant", "release", "--overwrite")
+    frames = [{"class_name": e["class"], "method": e["method"], "lineno": e["line"]} for e in expected]
+    req = []
+    results = []
+    for i in range(0, len(frames), BATCH):
+        body = {"stacktraces": [{"service": "conformance-jvm", "version": name.replace("/", "-"),
+                                 "variant": "release", "frames": frames[i:i + BATCH]}]}
+        resp = json.loads(run_symx("--json", "symbolicate", "-", stdin=json.dumps(body)))
+        results.extend(resp["stacktraces"][0]["frames"])
+    wrong, unexplained = [], []
+    for e, r in zip(expected, results):
+        want = sorted(tuple(c) for c in e["candidates"])
+        got = sorted((f["class_name"], f["function"], f["lineno"]) for f in r["frames"]) \
+            if r["status"] == "resolved" else []
+        if not got and r["status"] == "out_of_range":
+            # Not renamed by the mapping at that line: symx keeps the frame as printed, retrace
+            # renames its class only.
+            got = [(e["class"], e["method"], e["line"])]
+        if got != want:
+            pos = f"{e['class']}.{e['method']}:{e['line']}"
+            wrong.append(pos)
+            if (name, pos) not in known:
+                unexplained.append(f"{pos}: references {want}, symx {got or r['status']} {r.get('message') or ''}")
     ok &= report(name, len(expected), wrong, unexplained)
 else:
     sys.exit(f"unknown kind {kind}")

@@ -16,6 +16,10 @@
 #   js/*                            npm packages with their published minified files and maps
 #       (preact, axios, rxjs, jquery, moment); references: Mozilla source-map 0.6.1 and
 #       @jridgewell/trace-mapping 0.3.25 (js-references.js).
+#   jvm/commons-lang3               Debian's Apache Commons Lang 3.12 jar obfuscated by Debian's
+#       ProGuard 6.2.2 (line numbers kept, no optimisation: ProGuard 6 cannot read JDK 17's
+#       classes to optimise against); references: ProGuard's retrace and a derivation from the
+#       mapping's text (jvm-references.py).
 #   hermes/moment, hermes/axios     those packages' unminified builds compiled by hermesc
 #       (npm hermes-compiler 260318099.0.6) to bytecode with its map; same references, asked
 #       by bytecode offset.
@@ -87,6 +91,28 @@ if [ ! -f "$native/done" ]; then
   touch "$native/done"
 fi
 
+# --- a Java library through ProGuard (Debian's packages, installed by scripts/setup.sh).
+jvm="$cache/jvm-$( (dpkg-query -W proguard-cli libcommons-lang3-java; cat "$here/jvm-references.py") | sha256sum | cut -c1-16)"
+if [ ! -f "$jvm/done" ]; then
+  rm -rf "$jvm" && mkdir -p "$jvm"
+  cat > "$jvm/lang3.pro" <<PRO
+-injars /usr/share/java/commons-lang3.jar
+-outjars $jvm/lang3-obf.jar
+-printmapping $jvm/mapping.txt
+-dontshrink
+-dontoptimize
+-dontpreverify
+-keepattributes SourceFile,LineNumberTable
+-renamesourcefileattribute SourceFile
+-dontwarn **
+-ignorewarnings
+PRO
+  proguard @"$jvm/lang3.pro" > "$jvm/proguard.log" 2>&1
+  python3 "$here/jvm-references.py" "$jvm/mapping.txt" /usr/share/java/retrace.jar "$jvm/commons-lang3.json" \
+    2> "$jvm/commons-lang3.disagree"
+  touch "$jvm/done"
+fi
+
 # --- a Rust program from crates.io, with debug information.
 rust="$cache/rust-hexyl-0.17.0"
 if [ ! -f "$rust/done" ]; then
@@ -141,6 +167,8 @@ for json in "$native"/*.json; do
 done
 echo "  (native/hexyl: $(tail -n1 "$rust/hexyl.disagree"))"
 check native native/hexyl "$rust/bin/hexyl" "$rust/hexyl.json"
+echo "  (jvm/commons-lang3: $(tail -n1 "$jvm/commons-lang3.disagree"))"
+check jvm jvm/commons-lang3 "$jvm/mapping.txt" "$jvm/commons-lang3.json"
 stop
 echo "conformance: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -2,11 +2,21 @@
 //! of frames, classes and throwables on that index in place.
 //!
 //! The index is the `proguard` crate's `ProguardCache` (classes and members sorted for binary
-//! search, read in place) inside a small container of ours (`SYMXJVM1`):
+//! search, read in place) inside a small container of ours (`SYMXJVM2`), with a table of the
+//! alternatives of frames without a line:
 //!
 //! ```text
-//! magic "SYMXJVM1" | ProguardCache
+//! magic "SYMXJVM2" | cache length u64 | ProguardCache | alternatives
+//! alternatives: count u32 | count x (offset u32, length u32) | UTF-8 lines, sorted:
+//!               `<obfuscated class>\t<obfuscated method>\t<class>\t<method>`
 //! ```
+//!
+//! The alternatives: a frame without a line (`Unknown Source`) whose obfuscated name several
+//! methods share (ProGuard gives overloads and unrelated methods one name; each has its own
+//! line range) is any of them, and ProGuard's retrace lists them all. The proguard crate
+//! answers the first only, so the table keeps, for every obfuscated name with members in more
+//! than one line range, the outermost method of each range (members sharing a range are one
+//! R8 inline chain, one candidate).
 //!
 //! R8 metadata is honoured as the proguard crate implements the R8 retrace specification:
 //! `com.android.tools.r8.synthesized` members are dropped from inline chains, outline frames
@@ -18,7 +28,7 @@
 use proguard::{ProguardCache, ProguardMapping, StackFrame};
 use symx_types::{ErrorCode, HasErrorCode};
 
-const MAGIC: &[u8; 8] = b"SYMXJVM1";
+const MAGIC: &[u8; 8] = b"SYMXJVM2";
 
 /// Errors of this crate. Messages name the format, the line and what is wrong.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -27,13 +37,16 @@ pub enum Error {
     InvalidMapping(String),
     #[error("stored ProGuard index is not readable: {0}")]
     BadIndex(String),
+    /// The index was written by an older version of this crate: rebuild it from the mapping.
+    #[error("stored ProGuard index has an older format ({0})")]
+    IndexVersion(String),
 }
 
 impl HasErrorCode for Error {
     fn code(&self) -> ErrorCode {
         match self {
             Self::InvalidMapping(_) => ErrorCode::InvalidArgument,
-            Self::BadIndex(_) => ErrorCode::Internal,
+            Self::BadIndex(_) | Self::IndexVersion(_) => ErrorCode::Internal,
         }
     }
 }
@@ -60,13 +73,45 @@ pub fn build_index(bytes: &[u8]) -> Result<BuiltJvm, Error> {
         Error::InvalidMapping(format!("line {line} is not UTF-8"))
     })?;
     let mut classes = 0usize;
+    // (obfuscated class, obfuscated method) -> (inline group, original class, method) of each
+    // member, in mapping order. Members with an obfuscated range and an original line are
+    // grouped by that range (R8 writes an inline chain as entries sharing one range); any
+    // other member is a method of its own.
+    type Members<'t> = Vec<(Option<(usize, usize)>, &'t str, &'t str)>;
+    let mut members: std::collections::BTreeMap<(&str, &str), Members<'_>> = Default::default();
+    let mut class: Option<(&str, &str)> = None;
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim_end();
         if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;
         }
         match proguard::ProguardRecord::try_parse(line.as_bytes()) {
-            Ok(proguard::ProguardRecord::Class { .. }) => classes += 1,
+            Ok(proguard::ProguardRecord::Class {
+                original,
+                obfuscated,
+            }) => {
+                classes += 1;
+                class = Some((original, obfuscated));
+            }
+            Ok(proguard::ProguardRecord::Method {
+                original,
+                obfuscated,
+                original_class,
+                line_mapping,
+                ..
+            }) => {
+                if let Some((orig_class, obf_class)) = class {
+                    let group = line_mapping
+                        .filter(|l| l.original_startline.is_some())
+                        .and_then(|l| Some((l.startline?, l.endline?)))
+                        .filter(|r| r.1 > 0);
+                    members.entry((obf_class, obfuscated)).or_default().push((
+                        group,
+                        original_class.unwrap_or(orig_class),
+                        original,
+                    ));
+                }
+            }
             Ok(_) => {}
             Err(e) => {
                 let shown: String = line.chars().take(120).collect();
@@ -84,16 +129,72 @@ pub fn build_index(bytes: &[u8]) -> Result<BuiltJvm, Error> {
         ));
     }
     let mapping = ProguardMapping::new(bytes);
-    let mut out = Vec::with_capacity(MAGIC.len() + bytes.len());
-    out.extend_from_slice(MAGIC);
-    ProguardCache::write(&mapping, &mut out)
+    let mut cache = Vec::with_capacity(bytes.len());
+    ProguardCache::write(&mapping, &mut cache)
         .map_err(|e| Error::InvalidMapping(format!("cannot index the mapping: {e}")))?;
+    let mut out = Vec::with_capacity(MAGIC.len() + 8 + cache.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(cache.len() as u64).to_le_bytes());
+    out.extend_from_slice(&cache);
+    write_alternatives(&mut out, &members)?;
     Ok(BuiltJvm {
         bytes: out,
         content_id: mapping.uuid().to_string(),
         classes,
         has_line_info: mapping.has_line_info(),
     })
+}
+
+/// Writes the alternatives table (see the module docs) of `members`.
+fn write_alternatives(
+    out: &mut Vec<u8>,
+    members: &std::collections::BTreeMap<(&str, &str), Vec<(Option<(usize, usize)>, &str, &str)>>,
+) -> Result<(), Error> {
+    let mut lines: Vec<String> = Vec::new();
+    for ((obf_class, obf_method), list) in members {
+        // The outermost (last) member of each inline group, groups in mapping order.
+        let mut per_range: Vec<(Option<(usize, usize)>, &str, &str)> = Vec::new();
+        for m in list {
+            match per_range.iter_mut().find(|p| p.0.is_some() && p.0 == m.0) {
+                Some(p) => *p = *m,
+                None => per_range.push(*m),
+            }
+        }
+        let mut seen: Vec<(&str, &str)> = Vec::new();
+        for (_, c, m) in &per_range {
+            if !seen.contains(&(c, m)) {
+                seen.push((c, m));
+            }
+        }
+        if seen.len() > 1 {
+            for (c, m) in seen {
+                lines.push(format!("{obf_class}\t{obf_method}\t{c}\t{m}"));
+            }
+        }
+    }
+    // Sorted by key only (stable): candidates keep their mapping order.
+    lines.sort_by(|a, b| key_of(a).cmp(key_of(b)));
+    let too_big = || Error::InvalidMapping("the mapping's alternatives exceed 4 GiB".into());
+    let count = u32::try_from(lines.len()).map_err(|_| too_big())?;
+    out.extend_from_slice(&count.to_le_bytes());
+    let mut offset = 0u32;
+    for l in &lines {
+        let len = u32::try_from(l.len()).map_err(|_| too_big())?;
+        out.extend_from_slice(&offset.to_le_bytes());
+        out.extend_from_slice(&len.to_le_bytes());
+        offset = offset.checked_add(len).ok_or_else(too_big)?;
+    }
+    for l in &lines {
+        out.extend_from_slice(l.as_bytes());
+    }
+    Ok(())
+}
+
+/// `<obfuscated class>\t<obfuscated method>` of an alternatives line.
+fn key_of(line: &str) -> &str {
+    let mut tabs = line.match_indices('\t').map(|(i, _)| i);
+    let end = tabs.nth(1).unwrap_or(line.len());
+    &line[..end]
 }
 
 /// One original frame. `line` is 1-based (0: unknown).
@@ -146,6 +247,10 @@ impl TraceState {
 #[derive(Clone)]
 pub struct JvmIndex<B: AsRef<[u8]>> {
     buf: B,
+    /// Where the ProguardCache ends and the alternatives table begins.
+    cache_end: usize,
+    /// Number of alternatives lines.
+    alternatives: usize,
 }
 
 impl<B: AsRef<[u8]>> std::fmt::Debug for JvmIndex<B> {
@@ -159,11 +264,86 @@ impl<B: AsRef<[u8]>> std::fmt::Debug for JvmIndex<B> {
 impl<B: AsRef<[u8]>> JvmIndex<B> {
     pub fn open(buf: B) -> Result<Self, Error> {
         let b = buf.as_ref();
-        if b.len() < MAGIC.len() || &b[..MAGIC.len()] != MAGIC {
-            return Err(Error::BadIndex("missing SYMXJVM1 header".into()));
+        let bad = |m: &str| Error::BadIndex(m.to_owned());
+        if b.len() >= 8 && b[..7] == MAGIC[..7] && b[7] != MAGIC[7] {
+            return Err(Error::IndexVersion(
+                String::from_utf8_lossy(&b[..8]).into_owned(),
+            ));
         }
-        ProguardCache::parse(&b[MAGIC.len()..]).map_err(|e| Error::BadIndex(e.to_string()))?;
-        Ok(Self { buf })
+        if b.len() < MAGIC.len() + 8 || &b[..MAGIC.len()] != MAGIC {
+            return Err(bad("missing SYMXJVM2 header"));
+        }
+        let mut len = [0u8; 8];
+        len.copy_from_slice(&b[8..16]);
+        let cache_end = usize::try_from(u64::from_le_bytes(len))
+            .ok()
+            .and_then(|l| l.checked_add(16))
+            .filter(|&e| e.checked_add(4).is_some_and(|t| t <= b.len()))
+            .ok_or_else(|| bad("cache length out of bounds"))?;
+        ProguardCache::parse(&b[16..cache_end]).map_err(|e| Error::BadIndex(e.to_string()))?;
+        let alternatives =
+            word(b, cache_end).ok_or_else(|| bad("truncated alternatives"))? as usize;
+        let table = cache_end + 4;
+        let text = alternatives
+            .checked_mul(8)
+            .and_then(|n| table.checked_add(n))
+            .filter(|&t| t <= b.len())
+            .ok_or_else(|| bad("alternatives out of bounds"))?;
+        // Every line inside the text and UTF-8, checked once.
+        for i in 0..alternatives {
+            let (off, len) = (
+                word(b, table + 8 * i).unwrap_or(u32::MAX) as usize,
+                word(b, table + 8 * i + 4).unwrap_or(u32::MAX) as usize,
+            );
+            text.checked_add(off)
+                .and_then(|s| Some((s, s.checked_add(len)?)))
+                .and_then(|(s, e)| b.get(s..e))
+                .and_then(|l| std::str::from_utf8(l).ok())
+                .ok_or_else(|| bad("alternatives line out of bounds"))?;
+        }
+        Ok(Self {
+            buf,
+            cache_end,
+            alternatives,
+        })
+    }
+
+    /// Alternatives line `i` (checked at open).
+    fn alternative(&self, i: usize) -> &str {
+        let b = self.buf.as_ref();
+        let table = self.cache_end + 4;
+        let text = table + 8 * self.alternatives;
+        let off = word(b, table + 8 * i).unwrap_or(0) as usize;
+        let len = word(b, table + 8 * i + 4).unwrap_or(0) as usize;
+        b.get(text + off..text + off + len)
+            .and_then(|l| std::str::from_utf8(l).ok())
+            .unwrap_or_default()
+    }
+
+    /// The (class, method) candidates of a frame without a line, when several methods share
+    /// its obfuscated name (empty otherwise).
+    fn alternatives_of(&self, class: &str, method: &str) -> Vec<(&str, &str)> {
+        let key = format!("{class}\t{method}");
+        let first = {
+            let (mut l, mut r) = (0, self.alternatives);
+            while l < r {
+                let m = l + (r - l) / 2;
+                if key_of(self.alternative(m)) < key.as_str() {
+                    l = m + 1;
+                } else {
+                    r = m;
+                }
+            }
+            l
+        };
+        (first..self.alternatives)
+            .map(|i| self.alternative(i))
+            .take_while(|l| key_of(l) == key)
+            .filter_map(|l| {
+                let mut parts = l.splitn(4, '\t').skip(2);
+                Some((parts.next()?, parts.next()?))
+            })
+            .collect()
     }
 
     pub fn bytes(&self) -> &[u8] {
@@ -172,7 +352,7 @@ impl<B: AsRef<[u8]>> JvmIndex<B> {
 
     fn cache(&self) -> Option<ProguardCache<'_>> {
         // A header and offset check (validated at open): keeps the index a plain buffer.
-        ProguardCache::parse(&self.buf.as_ref()[MAGIC.len()..]).ok()
+        ProguardCache::parse(self.buf.as_ref().get(16..self.cache_end)?).ok()
     }
 
     /// The original name of an obfuscated class, if the mapping renames it.
@@ -248,21 +428,47 @@ impl<B: AsRef<[u8]>> JvmIndex<B> {
         if remapped.iter().any(|f| !f.method_synthesized()) {
             remapped.retain(|f| !f.method_synthesized());
         }
-        let frames: Vec<JvmFrame> = remapped
-            .into_iter()
-            .map(|f| JvmFrame {
+        let mut frames: Vec<JvmFrame> = Vec::with_capacity(remapped.len());
+        for f in remapped {
+            let frame = JvmFrame {
                 class: f.class().to_owned(),
                 method: f.method().to_owned(),
                 file: f.file().map(str::to_owned),
                 line: f.line().and_then(|l| u32::try_from(l).ok()).unwrap_or(0),
-            })
-            .collect();
+            };
+            // Two mapping entries can give the very same answer (overlapping ranges of one
+            // method): it is one answer.
+            if !frames.contains(&frame) {
+                frames.push(frame);
+            }
+        }
         if frames.is_empty() {
             return if had_mappings {
                 Remapped::Removed
             } else {
                 Remapped::Unknown
             };
+        }
+        // Without a line, every method of that obfuscated name (one per line range) is a
+        // candidate, as ProGuard's retrace lists them.
+        if line == 0 {
+            let alternatives = self.alternatives_of(class, method);
+            if alternatives.len() > 1 {
+                let file = frames[0].file.clone();
+                let first_class = frames[0].class.clone();
+                return Remapped::Frames {
+                    frames: alternatives
+                        .into_iter()
+                        .map(|(c, m)| JvmFrame {
+                            class: c.to_owned(),
+                            method: m.to_owned(),
+                            file: (c == first_class).then(|| file.clone()).flatten(),
+                            line: 0,
+                        })
+                        .collect(),
+                    ambiguous: true,
+                };
+            }
         }
         // Several frames are an inline chain only when the frame's line picked one mapping
         // range. Without a line, every member of that obfuscated name is a candidate; and a
@@ -278,6 +484,11 @@ impl<B: AsRef<[u8]>> JvmIndex<B> {
                 }));
         Remapped::Frames { frames, ambiguous }
     }
+}
+
+fn word(b: &[u8], at: usize) -> Option<u32> {
+    let s = b.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
 }
 
 #[cfg(test)]

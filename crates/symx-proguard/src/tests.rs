@@ -177,3 +177,38 @@ fn malformed_mappings_name_the_line() {
     let e = err("com.a.B -> a:\n\u{0}\u{ff}");
     assert!(e.starts_with("invalid ProGuard mapping"), "{e}");
 }
+
+/// ProGuard gives methods with their own line ranges one obfuscated name: a frame without a
+/// line is any of them (ProGuard's retrace lists them all), while one with a line is the one
+/// whose range holds it. Members sharing a range (an R8 inline chain) are one candidate, the
+/// outermost.
+#[test]
+fn frames_without_lines_list_every_method_of_the_name() {
+    let idx = index(
+        "com.shop.Cart -> a:\n    10:12:void add(int) -> a\n    20:25:long total() -> a\n    \
+         30:31:void inner():40:41 -> a\n    30:31:void outer():50 -> a\n",
+    );
+    match idx.remap_frame(&mut TraceState::default(), "a", "a", 0, None) {
+        Remapped::Frames { frames, ambiguous } => {
+            let methods: Vec<&str> = frames.iter().map(|f| f.method.as_str()).collect();
+            assert_eq!(methods, ["add", "total", "outer"], "{frames:?}");
+            assert!(ambiguous);
+            assert!(
+                frames
+                    .iter()
+                    .all(|f| f.class == "com.shop.Cart" && f.line == 0)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        frames(idx.remap_frame(&mut TraceState::default(), "a", "a", 21, None)),
+        [t("com.shop.Cart", "total", 21)]
+    );
+    // An index of the older format is told apart from a corrupt one.
+    let mut old = build_index(b"com.shop.Cart -> a:\n    void add(int) -> a\n")
+        .expect("build")
+        .bytes;
+    old[7] = b'1';
+    assert!(matches!(JvmIndex::open(old), Err(Error::IndexVersion(_))));
+}

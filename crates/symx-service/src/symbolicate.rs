@@ -576,7 +576,26 @@ impl Inner {
             .storage
             .read_index(tenant, id, "jvm")?
             .ok_or_else(|| ServiceError::internal(format!("artifact {id} has no jvm index")))?;
-        Ok(LoadedIndex::Jvm(symx_proguard::JvmIndex::open(bytes)?))
+        match symx_proguard::JvmIndex::open(bytes) {
+            Ok(idx) => Ok(LoadedIndex::Jvm(idx)),
+            // An index of an older format is built again from the stored mapping (cached, not
+            // persisted: a re-upload persists the new format).
+            Err(symx_proguard::Error::IndexVersion(v)) => {
+                tracing::warn!(artifact = %id, version = %v, "rebuilding index of an older format");
+                let rec = self
+                    .storage
+                    .get(tenant, id)?
+                    .ok_or_else(|| ServiceError::internal(format!("artifact {id} vanished")))?;
+                let file = rec.file("jvm_mapping_file").ok_or_else(|| {
+                    ServiceError::internal(format!("artifact {id} has no jvm_mapping_file"))
+                })?;
+                let built = symx_proguard::build_index(&self.storage.read_blob(file)?)?;
+                Ok(LoadedIndex::Jvm(symx_proguard::JvmIndex::open(
+                    built.bytes,
+                )?))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The first live artifact of `kinds` (in order) with the lookup entry `field = value`.
