@@ -73,12 +73,7 @@ pub fn build_index(bytes: &[u8]) -> Result<BuiltJvm, Error> {
         Error::InvalidMapping(format!("line {line} is not UTF-8"))
     })?;
     let mut classes = 0usize;
-    // (obfuscated class, obfuscated method) -> (inline group, original class, method) of each
-    // member, in mapping order. Members with an obfuscated range and an original line are
-    // grouped by that range (R8 writes an inline chain as entries sharing one range); any
-    // other member is a method of its own.
-    type Members<'t> = Vec<(Option<(usize, usize)>, &'t str, &'t str)>;
-    let mut members: std::collections::BTreeMap<(&str, &str), Members<'_>> = Default::default();
+    let mut members: MembersByName<'_> = Default::default();
     let mut class: Option<(&str, &str)> = None;
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim_end();
@@ -145,15 +140,20 @@ pub fn build_index(bytes: &[u8]) -> Result<BuiltJvm, Error> {
     })
 }
 
+/// A method of a mapping: its inline group, original class and method. Members with an
+/// obfuscated range and an original line are grouped by that range (R8 writes an inline chain
+/// as entries sharing one range); any other member (`None`) is a method of its own.
+type Member<'t> = (Option<(usize, usize)>, &'t str, &'t str);
+
+/// (obfuscated class, obfuscated method) -> its members, in mapping order.
+type MembersByName<'t> = std::collections::BTreeMap<(&'t str, &'t str), Vec<Member<'t>>>;
+
 /// Writes the alternatives table (see the module docs) of `members`.
-fn write_alternatives(
-    out: &mut Vec<u8>,
-    members: &std::collections::BTreeMap<(&str, &str), Vec<(Option<(usize, usize)>, &str, &str)>>,
-) -> Result<(), Error> {
+fn write_alternatives(out: &mut Vec<u8>, members: &MembersByName<'_>) -> Result<(), Error> {
     let mut lines: Vec<String> = Vec::new();
     for ((obf_class, obf_method), list) in members {
         // The outermost (last) member of each inline group, groups in mapping order.
-        let mut per_range: Vec<(Option<(usize, usize)>, &str, &str)> = Vec::new();
+        let mut per_range: Vec<Member<'_>> = Vec::new();
         for m in list {
             match per_range.iter_mut().find(|p| p.0.is_some() && p.0 == m.0) {
                 Some(p) => *p = *m,
