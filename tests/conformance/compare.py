@@ -37,11 +37,12 @@ def run_symx(*args, stdin=None):
     return p.stdout
 
 
-def symbolicate(frames, service="", version=""):
+def symbolicate(frames, service="", version="", **stacktrace):
     """symx --json symbolicate on JSON frames, in batches; one result per frame."""
     out = []
     for i in range(0, len(frames), BATCH):
-        req = {"stacktraces": [{"service": service, "version": version, "frames": frames[i:i + BATCH]}]}
+        req = {"stacktraces": [{"service": service, "version": version, "frames": frames[i:i + BATCH],
+                                **stacktrace}]}
         resp = json.loads(run_symx("--json", "symbolicate", "-", stdin=json.dumps(req)))
         out.extend(resp["stacktraces"][0]["frames"])
     return out
@@ -65,6 +66,19 @@ def norm_name(f):
     if "(" in f and not f.startswith("("):
         f = f[: f.index("(")]
     return RUST_HASH.sub("", f).strip()
+
+
+def tally(name, pairs):
+    """(position, wanted, got, detail) per asked position -> (total, wrong, unexplained)."""
+    wrong, unexplained = [], []
+    total = 0
+    for pos, want, got, detail in pairs:
+        total += 1
+        if got != want:
+            wrong.append(pos)
+            if (name, pos) not in known:
+                unexplained.append(f"{pos}: references {want}, symx {got or detail}")
+    return total, wrong, unexplained
 
 
 def report(name, total, wrong, unexplained):
@@ -104,19 +118,16 @@ if kind == "js":
             frames = [{"abs_path": url, "lineno": p["line"], "colno": p["column"] + 1} for p in agreed]
             service = "conformance"
         results = symbolicate(frames, service, s["set"])
-        wrong, unexplained = [], []
-        for p, r in zip(agreed, results):
-            want = p["mozilla"]
-            got = None
+        def js_answer(r):
             if r["status"] == "resolved" and r["frames"] and r["frames"][0]["source"]:
                 f = r["frames"][0]
-                got = {"source": f["source"], "line": f["lineno"], "column": f["colno"] - 1, "name": f.get("symbol")}
-            if got != want:
-                pos = f"{p['line']}:{p['column']}"
-                wrong.append(pos)
-                if (name, pos) not in known:
-                    unexplained.append(f"{pos}: references {want}, symx {got or r['status']} {r.get('message') or ''}")
-        ok &= report(name, len(agreed), wrong, unexplained)
+                return {"source": f["source"], "line": f["lineno"], "column": f["colno"] - 1,
+                        "name": f.get("symbol")}
+            return None
+
+        ok &= report(name, *tally(name, (
+            (f"{p['line']}:{p['column']}", p["mozilla"], js_answer(r), f"{r['status']} {r.get('message') or ''}")
+            for p, r in zip(agreed, results))))
 elif kind == "native":
     name, binary, expected_path = sys.argv[4:7]
     expected = json.load(open(expected_path))
@@ -125,46 +136,35 @@ elif kind == "native":
     run_symx("upload", "elf", binary, "--overwrite")
     frames = [{"code_id": build_id, "image_addr": 0, "instruction_addr": e["address"], "exact": True} for e in expected]
     results = symbolicate(frames)
-    wrong, unexplained = [], []
-    for e, r in zip(expected, results):
-        want = [(norm_name(f["function"]), f["file"], f["line"]) for f in e["frames"]]
-        got = []
-        if r["status"] == "resolved":
-            got = [(norm_name(f.get("function")), f["source"], f["lineno"]) for f in r["frames"]]
-        if got != want:
-            pos = hex(e["address"])
-            wrong.append(pos)
-            if (name, pos) not in known:
-                unexplained.append(f"{pos} ({e['rule']}): references {want}, symx {got or r['status']}")
-    ok &= report(name, len(expected), wrong, unexplained)
+    def native_answer(r):
+        if r["status"] != "resolved":
+            return []
+        return [(norm_name(f.get("function")), f["source"], f["lineno"]) for f in r["frames"]]
+
+    ok &= report(name, *tally(name, (
+        (hex(e["address"]), [(norm_name(f["function"]), f["file"], f["line"]) for f in e["frames"]],
+         native_answer(r), f"{r['status']} ({e['rule']})")
+        for e, r in zip(expected, results))))
 elif kind == "jvm":
     name, mapping, expected_path = sys.argv[4:7]
     expected = json.load(open(expected_path))
     run_symx("upload", "jvm", mapping, "--service", "conformance-jvm", "--version", name.replace("/", "-"),
              "--variant", "release", "--overwrite")
     frames = [{"class_name": e["class"], "method": e["method"], "lineno": e["line"]} for e in expected]
-    req = []
-    results = []
-    for i in range(0, len(frames), BATCH):
-        body = {"stacktraces": [{"service": "conformance-jvm", "version": name.replace("/", "-"),
-                                 "variant": "release", "frames": frames[i:i + BATCH]}]}
-        resp = json.loads(run_symx("--json", "symbolicate", "-", stdin=json.dumps(body)))
-        results.extend(resp["stacktraces"][0]["frames"])
-    wrong, unexplained = [], []
-    for e, r in zip(expected, results):
-        want = sorted(tuple(c) for c in e["candidates"])
-        got = sorted((f["class_name"], f["function"], f["lineno"]) for f in r["frames"]) \
-            if r["status"] == "resolved" else []
-        if not got and r["status"] == "out_of_range":
-            # Not renamed by the mapping at that line: symx keeps the frame as printed, retrace
-            # renames its class only.
-            got = [(e["class"], e["method"], e["line"])]
-        if got != want:
-            pos = f"{e['class']}.{e['method']}:{e['line']}"
-            wrong.append(pos)
-            if (name, pos) not in known:
-                unexplained.append(f"{pos}: references {want}, symx {got or r['status']} {r.get('message') or ''}")
-    ok &= report(name, len(expected), wrong, unexplained)
+    results = symbolicate(frames, "conformance-jvm", name.replace("/", "-"), variant="release")
+
+    def jvm_answer(e, r):
+        if r["status"] == "out_of_range":
+            # Not renamed by the mapping: symx keeps the frame as printed.
+            return [(e["class"], e["method"], e["line"])]
+        if r["status"] != "resolved":
+            return []
+        return sorted((f["class_name"], f["function"], f["lineno"]) for f in r["frames"])
+
+    ok &= report(name, *tally(name, (
+        (f"{e['class']}.{e['method']}:{e['line']}", sorted(tuple(c) for c in e["candidates"]),
+         jvm_answer(e, r), f"{r['status']} {r.get('message') or ''}")
+        for e, r in zip(expected, results))))
 else:
     sys.exit(f"unknown kind {kind}")
 sys.exit(0 if ok else 1)

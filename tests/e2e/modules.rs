@@ -16,18 +16,8 @@ fn elf(name: &str) -> Vec<u8> {
 
 /// (GUID without braces, age) from `pdb.txt`.
 fn signature() -> (String, u32) {
-    let text = String::from_utf8(pe("pdb.txt")).expect("utf8");
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(|v| v.trim().to_owned())
-            .expect("pdb.txt field")
-    };
-    let guid = field("GUID:");
-    (
-        guid.trim_matches(['{', '}']).to_owned(),
-        field("Age:").parse().expect("age"),
-    )
+    let (guid, age) = pe_fixture_signature();
+    (guid.trim_matches(['{', '}']).to_owned(), age)
 }
 
 fn pe_meta(file: &str) -> pb::UploadMetadata {

@@ -13,14 +13,8 @@ fn file(name: &str) -> Vec<u8> {
 
 /// (GUID as llvm-pdbutil prints it, with braces; age) from `pdb.txt`.
 fn signature() -> (String, i64) {
-    let text = String::from_utf8(file("pdb.txt")).expect("utf8");
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(|v| v.trim().to_owned())
-            .expect("pdb.txt field")
-    };
-    (field("GUID:"), field("Age:").parse().expect("age"))
+    let (guid, age) = pe_fixture_signature();
+    (guid, i64::from(age))
 }
 
 fn pe_meta(sig: &str, age: i64) -> pb::UploadMetadata {

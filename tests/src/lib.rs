@@ -356,3 +356,16 @@ pub fn stdout_of(out: &std::process::Output) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The PE fixture's PDB signature (`tests/fixtures/native/pe/pdb.txt`): the GUID as
+/// llvm-pdbutil prints it (with braces) and the age.
+pub fn pe_fixture_signature() -> (String, u32) {
+    let text = std::fs::read_to_string(fixture("native/pe/pdb.txt")).expect("pdb.txt");
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+            .expect("pdb.txt field")
+    };
+    (field("GUID:"), field("Age:").parse().expect("age"))
+}
