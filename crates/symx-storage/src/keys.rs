@@ -69,6 +69,14 @@ pub fn blob_chunk(sha256: &[u8; 32], chunk: u32) -> Vec<u8> {
     k
 }
 
+/// `blobs`: the completion marker of a blob, sha256 | u32::MAX BE (a chunk number no blob
+/// reaches: [`crate::CHUNK_SIZE`] x 2^32 bytes). Written in the batch that first references
+/// the blob, after all its chunks are durable: a blob without it is incomplete (an interrupted
+/// write-ahead) and is never reused.
+pub fn blob_complete(sha256: &[u8; 32]) -> Vec<u8> {
+    blob_chunk(sha256, u32::MAX)
+}
+
 /// `blobrefs`: sha256 | tenant | id. Its prefix (the sha256 alone) lists a blob's referents.
 pub fn blob_ref(sha256: &[u8; 32], tenant: &Tenant, id: &ArtifactId) -> Vec<u8> {
     let mut k = Vec::with_capacity(96);

@@ -12,6 +12,11 @@
 //!   first in bounded batches under their content address; they are invisible until the
 //!   catalog batch references them, and orphans left by a crash are collected by
 //!   [`Storage::purge`].
+//! * **Blob integrity.** A blob is reused (dedupe) only when its completion marker exists
+//!   ([`keys::blob_complete`], written in the batch that first references it, after every chunk
+//!   is durable). Chunks left by a crash in the middle of a write-ahead have no marker: the
+//!   next upload of the same bytes writes the blob again, whole, rather than referencing an
+//!   incomplete one. Reads check the content against its sha256.
 //! * **Dedupe.** Blobs are keyed by the sha256 of their uncompressed content and stored once,
 //!   zstd-compressed in chunks of [`CHUNK_SIZE`].
 //! * **Soft delete.** Deleting marks the catalog entry, drops its identity and lookup keys (so
@@ -60,7 +65,8 @@ pub enum Column {
     /// tenant | kind tag | field | value | id -> empty. Secondary indexes used to resolve
     /// frames (`debug_id`, `path` = service, version and minified path).
     Lookup,
-    /// sha256 | chunk u32 BE -> zstd-compressed chunk of content.
+    /// sha256 | chunk u32 BE -> zstd-compressed chunk of content; sha256 | u32::MAX ->
+    /// completion marker (chunk count u32 BE, size u64 BE), written with the first reference.
     Blobs,
     /// sha256 | tenant | id -> empty. Who references a blob; a blob without referents is
     /// garbage.
@@ -377,7 +383,7 @@ impl Storage {
         let blobs_cf = self.cf(Column::Blobs)?;
         let mut inline_bytes = 0usize;
         for blob in &new.blobs {
-            if self.blob_exists(&blob.sha256)? {
+            if self.blob_complete(&blob.sha256)? {
                 continue;
             }
             let mut file = std::fs::File::open(&blob.path)?;
@@ -414,6 +420,11 @@ impl Storage {
             if !ahead.is_empty() {
                 self.db.write_opt(ahead, &sync_writes())?;
             }
+            // Complete: every chunk is durable (written ahead) or in this batch.
+            let mut marker = Vec::with_capacity(12);
+            marker.extend_from_slice(&chunk_no.to_be_bytes());
+            marker.extend_from_slice(&blob.size.to_be_bytes());
+            batch.put_cf(blobs_cf, keys::blob_complete(&blob.sha256), marker);
         }
 
         let refs_cf = self.cf(Column::BlobRefs)?;
@@ -444,10 +455,11 @@ impl Storage {
         Ok(outcome)
     }
 
-    fn blob_exists(&self, sha: &[u8; 32]) -> Result<bool> {
+    /// Whether a blob is stored whole (its completion marker exists).
+    fn blob_complete(&self, sha: &[u8; 32]) -> Result<bool> {
         Ok(self
             .db
-            .get_pinned_cf(self.cf(Column::Blobs)?, keys::blob_chunk(sha, 0))?
+            .get_pinned_cf(self.cf(Column::Blobs)?, keys::blob_complete(sha))?
             .is_some())
     }
 
@@ -515,6 +527,7 @@ impl Storage {
         for c in 0..chunks {
             batch.delete_cf(blobs_cf, keys::blob_chunk(sha, c as u32));
         }
+        batch.delete_cf(blobs_cf, keys::blob_complete(sha));
         Ok(())
     }
 
