@@ -102,6 +102,33 @@ async fn multipart_uploads_are_stored_and_resolve() {
 }
 
 #[tokio::test]
+async fn an_oversized_event_part_is_refused_before_it_is_read_whole() {
+    // Default limits (a 500 MiB body is allowed): the event part alone is bounded.
+    let srv = TestServer::start().await.expect("server");
+    let mut event_bytes = vec![b' '; 1 << 20];
+    event_bytes.extend_from_slice(event("1.0.0").to_string().as_bytes());
+    for gzip in [false, true] {
+        let (status, body) = post(
+            &srv,
+            multipart(&[("event", None, "application/json", event_bytes.clone())]),
+            gzip,
+        )
+        .await;
+        assert_eq!(
+            status,
+            reqwest::StatusCode::BAD_REQUEST,
+            "gzip {gzip}: {body}"
+        );
+        assert!(
+            body["errors"][0]
+                .as_str()
+                .is_some_and(|e| e.contains("event") && e.contains("larger than")),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn errors_have_the_documents_shape_and_codes() {
     let srv = TestServer::start_with(|c| c.limits.max_upload_bytes = 64 << 10)
         .await

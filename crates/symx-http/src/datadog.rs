@@ -54,6 +54,10 @@ fn bad_request(msg: impl Into<String>) -> Response {
     errors(StatusCode::BAD_REQUEST, vec![msg])
 }
 
+/// The most an upload's `event` part may hold: its fields are bounded by the upload
+/// document (at most 2,048 characters each), so 64 KiB is far more than any real event.
+const MAX_EVENT_BYTES: usize = 64 << 10;
+
 /// Writes a part that arrived before the event into the session.
 async fn replay(
     session: &mut symx_service::UploadSession,
@@ -120,10 +124,22 @@ pub(crate) async fn upload(
             if session.is_some() {
                 return bad_request("Invalid field: event: given twice");
             }
-            let bytes = match field.bytes().await {
-                Ok(b) => b,
-                Err(e) => return bad_request(format!("cannot read the event part: {e}")),
-            };
+            // The event is a small JSON object (27 fields of at most 2,048 characters): read
+            // within a bound, never whole whatever its size.
+            let mut field = field;
+            let mut bytes = Vec::new();
+            loop {
+                match field.chunk().await {
+                    Ok(Some(c)) if bytes.len() + c.len() > MAX_EVENT_BYTES => {
+                        return bad_request(format!(
+                            "Invalid field: event: larger than {MAX_EVENT_BYTES} bytes"
+                        ));
+                    }
+                    Ok(Some(c)) => bytes.extend_from_slice(&c),
+                    Ok(None) => break,
+                    Err(e) => return bad_request(format!("cannot read the event part: {e}")),
+                }
+            }
             let meta: UploadMetadata = match serde_json::from_slice(&bytes) {
                 Ok(m) => m,
                 Err(e) => return bad_request(format!("Invalid field: event: {e}")),

@@ -98,7 +98,13 @@ impl<R: Read + Seek> DsymArchive<R> {
                 .by_index_raw(index)
                 .map_err(|e| invalid(format!("entry {index}: {e}")))?;
             let name = entry.name().to_owned();
-            if entry.enclosed_name().is_none() || name.contains('\\') {
+            // `enclosed_name` takes `/tmp/x` for `tmp/x`: absolute names and drive letters are
+            // refused here, as the module docs say.
+            let absolute = name.starts_with('/')
+                || (name.len() >= 2
+                    && name.as_bytes()[1] == b':'
+                    && name.as_bytes()[0].is_ascii_alphabetic());
+            if absolute || entry.enclosed_name().is_none() || name.contains('\\') {
                 return Err(invalid(format!(
                     "entry `{name}` has an unsafe path (absolute, `..` or backslashes)"
                 )));
@@ -219,6 +225,13 @@ mod tests {
         assert!(e.contains("unsafe path"), "{e}");
         let e = err(archive(&[("a.dSYM/../../etc/passwd", b"x")]), &l);
         assert!(e.contains("unsafe path"), "{e}");
+        for absolute in [
+            "/tmp/evil.dSYM/Contents/Resources/DWARF/a",
+            "C:/evil.dSYM/Contents/Resources/DWARF/a",
+        ] {
+            let e = err(archive(&[(absolute, b"x")]), &l);
+            assert!(e.contains("unsafe path"), "{absolute}: {e}");
+        }
         let e = err(archive(&[("a.dSYM/Contents/Info.plist", b"x")]), &l);
         assert!(e.contains("no DWARF file"), "{e}");
         let zeros = vec![0u8; 8 << 20];

@@ -373,6 +373,14 @@ pub fn build_index(map: &[u8], minified: Option<&[u8]>) -> Result<BuiltIndex, Er
     // positions refer to: its lines and scopes do not apply.
     let minified = if hermes.is_some() { None } else { minified };
 
+    if let Some(text) = minified {
+        let lines = memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1;
+        if lines > MAX_GENERATED_LINES as usize {
+            return Err(Error::InvalidMinified(format!(
+                "{lines} lines, more than the limit of {MAX_GENERATED_LINES}"
+            )));
+        }
+    }
     let line_lengths: Vec<u32> = match minified {
         Some(text) => split_lines(text)
             .map(|l| l.encode_utf16().count() as u32)
@@ -380,6 +388,14 @@ pub fn build_index(map: &[u8], minified: Option<&[u8]>) -> Result<BuiltIndex, Er
         None => Vec::new(),
     };
     let last_token_line = tokens.last().map(|t| t.line + 1).unwrap_or(0);
+    // The line table costs 8 bytes per generated line whatever the map holds: a few bytes of
+    // index map (a section at line 10^8) must not cost gigabytes. Checked before any of it is
+    // allocated.
+    if last_token_line > MAX_GENERATED_LINES {
+        return Err(Error::InvalidMap(format!(
+            "`mappings` (or an index map's `sections[].offset.line`) reach generated line {last_token_line}, more than the limit of {MAX_GENERATED_LINES} lines"
+        )));
+    }
     let n_lines = (line_lengths.len() as u32).max(last_token_line);
 
     let mut w = Writer::default();
@@ -655,6 +671,10 @@ impl Writer {
         Ok(out)
     }
 }
+
+/// The most generated lines a map may reach (10M: a minified bundle has a few thousand, and
+/// the line tables of this many cost 80 MB).
+pub const MAX_GENERATED_LINES: u32 = 10_000_000;
 
 /// The magic number Hermes bytecode files start with (`HBC_MAGIC`, 0x1F1903C103BC1FC6,
 /// little-endian), as hermesc writes it.

@@ -217,3 +217,25 @@ fn the_first_of_two_mappings_at_one_position_answers() {
     assert_eq!(line_of(3), Ok(1));
     assert_eq!(line_of(5), Ok(3));
 }
+
+/// A few bytes of index map must not cost gigabytes: a section offset far past any real
+/// bundle is refused before the line tables are allocated, naming the field; so is a minified
+/// file of tens of millions of empty lines.
+#[test]
+fn generated_lines_are_bounded_before_memory_is_committed() {
+    let map = br#"{"version":3,"sections":[{"offset":{"line":100000000,"column":0},
+        "map":{"version":3,"sources":["a.js"],"names":[],"mappings":"AAAA"}}]}"#;
+    let err = build_index(map, None).expect_err("line 10^8");
+    assert!(err.to_string().contains("offset.line"), "{err}");
+    let lines = vec![b'\n'; 20_000_000];
+    let plain = br#"{"version":3,"sources":["a.js"],"names":[],"mappings":"AAAA"}"#;
+    let err = build_index(plain, Some(&lines)).expect_err("20M lines");
+    assert!(
+        err.to_string().contains("lines, more than the limit"),
+        "{err}"
+    );
+    // A real line count still builds.
+    let ok = br#"{"version":3,"sections":[{"offset":{"line":2000,"column":0},
+        "map":{"version":3,"sources":["a.js"],"names":[],"mappings":"AAAA"}}]}"#;
+    build_index(ok, None).expect("line 2000");
+}
