@@ -6,6 +6,7 @@ mod catalog;
 mod cli;
 mod datadog;
 mod durability;
+mod hostile;
 mod http;
 mod il2cpp;
 mod js;

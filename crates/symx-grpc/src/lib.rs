@@ -137,9 +137,13 @@ impl ArtifactService for ArtifactApi {
         let (who, _admission) = admit(&self.symx, &request, Scope::Upload, true).await?;
         let tenant = who.tenant().clone();
         let mut stream = request.into_inner();
-        let first = stream.message().await?.ok_or_else(|| {
-            Status::invalid_argument("empty upload stream: send UploadMetadata first")
-        })?;
+        let first = stream
+            .message()
+            .await
+            .map_err(decode_error)?
+            .ok_or_else(|| {
+                Status::invalid_argument("empty upload stream: send UploadMetadata first")
+            })?;
         let Some(pb::upload_request::Payload::Metadata(meta)) = first.payload else {
             return Err(Status::invalid_argument(
                 "the first message of an upload must carry UploadMetadata",
@@ -152,7 +156,7 @@ impl ArtifactService for ArtifactApi {
             .begin_upload(tenant, meta, declared)
             .await
             .map_err(status)?;
-        while let Some(msg) = stream.message().await? {
+        while let Some(msg) = stream.message().await.map_err(decode_error)? {
             match msg.payload {
                 Some(pb::upload_request::Payload::Chunk(chunk)) => {
                     session
@@ -468,6 +472,68 @@ pub async fn routes(
 /// in-flight calls finish. Accepted connections get `TCP_NODELAY`: small responses must not
 /// wait for Nagle's algorithm (with delayed ACKs a call otherwise stalls ~40 ms; measured with
 /// `symx-loadgen --concurrency 2`).
+/// A request message that does not decode (garbage bytes, invalid UTF-8 in a string field) is
+/// the client's error: INVALID_ARGUMENT, where tonic answers INTERNAL.
+fn decode_error(status: Status) -> Status {
+    if status.code() == tonic::Code::Internal && status.message().starts_with("failed to decode") {
+        Status::invalid_argument(format!("malformed request message: {}", status.message()))
+    } else {
+        status
+    }
+}
+
+/// The same for unary calls, whose request tonic decodes before any handler runs: the answer
+/// is a trailers-only response, its status in the headers.
+#[derive(Clone, Copy, Debug, Default)]
+struct DecodeErrorsLayer;
+
+impl<S> tower::Layer<S> for DecodeErrorsLayer {
+    type Service = DecodeErrors<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        DecodeErrors(inner)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct DecodeErrors<S>(S);
+
+impl<S, ReqB, ResB> tower::Service<http::Request<ReqB>> for DecodeErrors<S>
+where
+    S: tower::Service<http::Request<ReqB>, Response = http::Response<ResB>>,
+{
+    type Response = http::Response<ResB>;
+    type Error = S::Error;
+    type Future =
+        futures::future::MapOk<S::Future, fn(http::Response<ResB>) -> http::Response<ResB>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<ReqB>) -> Self::Future {
+        use futures::TryFutureExt;
+        self.0
+            .call(req)
+            .map_ok(invalid_argument_on_decode_error::<ResB> as fn(_) -> _)
+    }
+}
+
+fn invalid_argument_on_decode_error<B>(mut resp: http::Response<B>) -> http::Response<B> {
+    let h = resp.headers_mut();
+    let internal = h.get("grpc-status").map(|v| v.as_bytes()) == Some(b"13");
+    let decode = h.get("grpc-message").is_some_and(|m| {
+        let m = m.as_bytes();
+        m.starts_with(b"failed%20to%20decode") || m.starts_with(b"failed to decode")
+    });
+    if internal && decode {
+        h.insert("grpc-status", http::HeaderValue::from_static("3"));
+    }
+    resp
+}
+
 pub async fn serve(
     symx: Symx,
     listener: tokio::net::TcpListener,
@@ -483,6 +549,7 @@ pub async fn serve(
     let timeout = std::time::Duration::from_secs(symx.config().limits.upload_timeout_secs);
     tonic::transport::Server::builder()
         .timeout(timeout)
+        .layer(DecodeErrorsLayer)
         .add_routes(routes(symx).await?)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;

@@ -563,6 +563,12 @@ fn without_llvm_suffix(name: &str) -> &str {
     }
 }
 
+/// [`undecorated`], for tests and tools: a Windows C symbol without its calling-convention
+/// decoration.
+pub fn undecorated_windows_name(name: &str) -> &str {
+    undecorated(name)
+}
+
 /// A Windows C symbol without its calling-convention decoration: `_name` (cdecl),
 /// `_name@12` (stdcall), `@name@12` (fastcall), `name@@12` (vectorcall). C++ (`?...`) and
 /// names that are already readable are returned as they are.

@@ -162,3 +162,28 @@ fn llvm_uniquing_suffixes_are_not_part_of_a_symbol_name() {
         );
     }
 }
+
+/// Windows symbol names are undecorated without assuming ASCII: a name starting with a
+/// multi-byte character (what `cargo fuzz` found panicking symbolic's undecorator) is kept.
+#[test]
+fn windows_undecoration_never_splits_a_character() {
+    for raw in [
+        "\u{e9}foo@12",
+        "_\u{e9}t\u{e9}@8",
+        "@\u{4e2d}@4",
+        "\u{1f600}",
+        "_",
+        "@",
+        "a@@x",
+    ] {
+        let _ = symx_native::undecorated_windows_name(raw);
+    }
+    assert_eq!(symx_native::undecorated_windows_name("_foo@12"), "foo");
+    assert_eq!(symx_native::undecorated_windows_name("@foo@8"), "foo");
+    assert_eq!(symx_native::undecorated_windows_name("foo@@16"), "foo");
+    assert_eq!(symx_native::undecorated_windows_name("_foo"), "foo");
+    assert_eq!(
+        symx_native::undecorated_windows_name("\u{e9}t\u{e9}@8"),
+        "\u{e9}t\u{e9}@8"
+    );
+}
