@@ -634,3 +634,79 @@ async fn truncated_upload_stream_stores_nothing() {
     .expect_err("minified_file missing");
     assert!(err.message().contains("minified_file"), "{}", err.message());
 }
+
+/// A map larger than one default gRPC message (16 MiB) is accepted at upload, so it reads
+/// back too: over gRPC and through `symx get`.
+#[tokio::test]
+async fn large_maps_read_back_over_grpc_and_the_cli() {
+    let srv = TestServer::start().await.expect("server");
+    let mut art = srv.artifacts().await.expect("client");
+    // 24 MiB of embedded source, poorly compressible (what a bundle's sourcesContent holds).
+    let mut content = String::with_capacity(24 << 20);
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    while content.len() < 24 << 20 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        content.push_str(&format!("{x:016x}\n"));
+    }
+    let map = serde_json::json!({
+        "version": 3,
+        "sources": ["big.js"],
+        "sourcesContent": [content],
+        "names": [],
+        "mappings": "AAAA",
+    })
+    .to_string();
+    upload(
+        &mut art,
+        js_meta("big", "1.0", "/big.min.js"),
+        &[
+            ("source_map", map.into_bytes()),
+            ("minified_file", b"x()".to_vec()),
+        ],
+    )
+    .await
+    .expect("upload");
+    let f = art
+        .get_source_map(pb::GetSourceMapRequest {
+            selector: Some(pb::get_source_map_request::Selector::File(
+                pb::SourceMapByFile {
+                    filename: "big.min.js".into(),
+                    service: "big".into(),
+                    version: "1.0".into(),
+                },
+            )),
+        })
+        .await
+        .expect("a 24 MiB map over gRPC")
+        .into_inner();
+    assert_eq!(
+        f.sources_content[0].content.as_deref().map(str::len),
+        Some(content.len())
+    );
+    let ep = srv.endpoint();
+    let out = tokio::task::spawn_blocking(move || {
+        symx_cli(
+            &ep,
+            &[
+                "get",
+                "--service",
+                "big",
+                "--version",
+                "1.0",
+                "--filename",
+                "big.min.js",
+            ],
+        )
+    })
+    .await
+    .expect("join");
+    let printed: serde_json::Value = serde_json::from_str(&stdout_of(&out)).expect("json");
+    assert_eq!(
+        printed["data"]["attributes"]["sourcesContent"][0]
+            .as_str()
+            .map(str::len),
+        Some(content.len())
+    );
+}

@@ -68,7 +68,8 @@ impl TestServer {
     }
 
     pub async fn artifacts(&self) -> anyhow::Result<ArtifactServiceClient<Channel>> {
-        Ok(ArtifactServiceClient::new(self.channel().await?))
+        // GetSourceMap answers a whole map: as large as an upload may be.
+        Ok(ArtifactServiceClient::new(self.channel().await?).max_decoding_message_size(1 << 30))
     }
 
     pub async fn symbolication(&self) -> anyhow::Result<SymbolicationServiceClient<Channel>> {

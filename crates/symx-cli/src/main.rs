@@ -383,8 +383,10 @@ pub fn rpc_error(s: tonic::Status) -> anyhow::Error {
 pub type ArtifactClient = ArtifactServiceClient<Conn>;
 
 pub fn artifacts_client(ch: Conn) -> ArtifactClient {
+    // `symx get` receives a whole map: up to the largest upload a server accepts (500 MiB
+    // by default; 2 GiB here leaves room for servers configured larger).
     ArtifactServiceClient::new(ch)
-        .max_decoding_message_size(64 << 20)
+        .max_decoding_message_size(2 << 30)
         .max_encoding_message_size(16 << 20)
 }
 

@@ -454,9 +454,15 @@ pub async fn routes(
         .register_encoded_file_descriptor_set(symx_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
+    // Answers carry a whole stored map (GetSourceMap): as large as an upload may be, or the
+    // map that was accepted could not be read back. Requests stay small.
+    let largest_answer = usize::try_from(symx.config().limits.max_upload_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1 << 20)
+        .max(MAX_MESSAGE_BYTES);
     let artifacts = ArtifactServiceServer::new(ArtifactApi { symx: symx.clone() })
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        .max_encoding_message_size(largest_answer);
     let keys = KeyServiceServer::new(KeyApi { symx: symx.clone() });
     let symbolication = SymbolicationServiceServer::new(SymbolicationApi { symx })
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
