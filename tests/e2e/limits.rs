@@ -199,3 +199,142 @@ async fn an_upload_past_its_timeout_gets_408() {
             >= 1.0
     );
 }
+
+/// An upload stream that has sent its metadata and then nothing: the client is still there,
+/// the stream stays open.
+async fn stalled_upload(
+    art: &Artifacts,
+    version: &str,
+) -> (
+    tokio::sync::mpsc::Sender<pb::UploadRequest>,
+    tokio::task::JoinHandle<Result<tonic::Response<pb::UploadResponse>, tonic::Status>>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(pb::UploadRequest {
+        payload: Some(pb::upload_request::Payload::Metadata(js_meta(
+            "stall",
+            version,
+            "/app.min.js",
+        ))),
+    })
+    .await
+    .expect("send");
+    let mut client = art.clone();
+    let call = tokio::spawn(async move {
+        client
+            .upload(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+    });
+    (tx, call)
+}
+
+/// Receiving takes no build slot: four stalled uploads (as many as the build slots) do not
+/// delay a fifth, which uploads and resolves at once.
+#[tokio::test]
+async fn stalled_uploads_do_not_block_other_uploads() {
+    let srv = TestServer::start_with(|c| c.limits.concurrent_uploads = 4)
+        .await
+        .expect("server");
+    let art = srv.artifacts().await.expect("client");
+    let mut stalled = Vec::new();
+    for i in 0..4 {
+        stalled.push(stalled_upload(&art, &format!("s{i}")).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut other = art.clone();
+    let done = tokio::time::timeout(
+        Duration::from_secs(20),
+        upload_js_fixture(
+            &mut other,
+            "esbuild",
+            "app.min.js",
+            js_meta("web", "1.0", "/static/js/app.min.js"),
+        ),
+    )
+    .await
+    .expect("an upload behind four stalled ones finishes");
+    done.expect("upload");
+    drop(stalled);
+}
+
+/// One tenant's uploads in progress are bounded (`limits.uploads_per_tenant`): past it, a new
+/// one is refused at once (UNAVAILABLE), not queued behind the others.
+#[tokio::test]
+async fn uploads_in_progress_are_bounded_per_tenant() {
+    let srv = TestServer::start_with(|c| c.limits.uploads_per_tenant = 2)
+        .await
+        .expect("server");
+    let art = srv.artifacts().await.expect("client");
+    let a = stalled_upload(&art, "a").await;
+    let b = stalled_upload(&art, "b").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut third = art.clone();
+    let err = tokio::time::timeout(
+        Duration::from_secs(10),
+        upload_js_fixture(
+            &mut third,
+            "esbuild",
+            "app.min.js",
+            js_meta("web", "2.0", "/static/js/app.min.js"),
+        ),
+    )
+    .await
+    .expect("refused at once, not queued")
+    .expect_err("past the tenant's bound");
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert!(err.message().contains("uploads in progress"), "{err:?}");
+    // When one ends, the tenant may upload again.
+    drop(a);
+    drop(b);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    upload_js_fixture(
+        &mut third,
+        "esbuild",
+        "app.min.js",
+        js_meta("web", "2.0", "/static/js/app.min.js"),
+    )
+    .await
+    .expect("after the others ended");
+}
+
+/// An upload that sends nothing for `limits.upload_idle_secs` is cut (DEADLINE_EXCEEDED over
+/// gRPC, 408 over HTTP) and its spool removed.
+#[tokio::test]
+async fn idle_uploads_are_cut_and_their_spool_removed() {
+    let srv = TestServer::start_with(|c| c.limits.upload_idle_secs = 1)
+        .await
+        .expect("server");
+    let art = srv.artifacts().await.expect("client");
+    let (tx, call) = stalled_upload(&art, "idle").await;
+    let err = tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .expect("cut within the idle bound")
+        .expect("join")
+        .expect_err("idle");
+    assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
+    drop(tx);
+    let spool = srv.dir.path().join("spool");
+    let left: Vec<_> = std::fs::read_dir(&spool)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "spool left behind: {left:?}");
+    // HTTP: a multipart body that stops after its event.
+    let mut conn = tokio::net::TcpStream::connect(srv.server.http_addr)
+        .await
+        .expect("connect");
+    let event = r#"{"type":"js_sourcemap","service":"web","version":"9","minified_url":"/a.js"}"#;
+    let head = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"event\"\r\nContent-Type: application/json\r\n\r\n{event}\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"source_map\"; filename=\"a.map\"\r\n\r\n{{"
+    );
+    let request = format!(
+        "POST /api/v2/srcmap HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: 100000\r\n\r\n{head}"
+    );
+    conn.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut answer))
+        .await
+        .expect("answered within the idle bound")
+        .expect("read");
+    let text = String::from_utf8_lossy(&answer[..n]);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+}

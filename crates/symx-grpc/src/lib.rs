@@ -137,10 +137,9 @@ impl ArtifactService for ArtifactApi {
         let (who, _admission) = admit(&self.symx, &request, Scope::Upload, true).await?;
         let tenant = who.tenant().clone();
         let mut stream = request.into_inner();
-        let first = stream
-            .message()
-            .await
-            .map_err(decode_error)?
+        let idle = std::time::Duration::from_secs(self.symx.config().limits.upload_idle_secs);
+        let first = next_upload_message(&mut stream, idle)
+            .await?
             .ok_or_else(|| {
                 Status::invalid_argument("empty upload stream: send UploadMetadata first")
             })?;
@@ -156,7 +155,7 @@ impl ArtifactService for ArtifactApi {
             .begin_upload(tenant, meta, declared)
             .await
             .map_err(status)?;
-        while let Some(msg) = stream.message().await.map_err(decode_error)? {
+        while let Some(msg) = next_upload_message(&mut stream, idle).await? {
             match msg.payload {
                 Some(pb::upload_request::Payload::Chunk(chunk)) => {
                     session
@@ -478,6 +477,22 @@ pub async fn routes(
 /// in-flight calls finish. Accepted connections get `TCP_NODELAY`: small responses must not
 /// wait for Nagle's algorithm (with delayed ACKs a call otherwise stalls ~40 ms; measured with
 /// `symx-loadgen --concurrency 2`).
+/// The next message of an upload stream, or DEADLINE_EXCEEDED when the client sends nothing
+/// for `idle` (`limits.upload_idle_secs`): a stalled upload is cut, its spool removed with its
+/// session, rather than held open until the upload timeout.
+async fn next_upload_message(
+    stream: &mut Streaming<pb::UploadRequest>,
+    idle: std::time::Duration,
+) -> Result<Option<pb::UploadRequest>, Status> {
+    match tokio::time::timeout(idle, stream.message()).await {
+        Ok(r) => r.map_err(decode_error),
+        Err(_) => Err(Status::deadline_exceeded(format!(
+            "the upload sent nothing for {} s (limits.upload_idle_secs)",
+            idle.as_secs()
+        ))),
+    }
+}
+
 /// A request message that does not decode (garbage bytes, invalid UTF-8 in a string field) is
 /// the client's error: INVALID_ARGUMENT, where tonic answers INTERNAL.
 fn decode_error(status: Status) -> Status {

@@ -54,6 +54,23 @@ fn bad_request(msg: impl Into<String>) -> Response {
     errors(StatusCode::BAD_REQUEST, vec![msg])
 }
 
+/// Waits for `fut` at most `idle` (`limits.upload_idle_secs`): a client that sends nothing for
+/// that long is cut with 408, and its session (spool included) is dropped.
+async fn idle_bound<F: std::future::Future>(
+    idle: std::time::Duration,
+    fut: F,
+) -> Result<F::Output, Response> {
+    tokio::time::timeout(idle, fut).await.map_err(|_| {
+        errors(
+            StatusCode::REQUEST_TIMEOUT,
+            vec![format!(
+                "the upload sent nothing for {} s (limits.upload_idle_secs)",
+                idle.as_secs()
+            )],
+        )
+    })
+}
+
 /// The most an upload's `event` part may hold: its fields are bounded by the upload
 /// document (at most 2,048 characters each), so 64 KiB is far more than any real event.
 const MAX_EVENT_BYTES: usize = 64 << 10;
@@ -110,14 +127,16 @@ pub(crate) async fn upload(
         Err(e) => return bad_request(format!("expected a multipart/form-data body: {e}")),
     };
     let mut session: Option<symx_service::UploadSession> = None;
+    let idle = std::time::Duration::from_secs(symx.config().limits.upload_idle_secs);
     // File parts seen before the event: (name, temporary file, size).
     let mut early: Vec<(String, tokio::fs::File, u64)> = Vec::new();
     let mut early_bytes = 0u64;
     loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => return bad_request(format!("malformed multipart body: {e}")),
+        let field = match idle_bound(idle, multipart.next_field()).await {
+            Err(timed_out) => return timed_out,
+            Ok(Ok(Some(f))) => f,
+            Ok(Ok(None)) => break,
+            Ok(Err(e)) => return bad_request(format!("malformed multipart body: {e}")),
         };
         let name = field.name().unwrap_or_default().to_owned();
         if name == "event" {
@@ -129,7 +148,11 @@ pub(crate) async fn upload(
             let mut field = field;
             let mut bytes = Vec::new();
             loop {
-                match field.chunk().await {
+                let next = match idle_bound(idle, field.chunk()).await {
+                    Ok(next) => next,
+                    Err(timed_out) => return timed_out,
+                };
+                match next {
                     Ok(Some(c)) if bytes.len() + c.len() > MAX_EVENT_BYTES => {
                         return bad_request(format!(
                             "Invalid field: event: larger than {MAX_EVENT_BYTES} bytes"
@@ -168,7 +191,11 @@ pub(crate) async fn upload(
             let mut file = file;
             let mut size = 0u64;
             loop {
-                match field.chunk().await {
+                let next = match idle_bound(idle, field.chunk()).await {
+                    Ok(next) => next,
+                    Err(timed_out) => return timed_out,
+                };
+                match next {
                     Ok(Some(chunk)) => {
                         early_bytes += chunk.len() as u64;
                         if early_bytes > limit {
@@ -192,7 +219,11 @@ pub(crate) async fn upload(
             continue;
         };
         loop {
-            match field.chunk().await {
+            let next = match idle_bound(idle, field.chunk()).await {
+                Ok(next) => next,
+                Err(timed_out) => return timed_out,
+            };
+            match next {
                 Ok(Some(chunk)) => {
                     if let Err(e) = s.write(&name, &chunk).await {
                         return service_error(&e);

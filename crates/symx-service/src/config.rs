@@ -66,8 +66,20 @@ pub struct LimitsConfig {
     pub max_context_lines: u32,
     /// Threads for CPU-heavy work (index builds, frame resolution). 0 = number of cores.
     pub cpu_workers: usize,
-    /// Uploads processed at once; more wait. Default 4: index builds are memory-heavy.
+    /// Uploads whose index is built at once; more wait for a slot once their bytes have all
+    /// arrived (receiving takes no slot, so a slow or stalled client holds none). Default 4:
+    /// index builds are memory-heavy.
     pub concurrent_uploads: usize,
+    /// Uploads one tenant may have in progress (receiving or building); more are refused at
+    /// once (HTTP 503, gRPC RESOURCE_EXHAUSTED), so one tenant cannot take every slot.
+    /// Default 8.
+    pub uploads_per_tenant: usize,
+    /// Uploads in progress for all tenants together; more are refused at once. Default 64
+    /// (each holds a spool file and a connection).
+    pub max_uploads_in_progress: usize,
+    /// An upload that sends nothing for this long is cut (HTTP 408, gRPC DEADLINE_EXCEEDED)
+    /// and its spool removed. Default 30 s.
+    pub upload_idle_secs: u64,
     /// Most bytes a dSYM archive may expand to (all entries together). Default 4 GiB: eight
     /// times the upload limit, beyond what DWARF compresses (4 to 6 times); more is a bomb.
     pub max_archive_bytes: u64,
@@ -143,6 +155,9 @@ impl Default for LimitsConfig {
             max_context_lines: 10,
             cpu_workers: 0,
             concurrent_uploads: 4,
+            uploads_per_tenant: 8,
+            max_uploads_in_progress: 64,
+            upload_idle_secs: 30,
             max_archive_bytes: 4 << 30,
             max_archive_entries: 10_000,
             elastic_max_payload_bytes: 1 << 20,
@@ -244,6 +259,12 @@ impl Config {
             ),
             ("limits.request_timeout_secs", l.request_timeout_secs),
             ("limits.upload_timeout_secs", l.upload_timeout_secs),
+            ("limits.upload_idle_secs", l.upload_idle_secs),
+            ("limits.uploads_per_tenant", l.uploads_per_tenant as u64),
+            (
+                "limits.max_uploads_in_progress",
+                l.max_uploads_in_progress as u64,
+            ),
             (
                 "limits.elastic_max_payload_bytes",
                 l.elastic_max_payload_bytes,

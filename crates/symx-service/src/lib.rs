@@ -56,7 +56,11 @@ struct Inner {
     resolves: ResolveCache,
     metrics: Metrics,
     cpu: Arc<Semaphore>,
+    /// Index builds of uploads at once (`limits.concurrent_uploads`), taken once the bytes
+    /// have arrived.
     uploads: Arc<Semaphore>,
+    /// Uploads in progress, per tenant and in all.
+    upload_slots: Arc<limits::UploadSlots>,
     spool_dir: PathBuf,
     /// Some API key exists: every request must present one (see [`auth`]).
     auth_required: AtomicBool,
@@ -93,6 +97,7 @@ impl Symx {
         let auth_required = AtomicBool::new(!storage.api_keys()?.is_empty());
         let cpu = Arc::new(Semaphore::new(config.cpu_workers()));
         let uploads = Arc::new(Semaphore::new(config.limits.concurrent_uploads));
+        let upload_slots = limits::UploadSlots::new(&config.limits);
         let limiter = limits::Limiter::new(&config.limits);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -104,6 +109,7 @@ impl Symx {
                 metrics,
                 cpu,
                 uploads,
+                upload_slots,
                 spool_dir,
                 auth_required,
                 key_cache: auth::key_cache(),

@@ -47,6 +47,80 @@ impl Refusal {
     }
 }
 
+/// Uploads in progress, per tenant and in all: taken when an upload begins (before any byte
+/// is received), given back when its session ends however it ends. Refuses at once past
+/// either bound, so a tenant with stalled uploads delays only itself.
+#[derive(Debug)]
+pub(crate) struct UploadSlots {
+    per_tenant: usize,
+    total: usize,
+    held: Mutex<(usize, HashMap<symx_types::Tenant, usize>)>,
+}
+
+/// One upload's place among [`UploadSlots`].
+#[derive(Debug)]
+pub(crate) struct UploadSlot {
+    slots: Arc<UploadSlots>,
+    tenant: symx_types::Tenant,
+}
+
+impl UploadSlots {
+    pub(crate) fn new(config: &crate::config::LimitsConfig) -> Arc<Self> {
+        Arc::new(Self {
+            per_tenant: config.uploads_per_tenant,
+            total: config.max_uploads_in_progress,
+            held: Mutex::new((0, HashMap::new())),
+        })
+    }
+
+    /// A slot for an upload of `tenant`, or why not.
+    pub(crate) fn take(
+        self: &Arc<Self>,
+        tenant: &symx_types::Tenant,
+    ) -> std::result::Result<UploadSlot, String> {
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mine = held.1.get(tenant).copied().unwrap_or(0);
+        if mine >= self.per_tenant {
+            return Err(format!(
+                "this tenant has {mine} uploads in progress, the limit is {}; retry when one ends",
+                self.per_tenant
+            ));
+        }
+        if held.0 >= self.total {
+            return Err(format!(
+                "{} uploads in progress, the limit is {}; retry when one ends",
+                held.0, self.total
+            ));
+        }
+        held.0 += 1;
+        *held.1.entry(tenant.clone()).or_default() += 1;
+        Ok(UploadSlot {
+            slots: self.clone(),
+            tenant: tenant.clone(),
+        })
+    }
+}
+
+impl Drop for UploadSlot {
+    fn drop(&mut self) {
+        let mut held = self
+            .slots
+            .held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        held.0 = held.0.saturating_sub(1);
+        if let Some(n) = held.1.get_mut(&self.tenant) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                held.1.remove(&self.tenant);
+            }
+        }
+    }
+}
+
 /// Held for the length of an admitted expensive request.
 #[derive(Debug)]
 pub struct Admission {

@@ -11,7 +11,6 @@ use std::time::Instant;
 use symx_storage::{ArtifactRecord, CommitOutcome, FileRecord, NewArtifact, NewBlob};
 use symx_types::{ArtifactId, ArtifactKind, ErrorCode, Tenant, UploadMetadata};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::OwnedSemaphorePermit;
 
 /// The unit separator joins the parts of a lookup value (validated fields hold no control
 /// characters, so it cannot occur inside one).
@@ -44,7 +43,7 @@ pub struct UploadSession {
     total: u64,
     /// The minified file may be left out (Elastic uploads send the map alone).
     map_only: bool,
-    _permit: OwnedSemaphorePermit,
+    _slot: crate::limits::UploadSlot,
 }
 
 impl std::fmt::Debug for UploadSession {
@@ -72,13 +71,13 @@ impl Symx {
         {
             return Err(too_large(n, limit));
         }
-        let permit = self
+        // A place among the uploads in progress, taken at once or refused at once: receiving
+        // holds no build slot (see `finish`), so a stalled client delays no one else.
+        let slot = self
             .inner
-            .uploads
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| ServiceError::new(ErrorCode::Unavailable, "service is shutting down"))?;
+            .upload_slots
+            .take(&tenant)
+            .map_err(|m| ServiceError::new(ErrorCode::Unavailable, m))?;
         let dir = tempfile::Builder::new()
             .prefix("upload-")
             .tempdir_in(&self.inner.spool_dir)?;
@@ -90,7 +89,7 @@ impl Symx {
             parts: Vec::new(),
             total: 0,
             map_only: false,
-            _permit: permit,
+            _slot: slot,
         })
     }
 }
@@ -167,6 +166,15 @@ impl UploadSession {
             files.push((p.name.clone(), p.path.clone(), p.size));
         }
         let symx = self.symx.clone();
+        // The bytes are all here: wait for a build slot (builds are memory-heavy; a few at
+        // once).
+        let _build = symx
+            .inner
+            .uploads
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ServiceError::new(ErrorCode::Unavailable, "service is shutting down"))?;
         let kind = self.meta.kind();
         let total = self.total;
         let result = {
