@@ -176,3 +176,109 @@ fn symxd_checks_and_prints_its_configuration() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Bytes of the store under `dir`: every file below it but the upload spool.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() && e.file_name() != "spool" => stack.push(e.path()),
+                Ok(m) if m.is_dir() => {}
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+/// A large, poorly compressible upload of the real binary is killed (`kill -9`) while its
+/// blob and index are being written, before the upload is acknowledged; after a restart the
+/// same bytes are uploaded again and must read back whole, at two kill points. The exact
+/// window of the old defect (killed between two write-ahead batches; the retry reused the
+/// half-written blob and read "chunk 22 missing" for ever) is only milliseconds wide here:
+/// `symx-storage`'s `chunks_of_an_interrupted_blob_write_are_never_reused` pins it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_a_crash_mid_write_ahead_reads_back_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 96 MiB of embedded source, incompressible: past the 64 MiB write-ahead threshold.
+    let mut content = String::with_capacity(96 << 20);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    while content.len() < 96 << 20 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        content.push_str(&format!("{x:016x}"));
+    }
+    let map = serde_json::json!({
+        "version": 3, "sources": ["big.js"], "sourcesContent": [content],
+        "names": [], "mappings": "AAAA",
+    })
+    .to_string()
+    .into_bytes();
+    let parts = [("source_map", map), ("minified_file", b"x()".to_vec())];
+    // Kill points: just past the first 64 MiB write-ahead batch (with its log framing), and
+    // well into the final batch (the rest of the blob and the index, ~130 MiB).
+    for (round, threshold) in [(0, 70u64 << 20), (1, 110 << 20)].into_iter() {
+        let mut d = spawn(dir.path());
+        let art = client(&d).await;
+        let version = format!("crash-{round}");
+        let before = dir_bytes(dir.path());
+        let mut inflight = art.clone();
+        let (meta, body) = (js_meta("big", &version, "/big.min.js"), parts.clone());
+        let pending = tokio::spawn(async move { upload(&mut inflight, meta, &body).await });
+        // Kill once the store has grown past `threshold`, before the answer.
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            if pending.is_finished() || std::time::Instant::now() > deadline {
+                break;
+            }
+            if dir_bytes(dir.path()) > before + threshold {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        d.child.kill().expect("kill -9");
+        d.child.wait().expect("reap");
+        let _ = pending.await;
+
+        // Restart; the same bytes again: acknowledged, and readable whole.
+        let mut d2 = spawn(dir.path());
+        let mut art2 = client(&d2).await;
+        upload(&mut art2, js_meta("big", &version, "/big.min.js"), &parts)
+            .await
+            .or_else(|e| {
+                // The interrupted upload may have been acknowledged just before the kill.
+                if e.code() == tonic::Code::AlreadyExists {
+                    Ok(Default::default())
+                } else {
+                    Err(e)
+                }
+            })
+            .expect("the retry is acknowledged");
+        let got = art2
+            .max_decoding_message_size(1 << 30)
+            .get_source_map(pb::GetSourceMapRequest {
+                selector: Some(pb::get_source_map_request::Selector::File(
+                    pb::SourceMapByFile {
+                        filename: "big.min.js".into(),
+                        service: "big".into(),
+                        version: version.clone(),
+                    },
+                )),
+            })
+            .await
+            .expect("the acknowledged map reads back")
+            .into_inner();
+        assert_eq!(
+            got.sources_content[0].content.as_deref().map(str::len),
+            Some(content.len()),
+            "round {round}"
+        );
+        d2.child.kill().expect("kill");
+        d2.child.wait().expect("reap");
+        drop(art);
+    }
+}
