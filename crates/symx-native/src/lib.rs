@@ -182,7 +182,28 @@ fn class_of(object: &Object<'_>) -> String {
 /// Reads an object's identifiers without building anything. For a fat Mach-O file, the
 /// first slice's; [`inspect_all`] reads every slice.
 pub fn inspect(bytes: &[u8]) -> Result<ObjectInfo, Error> {
-    parse(bytes).map(|o| info_of(&o))
+    guarded(|| parse(bytes).map(|o| info_of(&o)))
+}
+
+/// Runs the object readers (symbolic, pdb, gimli, object) on untrusted bytes. A panic inside
+/// them is a bug of a dependency that hostile input reaches (a PDB whose stream-name table
+/// points past its end panics the `pdb` crate, found by `cargo fuzz`): it becomes an
+/// `InvalidObject` error, so an upload is refused (INVALID_ARGUMENT) instead of failing
+/// inside the server. (The fuzz targets keep aborting on panics in symx's own code.)
+fn guarded<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(Error::InvalidObject(format!(
+                "the file is malformed: reading it failed ({why})"
+            )))
+        }
+    }
 }
 
 fn objects(bytes: &[u8]) -> Result<Vec<Object<'_>>, Error> {
@@ -200,7 +221,7 @@ fn objects(bytes: &[u8]) -> Result<Vec<Object<'_>>, Error> {
 /// The identifiers of every object in a file: one per architecture slice of a fat Mach-O
 /// file, else one.
 pub fn inspect_all(bytes: &[u8]) -> Result<Vec<ObjectInfo>, Error> {
-    Ok(objects(bytes)?.iter().map(info_of).collect())
+    guarded(|| Ok(objects(bytes)?.iter().map(info_of).collect()))
 }
 
 /// An index and what was read from the object while building it.
@@ -214,12 +235,12 @@ pub struct BuiltNative {
 /// and line tables, plus the symbol table (and dynamic symbols, PE exports) for code without
 /// debug information. For a fat Mach-O file, the first slice; [`build_all`] builds every one.
 pub fn build_index(bytes: &[u8]) -> Result<BuiltNative, Error> {
-    build_object(&parse(bytes)?)
+    guarded(|| build_object(&parse(bytes)?))
 }
 
 /// Builds one index per object of a file (per architecture slice of a fat Mach-O file).
 pub fn build_all(bytes: &[u8]) -> Result<Vec<BuiltNative>, Error> {
-    objects(bytes)?.iter().map(build_object).collect()
+    guarded(|| objects(bytes)?.iter().map(build_object).collect())
 }
 
 fn build_object(object: &Object<'_>) -> Result<BuiltNative, Error> {
