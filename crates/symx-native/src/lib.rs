@@ -584,7 +584,7 @@ fn without_llvm_suffix(name: &str) -> &str {
     }
 }
 
-/// [`undecorated`], for tests and tools: a Windows C symbol without its calling-convention
+/// `undecorated`, for tests and tools: a Windows C symbol without its calling-convention
 /// decoration.
 pub fn undecorated_windows_name(name: &str) -> &str {
     undecorated(name)

@@ -13,7 +13,7 @@
 //!   catalog batch references them, and orphans left by a crash are collected by
 //!   [`Storage::purge`].
 //! * **Blob integrity.** A blob is reused (dedupe) only when its completion marker exists
-//!   ([`keys::blob_complete`], written in the batch that first references it, after every chunk
+//!   (`keys::blob_complete`, written in the batch that first references it, after every chunk
 //!   is durable). Chunks left by a crash in the middle of a write-ahead have no marker: the
 //!   next upload of the same bytes writes the blob again, whole, rather than referencing an
 //!   incomplete one. Reads check the content against its sha256.
