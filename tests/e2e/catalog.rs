@@ -379,6 +379,26 @@ async fn list_filters_pagination_and_attributes() {
         .into_inner();
     assert_eq!(ios.artifacts.len(), 1);
     assert_eq!(ios.artifacts[0].mapkind, pb::MapKind::Ios as i32);
+    // The same UUID in the other common spellings: upper case without dashes, in braces.
+    let uuid = thin_dsym_fixture().0;
+    for spelling in [
+        uuid.replace('-', "").to_uppercase(),
+        format!("{{{}}}", uuid.to_uppercase()),
+    ] {
+        let found = art
+            .list(pb::ListRequest {
+                mapkind: pb::MapKind::Ios as i32,
+                filters: Some(pb::Filters {
+                    uuid: vec![spelling.clone()],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await
+            .expect("ios list")
+            .into_inner();
+        assert_eq!(found.artifacts.len(), 1, "{spelling}");
+    }
 }
 
 #[tokio::test]
@@ -642,14 +662,7 @@ async fn large_maps_read_back_over_grpc_and_the_cli() {
     let srv = TestServer::start().await.expect("server");
     let mut art = srv.artifacts().await.expect("client");
     // 24 MiB of embedded source, poorly compressible (what a bundle's sourcesContent holds).
-    let mut content = String::with_capacity(24 << 20);
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    while content.len() < 24 << 20 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        content.push_str(&format!("{x:016x}\n"));
-    }
+    let content = incompressible_text(24 << 20, 0x2545_f491_4f6c_dd1d);
     let map = serde_json::json!({
         "version": 3,
         "sources": ["big.js"],

@@ -204,14 +204,7 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
 async fn a_retry_after_a_crash_mid_write_ahead_reads_back_whole() {
     let dir = tempfile::tempdir().expect("tempdir");
     // 96 MiB of embedded source, incompressible: past the 64 MiB write-ahead threshold.
-    let mut content = String::with_capacity(96 << 20);
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    while content.len() < 96 << 20 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        content.push_str(&format!("{x:016x}"));
-    }
+    let content = incompressible_text(96 << 20, 0x9e37_79b9_7f4a_7c15);
     let map = serde_json::json!({
         "version": 3, "sources": ["big.js"], "sourcesContent": [content],
         "names": [], "mappings": "AAAA",

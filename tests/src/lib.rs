@@ -370,3 +370,17 @@ pub fn pe_fixture_signature() -> (String, u32) {
     };
     (field("GUID:"), field("Age:").parse().expect("age"))
 }
+
+/// `len` bytes of hex text that zstd cannot compress (xorshift64), seeded by `seed`: what a
+/// bundle's embedded sources weigh in storage, without their redundancy.
+pub fn incompressible_text(len: usize, seed: u64) -> String {
+    let mut out = String::with_capacity(len + 16);
+    let mut x = seed.max(1);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.push_str(&format!("{x:016x}"));
+    }
+    out
+}

@@ -339,14 +339,29 @@ impl Filters {
             None => true,
             Some(w) => v.is_some_and(|v| v.eq_ignore_ascii_case(w)),
         };
+        // Identifiers in any common spelling: braces, dashes or none, any case.
+        let hex = |s: &str| -> String {
+            s.chars()
+                .filter(char::is_ascii_hexdigit)
+                .map(|c| c.to_ascii_lowercase())
+                .collect()
+        };
         let uuid_ok = self.uuid.is_empty()
             || m.uuids.as_deref().is_some_and(|u| {
-                u.split(',').any(|x| {
-                    self.uuid
-                        .iter()
-                        .any(|f| f.trim().eq_ignore_ascii_case(x.trim()))
-                })
+                u.split(',')
+                    .any(|x| self.uuid.iter().any(|f| hex(f) == hex(x)))
             });
+        let debug_id_ok = match &self.debug_id {
+            None => true,
+            Some(want) => m
+                .debug_id
+                .as_deref()
+                .or(rec.debug_id.as_deref())
+                .is_some_and(|have| {
+                    crate::symbolicate::canonical_debug_id(have)
+                        == crate::symbolicate::canonical_debug_id(want)
+                }),
+        };
         any(&self.service, &m.service)
             && any(&self.version, &m.version)
             && any(&self.variant, &m.variant)
@@ -364,10 +379,7 @@ impl Filters {
                 .filename
                 .as_deref()
                 .is_none_or(|f| filename_matches(rec, f))
-            && eq_ci(
-                &self.debug_id,
-                m.debug_id.as_deref().or(rec.debug_id.as_deref()),
-            )
+            && debug_id_ok
             && eq_ci(&self.gnu_build_id, m.gnu_build_id.as_deref())
             && eq_ci(&self.go_build_id, m.go_build_id.as_deref())
             && eq_ci(&self.file_hash, m.file_hash.as_deref())
