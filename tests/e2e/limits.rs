@@ -338,3 +338,39 @@ async fn idle_uploads_are_cut_and_their_spool_removed() {
     let text = String::from_utf8_lossy(&answer[..n]);
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
 }
+
+/// A client that trickles (a little now and then, never idle long enough to be cut as idle)
+/// is cut once its average falls below `limits.upload_min_bytes_per_sec`.
+#[tokio::test]
+async fn trickling_uploads_are_cut_below_the_minimum_rate() {
+    let srv = TestServer::start_with(|c| {
+        c.limits.upload_idle_secs = 1;
+        c.limits.upload_min_bytes_per_sec = 1 << 20;
+    })
+    .await
+    .expect("server");
+    let art = srv.artifacts().await.expect("client");
+    let (tx, call) = stalled_upload(&art, "trickle").await;
+    let feeder = tokio::spawn(async move {
+        for _ in 0..40 {
+            let chunk = pb::UploadRequest {
+                payload: Some(pb::upload_request::Payload::Chunk(pb::FileChunk {
+                    part: "source_map".into(),
+                    data: vec![b' '; 1024],
+                })),
+            };
+            if tx.send(chunk).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    let err = tokio::time::timeout(Duration::from_secs(15), call)
+        .await
+        .expect("cut, not kept open")
+        .expect("join")
+        .expect_err("too slow");
+    assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
+    assert!(err.message().contains("below the minimum"), "{err:?}");
+    feeder.abort();
+}

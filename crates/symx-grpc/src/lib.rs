@@ -36,6 +36,7 @@ pub fn code_of(code: ErrorCode) -> tonic::Code {
         ErrorCode::ResourceExhausted => tonic::Code::ResourceExhausted,
         ErrorCode::FailedPrecondition => tonic::Code::FailedPrecondition,
         ErrorCode::Unavailable => tonic::Code::Unavailable,
+        ErrorCode::DeadlineExceeded => tonic::Code::DeadlineExceeded,
         ErrorCode::Internal => tonic::Code::Internal,
     }
 }

@@ -38,6 +38,7 @@ pub(crate) fn service_error(e: &ServiceError) -> Response {
         ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
         ErrorCode::ResourceExhausted => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::DeadlineExceeded => StatusCode::REQUEST_TIMEOUT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     if status.is_server_error() {
@@ -270,6 +271,7 @@ fn api_service_error(e: &ServiceError) -> Response {
         ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
         ErrorCode::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::DeadlineExceeded => StatusCode::REQUEST_TIMEOUT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     if status.is_server_error() {

@@ -34,6 +34,7 @@ fn service_error(e: &ServiceError) -> Response {
         ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
         ErrorCode::ResourceExhausted => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::DeadlineExceeded => StatusCode::REQUEST_TIMEOUT,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     };
     if status.is_server_error() {

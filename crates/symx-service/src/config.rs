@@ -80,6 +80,10 @@ pub struct LimitsConfig {
     /// An upload that sends nothing for this long is cut (HTTP 408, gRPC DEADLINE_EXCEEDED)
     /// and its spool removed. Default 30 s.
     pub upload_idle_secs: u64,
+    /// Slowest average an upload may keep once it has run `upload_idle_secs`, in bytes per
+    /// second; slower ones (a slowloris trickling a byte now and then) are cut like idle
+    /// ones. Default 1024; 0 turns it off.
+    pub upload_min_bytes_per_sec: u64,
     /// Most bytes a dSYM archive may expand to (all entries together). Default 4 GiB: eight
     /// times the upload limit, beyond what DWARF compresses (4 to 6 times); more is a bomb.
     pub max_archive_bytes: u64,
@@ -158,6 +162,7 @@ impl Default for LimitsConfig {
             uploads_per_tenant: 8,
             max_uploads_in_progress: 64,
             upload_idle_secs: 30,
+            upload_min_bytes_per_sec: 1024,
             max_archive_bytes: 4 << 30,
             max_archive_entries: 10_000,
             elastic_max_payload_bytes: 1 << 20,

@@ -43,6 +43,8 @@ pub struct UploadSession {
     total: u64,
     /// The minified file may be left out (Elastic uploads send the map alone).
     map_only: bool,
+    /// When the upload began (its average rate is checked against the minimum).
+    started: std::time::Instant,
     _slot: crate::limits::UploadSlot,
 }
 
@@ -89,6 +91,7 @@ impl Symx {
             parts: Vec::new(),
             total: 0,
             map_only: false,
+            started: std::time::Instant::now(),
             _slot: slot,
         })
     }
@@ -117,9 +120,26 @@ impl UploadSession {
             ));
         }
         self.total += data.len() as u64;
-        let limit = self.symx.inner.config.limits.max_upload_bytes;
-        if self.total > limit {
-            return Err(too_large(self.total, limit));
+        let limits = &self.symx.inner.config.limits;
+        if self.total > limits.max_upload_bytes {
+            return Err(too_large(self.total, limits.max_upload_bytes));
+        }
+        // A client that keeps the upload alive with a byte now and then holds a place and a
+        // spool file for nothing: past the idle bound, its average rate must keep up.
+        let elapsed = self.started.elapsed();
+        let min_rate = limits.upload_min_bytes_per_sec;
+        if min_rate > 0
+            && elapsed.as_secs() >= limits.upload_idle_secs
+            && (self.total as f64) < min_rate as f64 * elapsed.as_secs_f64()
+        {
+            return Err(ServiceError::new(
+                ErrorCode::DeadlineExceeded,
+                format!(
+                    "the upload averaged {:.0} bytes/s over {} s, below the minimum of {min_rate} (limits.upload_min_bytes_per_sec)",
+                    self.total as f64 / elapsed.as_secs_f64(),
+                    elapsed.as_secs()
+                ),
+            ));
         }
         let idx = match self.parts.iter().position(|p| p.name == part) {
             Some(i) => i,

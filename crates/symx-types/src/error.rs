@@ -20,6 +20,8 @@ pub enum ErrorCode {
     FailedPrecondition,
     /// The service cannot serve right now (shutting down, storage unavailable); retry later.
     Unavailable,
+    /// The client took too long: an upload that stalled or trickled below the minimum rate.
+    DeadlineExceeded,
     /// A bug or a broken invariant on our side; the details are logged, not returned.
     Internal,
 }
