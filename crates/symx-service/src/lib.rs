@@ -168,14 +168,16 @@ impl Symx {
         Ok(n)
     }
 
-    /// Runs [`purge`](Self::purge) every `purge_interval_secs` until the returned handle is
-    /// aborted.
+    /// Runs [`purge`](Self::purge) at start and then every `purge_interval_secs`, until the
+    /// returned handle is aborted.
     pub fn spawn_purge_loop(&self) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
         let every = Duration::from_secs(this.inner.config.storage.purge_interval_secs.max(1));
         tokio::spawn(async move {
+            // The first tick is at once: a start after a crash removes what the crash left
+            // (blob chunks written ahead for an upload that was never acknowledged; without a
+            // completion marker they are never reused, and this frees their space).
             let mut tick = tokio::time::interval(every);
-            tick.tick().await;
             loop {
                 tick.tick().await;
                 match this.purge().await {
