@@ -136,7 +136,17 @@ fn parse(bytes: &[u8]) -> Result<Object<'_>, Error> {
     Object::parse(bytes).map_err(|e| Error::InvalidObject(e.to_string()))
 }
 
+/// The sections, symbols and notes symbolic does not read, through the `object` crate (ELF,
+/// Mach-O, PE; `None` for PDB or what it cannot parse). Parsed once per object.
+fn sections_of<'d>(object: &Object<'d>) -> Option<object::File<'d>> {
+    object::File::parse(object.data()).ok()
+}
+
 fn info_of(object: &Object<'_>) -> ObjectInfo {
+    info_with(object, sections_of(object).as_ref())
+}
+
+fn info_with(object: &Object<'_>, sections: Option<&object::File<'_>>) -> ObjectInfo {
     ObjectInfo {
         format: object.file_format().name().to_owned(),
         arch: object.arch().name().to_owned(),
@@ -149,26 +159,25 @@ fn info_of(object: &Object<'_>) -> ObjectInfo {
         load_address: object.load_address(),
         has_debug_info: object.has_debug_info(),
         has_symbols: object.has_symbols(),
-        class: class_of(object),
+        class: class_of(object, sections),
     }
 }
 
-fn class_of(object: &Object<'_>) -> String {
+fn class_of(object: &Object<'_>, file: Option<&object::File<'_>>) -> String {
     use object::{Object as _, ObjectSection as _, SectionKind};
     match object.file_format() {
         FileFormat::Pdb => return "pdb".into(),
         FileFormat::Pe => return "pe".into(),
         _ => {}
     }
-    let file = object::File::parse(object.data()).ok();
     let best = if object.has_debug_info() {
         "debug_info"
-    } else if file.as_ref().is_some_and(|f| f.symbol_table().is_some()) {
+    } else if file.is_some_and(|f| f.symbol_table().is_some()) {
         "symbol_table"
     } else {
         "dynamic_symbol_table"
     };
-    let code = file.as_ref().is_some_and(|f| {
+    let code = file.is_some_and(|f| {
         f.sections()
             .any(|s| s.kind() == SectionKind::Text && s.size() > 0 && s.file_range().is_some())
     });
@@ -244,7 +253,8 @@ pub fn build_all(bytes: &[u8]) -> Result<Vec<BuiltNative>, Error> {
 }
 
 fn build_object(object: &Object<'_>) -> Result<BuiltNative, Error> {
-    let info = info_of(object);
+    let sections = sections_of(object);
+    let info = info_with(object, sections.as_ref());
     if !info.has_debug_info && !info.has_symbols {
         return Err(Error::NoSymbols);
     }
@@ -255,9 +265,10 @@ fn build_object(object: &Object<'_>) -> Result<BuiltNative, Error> {
     // named as its public symbol demangles (with its argument list); any other keeps its
     // name without the list. (What llvm-symbolizer answers: the public symbol's name when one
     // sits at the function's address, else the procedure's.)
+    let symbols = bounded_symbols(object, sections.as_ref());
     let cplusplus: std::collections::HashSet<u64> = if object.file_format() == FileFormat::Pdb {
-        object
-            .symbols()
+        symbols
+            .iter()
             .filter(|s| s.name.as_deref().is_some_and(|n| n.starts_with('?')))
             .map(|s| s.address)
             .collect()
@@ -309,87 +320,14 @@ fn build_object(object: &Object<'_>) -> Result<BuiltNative, Error> {
     }
     covered.sort_unstable();
     source.set(NameSource::SymbolTable);
-    let symbols = bounded_symbols(object);
-    // Symbols no subprogram covers may still have line-table rows (assembly, code without
-    // subprograms): those become functions of the symbol's name with the rows' lines. Local
-    // ELF symbols without rows still have the source file their `STT_FILE` symbol names
-    // (line 0), as llvm-symbolizer and addr2line answer.
-    let uncovered: Vec<(u64, u64)> = symbols
-        .iter()
-        .filter(|s| s.size > 0)
-        .map(|s| (s.address, s.address.saturating_add(s.size)))
-        .filter(|&(a, b)| {
-            let i = covered.partition_point(|r| r.1 <= a);
-            covered.get(i).is_none_or(|r| r.0 >= b)
-        })
-        .collect();
-    let rows = if info.has_debug_info && !pdb && !uncovered.is_empty() {
-        lines::rows_in(object.data(), object.load_address(), &uncovered)
-    } else {
-        Vec::new()
-    };
-    let files = if uncovered.is_empty() {
-        Default::default()
-    } else {
-        lines::local_symbol_files(object.data(), object.load_address())
-    };
-    if !rows.is_empty() || !files.is_empty() {
-        for symbol in &symbols {
-            let (a, b) = (symbol.address, symbol.address.saturating_add(symbol.size));
-            if symbol.size == 0 || uncovered.binary_search(&(a, b)).is_err() {
-                continue;
-            }
-            let Some(name) = symbol.name.clone() else {
-                continue;
-            };
-            let first = rows.partition_point(|r| r.end <= a);
-            let mine: Vec<&lines::Row> = rows[first..].iter().take_while(|r| r.start < b).collect();
-            let (comp_dir, lines): (&[u8], Vec<symbolic::debuginfo::LineInfo<'_>>) =
-                match (mine.first(), files.get(&a)) {
-                    (Some(row0), _) => (
-                        &row0.comp_dir,
-                        mine.iter()
-                            .map(|r| {
-                                let start = r.start.max(a);
-                                symbolic::debuginfo::LineInfo {
-                                    address: start,
-                                    size: Some(r.end.min(b) - start),
-                                    file: symbolic::debuginfo::FileInfo::new(
-                                        Cow::Borrowed(&r.dir),
-                                        Cow::Borrowed(&r.name),
-                                    ),
-                                    line: r.line,
-                                }
-                            })
-                            .collect(),
-                    ),
-                    (None, Some(file)) => (
-                        &[],
-                        vec![symbolic::debuginfo::LineInfo {
-                            address: a,
-                            size: Some(symbol.size),
-                            file: symbolic::debuginfo::FileInfo::from_filename(file.as_bytes()),
-                            line: 0,
-                        }],
-                    ),
-                    (None, None) => continue,
-                };
-            let function = symbolic::debuginfo::Function {
-                address: a,
-                size: symbol.size,
-                name: Name::new(
-                    name,
-                    symbolic::common::NameMangling::Unknown,
-                    symbolic::common::Language::Unknown,
-                ),
-                compilation_dir: comp_dir,
-                lines,
-                inlinees: Vec::new(),
-                inline: false,
-            };
-            converter.process_symbolic_function(&function);
-        }
-    }
+    line_table_functions(
+        object,
+        info.has_debug_info && !pdb,
+        sections.as_ref(),
+        &symbols,
+        &covered,
+        |f| converter.process_symbolic_function(f),
+    );
     for symbol in symbols {
         converter.process_symbolic_symbol(&symbol);
     }
@@ -414,6 +352,94 @@ fn build_object(object: &Object<'_>) -> Result<BuiltNative, Error> {
         out.extend_from_slice(id.as_bytes());
     }
     Ok(BuiltNative { bytes: out, info })
+}
+
+/// Symbols no subprogram covers (`covered`, sorted line ranges) may still have line-table
+/// rows (assembly, code without subprograms): each becomes a function of the symbol's name
+/// with the rows' lines, handed to `emit`. Local ELF symbols without rows still get the
+/// source file their `STT_FILE` symbol names (line 0), as llvm-symbolizer and addr2line
+/// answer. `read_rows`: whether the object has DWARF line tables to read.
+fn line_table_functions(
+    object: &Object<'_>,
+    read_rows: bool,
+    sections: Option<&object::File<'_>>,
+    symbols: &[symbolic::debuginfo::Symbol<'_>],
+    covered: &[(u64, u64)],
+    mut emit: impl FnMut(&symbolic::debuginfo::Function<'_>),
+) {
+    let uncovered: Vec<(u64, u64)> = symbols
+        .iter()
+        .filter(|s| s.size > 0)
+        .map(|s| (s.address, s.address.saturating_add(s.size)))
+        .filter(|&(a, b)| {
+            let i = covered.partition_point(|r| r.1 <= a);
+            covered.get(i).is_none_or(|r| r.0 >= b)
+        })
+        .collect();
+    let Some(file) = sections.filter(|_| !uncovered.is_empty()) else {
+        return;
+    };
+    let base = object.load_address();
+    let rows = if read_rows {
+        lines::rows_in(file, base, &uncovered)
+    } else {
+        Vec::new()
+    };
+    let files = lines::local_symbol_files(file, base);
+    for symbol in symbols {
+        let (a, b) = (symbol.address, symbol.address.saturating_add(symbol.size));
+        if symbol.size == 0 || uncovered.binary_search(&(a, b)).is_err() {
+            continue;
+        }
+        let Some(name) = symbol.name.clone() else {
+            continue;
+        };
+        let first = rows.partition_point(|r| r.end <= a);
+        let mine = &rows[first..rows[first..].partition_point(|r| r.start < b) + first];
+        let (comp_dir, lines): (&[u8], Vec<symbolic::debuginfo::LineInfo<'_>>) =
+            match (mine.first(), files.get(&a)) {
+                (Some(row0), _) => (
+                    &row0.comp_dir,
+                    mine.iter()
+                        .map(|r| {
+                            let start = r.start.max(a);
+                            symbolic::debuginfo::LineInfo {
+                                address: start,
+                                size: Some(r.end.min(b) - start),
+                                file: symbolic::debuginfo::FileInfo::new(
+                                    Cow::Borrowed(&r.dir),
+                                    Cow::Borrowed(&r.name),
+                                ),
+                                line: r.line,
+                            }
+                        })
+                        .collect(),
+                ),
+                (None, Some(file)) => (
+                    &[],
+                    vec![symbolic::debuginfo::LineInfo {
+                        address: a,
+                        size: Some(symbol.size),
+                        file: symbolic::debuginfo::FileInfo::from_filename(file.as_bytes()),
+                        line: 0,
+                    }],
+                ),
+                (None, None) => continue,
+            };
+        emit(&symbolic::debuginfo::Function {
+            address: a,
+            size: symbol.size,
+            name: Name::new(
+                name,
+                symbolic::common::NameMangling::Unknown,
+                symbolic::common::Language::Unknown,
+            ),
+            compilation_dir: comp_dir,
+            lines,
+            inlinees: Vec::new(),
+            inline: false,
+        });
+    }
 }
 
 /// Where the PDB has several rows at one address, the address itself answers with the first
@@ -445,9 +471,9 @@ fn first_row_at_its_address(
 
 /// The address ranges (relative to the load address) of the object's executable sections,
 /// sorted; empty when the file has no section headers this crate reads (PDB).
-fn text_ranges(object: &Object<'_>) -> Vec<(u64, u64)> {
+fn text_ranges(object: &Object<'_>, file: Option<&object::File<'_>>) -> Vec<(u64, u64)> {
     use object::{Object as _, ObjectSection as _, SectionKind};
-    let Ok(file) = object::File::parse(object.data()) else {
+    let Some(file) = file else {
         return Vec::new();
     };
     let base = object.load_address();
@@ -466,8 +492,11 @@ fn text_ranges(object: &Object<'_>) -> Vec<(u64, u64)> {
 /// The object's function symbols, each with a size: a symbol of size 0 ends at the next
 /// symbol or at the end of its executable section, whichever comes first. Symbols outside
 /// every executable section are dropped (when the sections are known).
-fn bounded_symbols<'d>(object: &Object<'d>) -> Vec<symbolic::debuginfo::Symbol<'d>> {
-    let texts = text_ranges(object);
+fn bounded_symbols<'d>(
+    object: &Object<'d>,
+    sections: Option<&object::File<'_>>,
+) -> Vec<symbolic::debuginfo::Symbol<'d>> {
+    let texts = text_ranges(object, sections);
     let mut symbols: Vec<_> = object.symbols().collect();
     symbols.sort_by_key(|s| s.address);
     let starts: Vec<u64> = symbols.iter().map(|s| s.address).collect();
@@ -584,16 +613,10 @@ fn without_llvm_suffix(name: &str) -> &str {
     }
 }
 
-/// `undecorated`, for tests and tools: a Windows C symbol without its calling-convention
-/// decoration.
-pub fn undecorated_windows_name(name: &str) -> &str {
-    undecorated(name)
-}
-
 /// A Windows C symbol without its calling-convention decoration: `_name` (cdecl),
 /// `_name@12` (stdcall), `@name@12` (fastcall), `name@@12` (vectorcall). C++ (`?...`) and
 /// names that are already readable are returned as they are.
-fn undecorated(name: &str) -> &str {
+pub fn undecorated_windows_name(name: &str) -> &str {
     if name.starts_with('?') || name.contains([':', '(', '<', ' ']) {
         return name;
     }
@@ -710,7 +733,7 @@ impl Transformer for DemangleAtBuild {
     fn transform_function<'f>(&'f mut self, mut f: Function<'f>) -> Function<'f> {
         let mut raw = f.name.as_ref();
         if self.windows {
-            raw = undecorated(raw);
+            raw = undecorated_windows_name(raw);
         }
         raw = match self.source.get() {
             NameSource::DebugInfo => without_clone_suffix(raw),

@@ -19,16 +19,17 @@ pub(crate) struct Row {
     pub line: u64,
 }
 
-/// The rows of the line tables of `data` (an ELF or Mach-O file) that fall in `ranges`
+/// The rows of the line tables of `file` (an ELF or Mach-O file) that fall in `ranges`
 /// (sorted, disjoint, relative to `load_address`). Only units whose address ranges meet
 /// `ranges` are read. Empty when the file has no readable DWARF.
-pub(crate) fn rows_in(data: &[u8], load_address: u64, ranges: &[(u64, u64)]) -> Vec<Row> {
+pub(crate) fn rows_in(
+    file: &object::File<'_>,
+    load_address: u64,
+    ranges: &[(u64, u64)],
+) -> Vec<Row> {
     if ranges.is_empty() {
         return Vec::new();
     }
-    let Ok(file) = object::File::parse(data) else {
-        return Vec::new();
-    };
     let endian = if file.is_little_endian() {
         gimli::RunTimeEndian::Little
     } else {
@@ -168,14 +169,11 @@ pub(crate) fn pdb_first_rows(data: &[u8]) -> std::collections::HashMap<u64, u64>
 /// the name of the `STT_FILE` symbol before it in the symbol table, which is how linkers keep
 /// the file of a local (static) symbol. Global symbols have none. Empty for other formats.
 pub(crate) fn local_symbol_files(
-    data: &[u8],
+    file: &object::File<'_>,
     load_address: u64,
 ) -> std::collections::HashMap<u64, String> {
     use object::{ObjectSymbol as _, SymbolKind};
     let mut out = std::collections::HashMap::new();
-    let Ok(file) = object::File::parse(data) else {
-        return out;
-    };
     if file.format() != object::BinaryFormat::Elf {
         return out;
     }
