@@ -272,12 +272,22 @@ impl Symx {
         // byte earlier. A frame's own `exact` overrides that (Symbolicator's convention).
         let exact = f.exact.unwrap_or(crashing);
         let rel = if exact { rel } else { rel.saturating_sub(1) };
-        let entry = memo
-            .entry((code_id.clone(), debug_id.clone()))
-            .or_insert_with(|| NativeModule {
-                candidates: self.find_native(tenant, &code_id, &debug_id),
-                il2cpp: None,
-            });
+        // Frames of one module share its lookup; its ids are copied once per module, not per
+        // frame.
+        let entry = match memo.entry((code_id, debug_id)) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let (code_id, debug_id) = v.key().clone();
+                let candidates = self.find_native(tenant, &code_id, &debug_id);
+                v.insert(NativeModule {
+                    candidates,
+                    il2cpp: None,
+                    code_id,
+                    debug_id,
+                })
+            }
+        };
+        let (code_id, debug_id) = (&entry.code_id, &entry.debug_id);
         let ids = [code_id.as_str(), debug_id.as_str()];
         let mut result: Option<FrameResult> = None;
         // Every file of the module (a PE and its PDB; a stripped binary, its `.debug` file
@@ -364,6 +374,9 @@ impl Symx {
 pub(crate) struct NativeModule {
     /// Every file of the module (empty: none uploaded).
     candidates: Vec<Found>,
+    /// The frame's ids, normalised (the memo's key).
+    code_id: String,
+    debug_id: String,
     il2cpp: Option<Option<Arc<LoadedIndex>>>,
 }
 
