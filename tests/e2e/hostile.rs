@@ -68,14 +68,7 @@ async fn undecodable_messages_are_invalid_argument() {
     }
     // Inside the upload stream: a good first message, then garbage.
     use prost::Message;
-    let first = symx_proto::v1::UploadRequest {
-        payload: Some(symx_proto::v1::upload_request::Payload::Metadata(js_meta(
-            "web",
-            "1",
-            "/app.min.js",
-        ))),
-    }
-    .encode_to_vec();
+    let first = upload_metadata_message(js_meta("web", "1", "/app.min.js")).encode_to_vec();
     grpc.ready().await.expect("ready");
     let err = grpc
         .client_streaming(

@@ -118,16 +118,14 @@ async fn symxd_serves_past_its_grace_period_and_drains_on_sigterm() {
             .await
     });
     let parts = js_fixture_parts("esbuild", "app.min.js");
-    tx.send(pb::UploadRequest {
-        payload: Some(pb::upload_request::Payload::Metadata(js_meta(
-            "web",
-            "draining",
-            "/static/js/app.min.js",
-        ))),
-    })
+    tx.send(upload_metadata_message(js_meta(
+        "web",
+        "draining",
+        "/static/js/app.min.js",
+    )))
     .await
     .expect("send metadata");
-    tx.send(chunk(parts[0].0, &parts[0].1))
+    tx.send(upload_chunk_message(parts[0].0, &parts[0].1))
         .await
         .expect("send map");
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -142,7 +140,7 @@ async fn symxd_serves_past_its_grace_period_and_drains_on_sigterm() {
         child.try_wait().expect("try_wait").is_none(),
         "symxd exited with an upload in flight"
     );
-    tx.send(chunk(parts[1].0, &parts[1].1))
+    tx.send(upload_chunk_message(parts[1].0, &parts[1].1))
         .await
         .expect("send minified file");
     drop(tx);
@@ -158,13 +156,4 @@ async fn symxd_serves_past_its_grace_period_and_drains_on_sigterm() {
         "drain took {:?}",
         term.elapsed()
     );
-}
-
-fn chunk(part: &str, data: &[u8]) -> pb::UploadRequest {
-    pb::UploadRequest {
-        payload: Some(pb::upload_request::Payload::Chunk(pb::FileChunk {
-            part: part.into(),
-            data: data.to_vec(),
-        })),
-    }
 }

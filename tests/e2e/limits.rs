@@ -175,19 +175,7 @@ async fn an_upload_past_its_timeout_gets_408() {
     .await
     .expect("server");
     // A client that announces a body and then stalls.
-    let mut conn = tokio::net::TcpStream::connect(srv.server.http_addr)
-        .await
-        .expect("connect");
-    let head = format!(
-        "POST /api/v2/srcmap HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: 100000\r\n\r\n--{BOUNDARY}\r\n"
-    );
-    conn.write_all(head.as_bytes()).await.expect("write");
-    let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf))
-        .await
-        .expect("an answer before the test's own deadline")
-        .expect("read");
-    let answer = String::from_utf8_lossy(&buf[..n]);
+    let answer = stalled_srcmap(&srv, &format!("--{BOUNDARY}\r\n")).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("longer than 1 s"), "{answer}");
     assert!(
@@ -200,6 +188,24 @@ async fn an_upload_past_its_timeout_gets_408() {
     );
 }
 
+/// A Datadog upload that announces a 100,000-byte body, sends `body_start` and then stalls;
+/// what the server answers (within 10 s).
+async fn stalled_srcmap(srv: &TestServer, body_start: &str) -> String {
+    let mut conn = tokio::net::TcpStream::connect(srv.server.http_addr)
+        .await
+        .expect("connect");
+    let request = format!(
+        "POST /api/v2/srcmap HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: 100000\r\n\r\n{body_start}"
+    );
+    conn.write_all(request.as_bytes()).await.expect("write");
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf))
+        .await
+        .expect("an answer before the test's own deadline")
+        .expect("read");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
 /// An upload stream that has sent its metadata and then nothing: the client is still there,
 /// the stream stays open.
 async fn stalled_upload(
@@ -210,13 +216,11 @@ async fn stalled_upload(
     tokio::task::JoinHandle<Result<tonic::Response<pb::UploadResponse>, tonic::Status>>,
 ) {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tx.send(pb::UploadRequest {
-        payload: Some(pb::upload_request::Payload::Metadata(js_meta(
-            "stall",
-            version,
-            "/app.min.js",
-        ))),
-    })
+    tx.send(upload_metadata_message(js_meta(
+        "stall",
+        version,
+        "/app.min.js",
+    )))
     .await
     .expect("send");
     let mut client = art.clone();
@@ -319,23 +323,14 @@ async fn idle_uploads_are_cut_and_their_spool_removed() {
         .unwrap_or_default();
     assert!(left.is_empty(), "spool left behind: {left:?}");
     // HTTP: a multipart body that stops after its event.
-    let mut conn = tokio::net::TcpStream::connect(srv.server.http_addr)
-        .await
-        .expect("connect");
     let event = r#"{"type":"js_sourcemap","service":"web","version":"9","minified_url":"/a.js"}"#;
-    let head = format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"event\"\r\nContent-Type: application/json\r\n\r\n{event}\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"source_map\"; filename=\"a.map\"\r\n\r\n{{"
-    );
-    let request = format!(
-        "POST /api/v2/srcmap HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: 100000\r\n\r\n{head}"
-    );
-    conn.write_all(request.as_bytes()).await.expect("write");
-    let mut answer = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut answer))
-        .await
-        .expect("answered within the idle bound")
-        .expect("read");
-    let text = String::from_utf8_lossy(&answer[..n]);
+    let text = stalled_srcmap(
+        &srv,
+        &format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"event\"\r\nContent-Type: application/json\r\n\r\n{event}\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"source_map\"; filename=\"a.map\"\r\n\r\n{{"
+        ),
+    )
+    .await;
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
 }
 
@@ -353,13 +348,11 @@ async fn trickling_uploads_are_cut_below_the_minimum_rate() {
     let (tx, call) = stalled_upload(&art, "trickle").await;
     let feeder = tokio::spawn(async move {
         for _ in 0..40 {
-            let chunk = pb::UploadRequest {
-                payload: Some(pb::upload_request::Payload::Chunk(pb::FileChunk {
-                    part: "source_map".into(),
-                    data: vec![b' '; 1024],
-                })),
-            };
-            if tx.send(chunk).await.is_err() {
+            if tx
+                .send(upload_chunk_message("source_map", &[b' '; 1024]))
+                .await
+                .is_err()
+            {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(250)).await;

@@ -138,24 +138,34 @@ pub fn with_key<T>(message: T, key: &str) -> tonic::Request<T> {
 }
 
 fn upload_messages(meta: pb::UploadMetadata, parts: &[(&str, Vec<u8>)]) -> Vec<pb::UploadRequest> {
-    let mut msgs = vec![pb::UploadRequest {
-        payload: Some(pb::upload_request::Payload::Metadata(meta)),
-    }];
+    let mut msgs = vec![upload_metadata_message(meta)];
     for (name, data) in parts {
         // Small chunks so every test exercises reassembly.
         for chunk in data
             .chunks(64 * 1024)
             .chain(data.is_empty().then_some(&[][..]))
         {
-            msgs.push(pb::UploadRequest {
-                payload: Some(pb::upload_request::Payload::Chunk(pb::FileChunk {
-                    part: (*name).into(),
-                    data: chunk.to_vec(),
-                })),
-            });
+            msgs.push(upload_chunk_message(name, chunk));
         }
     }
     msgs
+}
+
+/// The first message of an upload stream.
+pub fn upload_metadata_message(meta: pb::UploadMetadata) -> pb::UploadRequest {
+    pb::UploadRequest {
+        payload: Some(pb::upload_request::Payload::Metadata(meta)),
+    }
+}
+
+/// A chunk of file part `part` in an upload stream.
+pub fn upload_chunk_message(part: &str, data: &[u8]) -> pb::UploadRequest {
+    pb::UploadRequest {
+        payload: Some(pb::upload_request::Payload::Chunk(pb::FileChunk {
+            part: part.into(),
+            data: data.to_vec(),
+        })),
+    }
 }
 
 /// The upload parts of a fixture pair in `tests/fixtures/js/<dir>/`: the map and the
