@@ -4,6 +4,9 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    if symx_proguard::estimate_build_memory(data).bytes > 512 << 20 {
+        return;
+    }
     if let Ok(built) = symx_proguard::build_index(data) {
         let idx = symx_proguard::JvmIndex::open(built.bytes).expect("a built index opens");
         let mut st = symx_proguard::TraceState::thrown(Some("java.lang.NullPointerException"));

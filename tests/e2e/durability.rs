@@ -1,44 +1,19 @@
 //! Acknowledged uploads survive `kill -9` of a real `symxd` process; graceful shutdown on
 //! SIGTERM; configuration checks of the binary.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 use symx_e2e::*;
 use symx_proto::v1 as pb;
 
-struct Daemon {
-    child: Child,
-    grpc: String,
-}
-
 fn spawn(dir: &std::path::Path) -> Daemon {
-    let bin = binary("symxd");
-    assert!(
-        bin.exists(),
-        "{} is missing: build the workspace binaries first",
-        bin.display()
-    );
-    let grpc = format!("127.0.0.1:{}", free_port());
-    let http = format!("127.0.0.1:{}", free_port());
-    let child = Command::new(bin)
-        .arg("--data-dir")
-        .arg(dir)
-        .env("SYMX_SERVER_GRPC_ADDR", &grpc)
-        .env("SYMX_SERVER_HTTP_ADDR", &http)
-        .env("SYMX_LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn symxd");
-    Daemon { child, grpc }
+    Daemon::spawn(dir, &[])
 }
 
 async fn client(
     d: &Daemon,
 ) -> symx_proto::v1::artifact_service_client::ArtifactServiceClient<tonic::transport::Channel> {
-    wait_for_port(&d.grpc, Duration::from_secs(30))
-        .await
-        .expect("symxd listens");
+    d.ready().await;
     let ch = tonic::transport::Channel::from_shared(format!("http://{}", d.grpc))
         .expect("endpoint")
         .connect()

@@ -2,6 +2,7 @@
 
 mod apple;
 mod architecture;
+mod bounds;
 mod catalog;
 mod cli;
 mod datadog;

@@ -394,3 +394,70 @@ pub fn incompressible_text(len: usize, seed: u64) -> String {
     }
     out
 }
+
+/// A real `symxd` process on loopback ports, killed (`kill -9`) when dropped.
+pub struct Daemon {
+    pub child: std::process::Child,
+    pub grpc: String,
+    pub http: String,
+}
+
+impl Daemon {
+    /// Starts the built `symxd` on `dir` with default settings but for free loopback ports
+    /// and the `SYMX_*` variables in `env`.
+    pub fn spawn(dir: &Path, env: &[(&str, &str)]) -> Self {
+        let bin = binary("symxd");
+        assert!(
+            bin.exists(),
+            "{} is missing: build the workspace binaries first",
+            bin.display()
+        );
+        let grpc = format!("127.0.0.1:{}", free_port());
+        let http = format!("127.0.0.1:{}", free_port());
+        let child = std::process::Command::new(bin)
+            .arg("--data-dir")
+            .arg(dir)
+            .env("SYMX_SERVER_GRPC_ADDR", &grpc)
+            .env("SYMX_SERVER_HTTP_ADDR", &http)
+            .env("SYMX_LOG_LEVEL", "warn")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn symxd");
+        Self { child, grpc, http }
+    }
+
+    /// Waits until both listeners accept connections.
+    pub async fn ready(&self) {
+        for addr in [&self.grpc, &self.http] {
+            wait_for_port(addr, Duration::from_secs(30))
+                .await
+                .expect("symxd listens");
+        }
+    }
+
+    /// A field of `/proc/<pid>/status` in kB (`VmHWM`: peak resident set; `VmRSS`; `Threads`
+    /// as a count).
+    pub fn status_kb(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("symxd is running");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc status"))
+    }
+
+    /// `kill -9` and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

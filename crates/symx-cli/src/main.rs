@@ -3,7 +3,7 @@
 mod json;
 mod native_upload;
 mod reprocess;
-mod stacktrace;
+use symx_cli::stacktrace;
 mod upload;
 
 use anyhow::{Context, Result, bail};

@@ -19,9 +19,9 @@ use axum::extract::{Extension, Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use futures::StreamExt;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use std::io::Write;
+use symx_service::fleet::FleetSummary;
 use symx_service::{ArtifactView, ListQuery, Principal, ServiceError, Symx};
 use symx_types::{ArtifactKind, ErrorCode, UploadMetadata, UploadType};
 
@@ -54,88 +54,67 @@ fn too_large(limit: u64) -> Response {
     )
 }
 
-/// The Fleet artifact of a stored source map.
-struct FleetArtifact {
-    identifier: String,
-    decoded_sha: String,
-    decoded_size: usize,
-    encoded_sha: String,
-    encoded_size: usize,
-    encoded: Vec<u8>,
-    body: Value,
+/// The document's artifact object, without its `body`: the Fleet fields of a stored map.
+fn artifact_head(identifier: &str, fleet: &FleetSummary, created_ms: u64) -> Value {
+    json!({
+        "type": "sourcemap",
+        "identifier": identifier,
+        "relative_url": format!("/api/fleet/artifacts/{identifier}/{}", fleet.decoded_sha256),
+        "created": symx_types::time::format_rfc3339_ms(created_ms),
+        "id": format!("apm:{identifier}-{}", fleet.decoded_sha256),
+        "compressionAlgorithm": "zlib",
+        "decodedSha256": fleet.decoded_sha256,
+        "decodedSize": fleet.decoded_size,
+        "encodedSha256": fleet.encoded_sha256,
+        "encodedSize": fleet.encoded_size,
+        "encryptionAlgorithm": "none",
+        "packageName": "apm",
+    })
 }
 
-fn fleet_artifact(service: &str, version: &str, bundle: &str, map: &[u8]) -> FleetArtifact {
-    let source_map: Value = serde_json::from_slice(map).unwrap_or(Value::Null);
-    let body = json!({
-        "serviceName": service,
-        "serviceVersion": version,
-        "bundleFilepath": bundle,
-        "sourceMap": source_map,
-    });
-    let decoded = serde_json::to_vec(&body).unwrap_or_default();
-    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-    // Writing to a Vec cannot fail.
-    let encoded = z
-        .write_all(&decoded)
-        .and_then(|()| z.finish())
-        .unwrap_or_default();
-    FleetArtifact {
-        identifier: format!("{service}-{version}"),
-        decoded_sha: hex::encode(Sha256::digest(&decoded)),
-        decoded_size: decoded.len(),
-        encoded_sha: hex::encode(Sha256::digest(&encoded)),
-        encoded_size: encoded.len(),
-        encoded,
-        body,
-    }
+/// `<service>-<version>` of a listed artifact, and its service, version and bundle path.
+fn identity(a: &ArtifactView) -> (String, String, String, String) {
+    let attr = |k: &str| a.attributes.get(k).cloned().unwrap_or_default();
+    let (service, version) = (attr("service"), attr("version"));
+    (
+        format!("{service}-{version}"),
+        service,
+        version,
+        attr("minified_url"),
+    )
 }
 
-impl FleetArtifact {
-    fn id(&self) -> String {
-        format!("apm:{}-{}", self.identifier, self.decoded_sha)
-    }
-
-    /// The document's artifact object; `decoded_body` for GET (the body as JSON), else the
-    /// zlib body in base64 (POST).
-    fn to_json(&self, created_ms: u64, decoded_body: bool) -> Value {
-        let body = if decoded_body {
-            self.body.clone()
-        } else {
-            Value::String(base64::engine::general_purpose::STANDARD.encode(&self.encoded))
-        };
-        json!({
-            "type": "sourcemap",
-            "identifier": self.identifier,
-            "relative_url": format!("/api/fleet/artifacts/{}/{}", self.identifier, self.decoded_sha),
-            "body": body,
-            "created": symx_types::time::format_rfc3339_ms(created_ms),
-            "id": self.id(),
-            "compressionAlgorithm": "zlib",
-            "decodedSha256": self.decoded_sha,
-            "decodedSize": self.decoded_size,
-            "encodedSha256": self.encoded_sha,
-            "encodedSize": self.encoded_size,
-            "encryptionAlgorithm": "none",
-            "packageName": "apm",
-        })
-    }
-}
-
-/// The Fleet artifact of a listed JavaScript artifact (reads its stored map).
-async fn fleet_of(
+/// One artifact of the list answer as JSON text: the Fleet fields (stored at upload) and the
+/// body with the map as it was uploaded (its JSON text, not re-encoded).
+async fn listed_artifact(
     symx: &Symx,
     who: &Principal,
     a: &ArtifactView,
-) -> Result<FleetArtifact, ServiceError> {
+) -> Result<Vec<u8>, ServiceError> {
+    let fleet = symx.fleet_summary(who.tenant().clone(), a).await?;
     let map = symx
         .read_file(who.tenant().clone(), &a.id, "source_map")
         .await?;
-    let attr = |k: &str| a.attributes.get(k).cloned().unwrap_or_default();
-    let (service, version, bundle) = (attr("service"), attr("version"), attr("minified_url"));
-    tokio::task::spawn_blocking(move || fleet_artifact(&service, &version, &bundle, &map))
-        .await
-        .map_err(|e| ServiceError::internal(format!("fleet artifact: {e}")))
+    let (identifier, service, version, bundle) = identity(a);
+    let mut head = serde_json::to_vec(&artifact_head(&identifier, &fleet, a.created_at_ms))
+        .map_err(|e| ServiceError::internal(format!("list answer: {e}")))?;
+    // The head is an object: its closing brace makes way for the body.
+    head.pop();
+    let body_head = json!({
+        "serviceName": service,
+        "serviceVersion": version,
+        "bundleFilepath": bundle,
+    })
+    .to_string();
+    let json = symx_service::fleet::map_json(&map);
+    let mut out = Vec::with_capacity(head.len() + body_head.len() + json.len() + 32);
+    out.extend_from_slice(&head);
+    out.extend_from_slice(b",\"body\":");
+    out.extend_from_slice(&body_head.as_bytes()[..body_head.len() - 1]);
+    out.extend_from_slice(b",\"sourceMap\":");
+    out.extend_from_slice(json);
+    out.extend_from_slice(b"}}");
+    Ok(out)
 }
 
 /// Reads one text field, within what is left of the payload limit.
@@ -256,15 +235,24 @@ pub(crate) async fn upload(
         }
     };
     let created = outcome.artifact.created_at_ms;
-    let fleet = match tokio::task::spawn_blocking(move || {
-        fleet_artifact(&service, &version, &bundle, &map)
+    // The answer carries the zlib body itself (an Elastic upload is at most
+    // `limits.elastic_max_payload_bytes`); its hashes are the ones stored at upload.
+    let identifier = format!("{service}-{version}");
+    let encoded = tokio::task::spawn_blocking(move || {
+        let body = symx_service::fleet::body(&service, &version, &bundle, &map);
+        symx_service::fleet::summarize(&body, Vec::new())
     })
-    .await
-    {
-        Ok(f) => f,
+    .await;
+    let (fleet, encoded) = match encoded {
+        Ok(Ok(f)) => f,
+        Ok(Err(e)) => {
+            return service_error(&ServiceError::internal(format!("fleet artifact: {e}")));
+        }
         Err(e) => return service_error(&ServiceError::internal(format!("fleet artifact: {e}"))),
     };
-    (StatusCode::OK, axum::Json(fleet.to_json(created, false))).into_response()
+    let mut answer = artifact_head(&identifier, &fleet, created);
+    answer["body"] = Value::String(base64::engine::general_purpose::STANDARD.encode(&encoded));
+    (StatusCode::OK, axum::Json(answer)).into_response()
 }
 
 /// Query of `GET /api/apm/sourcemaps`: `page` (1-based) and `perPage`.
@@ -327,16 +315,36 @@ pub(crate) async fn list(
         Ok(v) => v,
         Err(e) => return service_error(&e),
     };
-    let mut artifacts = Vec::with_capacity(views.len());
-    for a in &views {
-        match fleet_of(&symx, &who, a).await {
-            Ok(f) => artifacts.push(f.to_json(a.created_at_ms, true)),
-            Err(e) => return service_error(&e),
+    let is_empty = views.is_empty();
+    // Streamed one artifact at a time: a page of large maps is never held whole.
+    let stream = futures::stream::iter(views.into_iter().enumerate()).then(move |(i, a)| {
+        let (symx, who) = (symx.clone(), who.clone());
+        async move {
+            let mut chunk = Vec::new();
+            chunk.extend_from_slice(if i == 0 { b"{\"artifacts\":[" } else { b"," });
+            match listed_artifact(&symx, &who, &a).await {
+                Ok(json) => chunk.extend_from_slice(&json),
+                Err(e) => {
+                    // The status is sent: cutting the body is how the client learns.
+                    tracing::error!(artifact = %a.id, error = %e.message, "elastic list: artifact unreadable");
+                    return Err(std::io::Error::other(e.message));
+                }
+            }
+            Ok::<_, std::io::Error>(bytes::Bytes::from(chunk))
         }
-    }
+    });
+    let empty = is_empty;
+    let tail = futures::stream::once(async move {
+        Ok::<_, std::io::Error>(bytes::Bytes::from_static(if empty {
+            b"{\"artifacts\":[]}"
+        } else {
+            b"]}"
+        }))
+    });
     (
         StatusCode::OK,
-        axum::Json(json!({ "artifacts": artifacts })),
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(stream.chain(tail)),
     )
         .into_response()
 }
@@ -376,12 +384,11 @@ pub(crate) async fn delete(
             Err(e) => return service_error(&e),
         };
         for a in &listed.artifacts {
-            let attr = |k: &str| a.attributes.get(k).map(String::as_str).unwrap_or_default();
-            if format!("{}-{}", attr("service"), attr("version")) != identifier {
+            if identity(a).0 != identifier {
                 continue;
             }
-            match fleet_of(&symx, &who, a).await {
-                Ok(f) if f.decoded_sha.starts_with(&sha) => matches.push(a.clone()),
+            match symx.fleet_summary(who.tenant().clone(), a).await {
+                Ok(f) if f.decoded_sha256.starts_with(&sha) => matches.push(a.clone()),
                 Ok(_) => {}
                 Err(e) => return service_error(&e),
             }

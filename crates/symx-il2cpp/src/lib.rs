@@ -49,6 +49,17 @@ pub struct Built {
     pub entries: usize,
 }
 
+/// Bytes of peak memory per byte of mapping: the parse keeps every entry as a map node with
+/// its key string and JSON value (an entry `"1234": 56,` is 11 bytes of JSON and about 100 of
+/// memory), measured by the workspace's `memory` test (`tests/memory/`).
+const PER_BYTE: u64 = 16;
+
+/// Estimates the peak memory of [`build_index`] on a mapping of `len` bytes, before any of it
+/// is read.
+pub fn estimate_build_memory(len: u64) -> u64 {
+    len.saturating_mul(PER_BYTE).saturating_add(1 << 20)
+}
+
 /// Parses and indexes a `LineNumberMappings.json`. Errors name the C++ file, the C# file and
 /// the key that is wrong.
 pub fn build_index(bytes: &[u8]) -> Result<Built, Error> {

@@ -140,6 +140,62 @@ pub fn build_index(bytes: &[u8]) -> Result<BuiltJvm, Error> {
     })
 }
 
+/// What building the index of a mapping takes, estimated from a count of its lines before
+/// any of it is parsed (see [`estimate_build_memory`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuildEstimate {
+    /// Peak bytes of memory, the mapping's own bytes included.
+    pub bytes: u64,
+    pub classes: u64,
+    pub members: u64,
+}
+
+impl BuildEstimate {
+    /// What costs the most, for messages.
+    pub fn largest(&self) -> String {
+        if self.members * PER_MEMBER >= self.classes * PER_CLASS {
+            format!("{} member lines", self.members)
+        } else {
+            format!("{} class lines", self.classes)
+        }
+    }
+}
+
+/// Bytes of peak memory per class line, per member line (method or field) and per byte of the
+/// mapping, measured by the workspace's `memory` test (`tests/memory/`), which checks the
+/// estimate stays above the measured peak: the proguard crate's parse (hash maps of members,
+/// by name and by parameters), its cache's classes and string table, and our alternatives.
+const PER_CLASS: u64 = 4_500;
+const PER_MEMBER: u64 = 1_300;
+const PER_BYTE: u64 = 3;
+const BASE: u64 = 1 << 20;
+
+/// Estimates the peak memory of [`build_index`] on `bytes` from one pass over its lines:
+/// class lines (`a.B -> c:`), member lines (indented) and size.
+pub fn estimate_build_memory(bytes: &[u8]) -> BuildEstimate {
+    let mut classes = 0u64;
+    let mut members = 0u64;
+    let mut start = 0usize;
+    for end in memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len())) {
+        let line = &bytes[start..end];
+        start = end + 1;
+        match line.first() {
+            Some(b' ' | b'\t') => members += 1,
+            Some(b'#') | None => {}
+            Some(_) => classes += 1,
+        }
+    }
+    let total = BASE
+        .saturating_add(classes.saturating_mul(PER_CLASS))
+        .saturating_add(members.saturating_mul(PER_MEMBER))
+        .saturating_add((bytes.len() as u64).saturating_mul(PER_BYTE));
+    BuildEstimate {
+        bytes: total,
+        classes,
+        members,
+    }
+}
+
 /// A method of a mapping: its inline group, original class and method. Members with an
 /// obfuscated range and an original line are grouped by that range (R8 writes an inline chain
 /// as entries sharing one range); any other member (`None`) is a method of its own.

@@ -567,6 +567,47 @@ impl Symx {
         .await
     }
 
+    /// The Fleet hashes of a live JavaScript artifact (Elastic's list and delete): stored at
+    /// upload; computed from the map for artifacts stored before they were.
+    pub async fn fleet_summary(
+        &self,
+        tenant: Tenant,
+        view: &ArtifactView,
+    ) -> Result<crate::fleet::FleetSummary> {
+        let inner = self.inner.clone();
+        let view = view.clone();
+        self.blocking(move || {
+            if let Some(bytes) = inner.storage.read_index(&tenant, &view.id, "fleet")? {
+                return serde_json::from_slice(&bytes).map_err(|e| {
+                    ServiceError::internal(format!("{}: stored fleet index: {e}", view.id))
+                });
+            }
+            let rec = inner.storage.get(&tenant, &view.id)?.ok_or_else(|| {
+                ServiceError::new(
+                    ErrorCode::NotFound,
+                    format!("artifact {} not found", view.id),
+                )
+            })?;
+            let file = rec.file("source_map").ok_or_else(|| {
+                ServiceError::internal(format!("{} has no source_map file", view.id))
+            })?;
+            let map = inner.storage.read_blob(file)?;
+            let attr = |k: &str| {
+                view.attributes
+                    .get(k)
+                    .map(String::as_str)
+                    .unwrap_or_default()
+            };
+            Ok(crate::fleet::summary(
+                attr("service"),
+                attr("version"),
+                attr("minified_url"),
+                &map,
+            ))
+        })
+        .await
+    }
+
     pub async fn get_sourcemap(
         &self,
         tenant: Tenant,
@@ -582,9 +623,27 @@ impl Symx {
 impl Inner {
     /// Live (or, when asked, all) artifacts matching a query, newest first.
     fn matching(&self, tenant: &Tenant, query: &ListQuery) -> Result<Vec<ArtifactView>> {
-        let mut recs: Vec<ArtifactRecord> = self
-            .storage
-            .list(tenant, query.kind)?
+        let f = &query.filters;
+        let releases = f.service.len() * f.version.len();
+        // Live artifacts of named releases come through the release lookup (a few reads);
+        // anything else scans the kind.
+        let candidates = if !query.include_deleted && (1..=64).contains(&releases) {
+            let mut recs = Vec::new();
+            for service in &f.service {
+                for version in &f.version {
+                    recs.extend(
+                        self.storage
+                            .list_release(tenant, query.kind, service, version)?,
+                    );
+                }
+            }
+            recs.sort_by(|a, b| a.id.cmp(&b.id));
+            recs.dedup_by(|a, b| a.id == b.id);
+            recs
+        } else {
+            self.storage.list(tenant, query.kind)?
+        };
+        let mut recs: Vec<ArtifactRecord> = candidates
             .into_iter()
             .filter(|r| query.include_deleted || r.deleted_at_ms.is_none())
             .filter(|r| query.filters.matches(r))

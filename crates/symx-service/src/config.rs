@@ -39,6 +39,11 @@ pub struct StorageConfig {
     pub purge_after_secs: u64,
     /// How often the purge runs, in seconds. Default 3600.
     pub purge_interval_secs: u64,
+    /// RocksDB's memtables, all column families together, in bytes. Default 64 MiB.
+    pub write_buffer_bytes: u64,
+    /// RocksDB's block cache (data, index and filter blocks), in bytes. Default 32 MiB:
+    /// catalog and lookup reads; indexes are cached parsed, in `cache.max_bytes`.
+    pub block_cache_bytes: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -84,6 +89,13 @@ pub struct LimitsConfig {
     /// second; slower ones (a slowloris trickling a byte now and then) are cut like idle
     /// ones. Default 1024; 0 turns it off.
     pub upload_min_bytes_per_sec: u64,
+    /// Most memory one index build may take, in bytes, estimated from the artifact before it
+    /// is decoded (a source map's counts of values, strings, segments and lines; a ProGuard
+    /// mapping's lines and classes; an IL2CPP mapping's entries): past it the upload is
+    /// refused (HTTP 413, gRPC RESOURCE_EXHAUSTED) naming what costs the most. Default 2 GiB,
+    /// four times the largest upload's bytes; with `concurrent_uploads` builds at once, builds
+    /// take at most `concurrent_uploads` times this.
+    pub max_build_memory: u64,
     /// Most bytes a dSYM archive may expand to (all entries together). Default 4 GiB: eight
     /// times the upload limit, beyond what DWARF compresses (4 to 6 times); more is a bomb.
     pub max_archive_bytes: u64,
@@ -138,6 +150,8 @@ impl Default for StorageConfig {
             data_dir: PathBuf::from("./symx-data"),
             purge_after_secs: 30 * 24 * 3600,
             purge_interval_secs: 3600,
+            write_buffer_bytes: 64 << 20,
+            block_cache_bytes: 32 << 20,
         }
     }
 }
@@ -163,6 +177,7 @@ impl Default for LimitsConfig {
             max_uploads_in_progress: 64,
             upload_idle_secs: 30,
             upload_min_bytes_per_sec: 1024,
+            max_build_memory: 2 << 30,
             max_archive_bytes: 4 << 30,
             max_archive_entries: 10_000,
             elastic_max_payload_bytes: 1 << 20,
@@ -244,6 +259,11 @@ impl Config {
         if self.limits.max_upload_bytes == 0 {
             return Err(ConfigError(
                 "limits.max_upload_bytes must be positive".into(),
+            ));
+        }
+        if self.limits.max_build_memory < 1 << 20 {
+            return Err(ConfigError(
+                "limits.max_build_memory must be at least 1 MiB".into(),
             ));
         }
         if self.limits.concurrent_uploads == 0 {

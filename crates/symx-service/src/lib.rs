@@ -11,6 +11,7 @@ pub mod cache;
 mod catalog;
 pub mod config;
 mod error;
+pub mod fleet;
 mod jvm;
 pub mod limits;
 mod links;
@@ -59,6 +60,9 @@ struct Inner {
     /// Index builds of uploads at once (`limits.concurrent_uploads`), taken once the bytes
     /// have arrived.
     uploads: Arc<Semaphore>,
+    /// The memory of index builds in progress, in MiB (`limits.max_build_memory`): a build
+    /// takes its estimate before it starts, so builds together stay within the limit.
+    build_memory: Arc<Semaphore>,
     /// Uploads in progress, per tenant and in all.
     upload_slots: Arc<limits::UploadSlots>,
     spool_dir: PathBuf,
@@ -77,6 +81,8 @@ impl Symx {
             &data_dir.join("db"),
             &StorageOptions {
                 parallelism: config.cpu_workers() as i32,
+                write_buffer_bytes: config.storage.write_buffer_bytes as usize,
+                block_cache_bytes: config.storage.block_cache_bytes as usize,
             },
         )?;
         // Upload spool files live beside the database (same filesystem, so large uploads do
@@ -97,6 +103,9 @@ impl Symx {
         let auth_required = AtomicBool::new(!storage.api_keys()?.is_empty());
         let cpu = Arc::new(Semaphore::new(config.cpu_workers()));
         let uploads = Arc::new(Semaphore::new(config.limits.concurrent_uploads));
+        let build_memory = Arc::new(Semaphore::new(
+            upload::mib(config.limits.max_build_memory) as usize
+        ));
         let upload_slots = limits::UploadSlots::new(&config.limits);
         let limiter = limits::Limiter::new(&config.limits);
         Ok(Self {
@@ -109,6 +118,7 @@ impl Symx {
                 metrics,
                 cpu,
                 uploads,
+                build_memory,
                 upload_slots,
                 spool_dir,
                 auth_required,

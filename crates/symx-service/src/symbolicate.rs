@@ -602,7 +602,10 @@ impl Inner {
                 let file = rec.file("jvm_mapping_file").ok_or_else(|| {
                     ServiceError::internal(format!("artifact {id} has no jvm_mapping_file"))
                 })?;
-                let built = symx_proguard::build_index(&self.storage.read_blob(file)?)?;
+                let mapping = self.storage.read_blob(file)?;
+                let estimate = symx_proguard::estimate_build_memory(&mapping);
+                self.check_build_memory("jvm_mapping_file", estimate.bytes, || estimate.largest())?;
+                let built = symx_proguard::build_index(&mapping)?;
                 Ok(LoadedIndex::Jvm(symx_proguard::JvmIndex::open(
                     built.bytes,
                 )?))
@@ -738,6 +741,13 @@ impl Inner {
             Some(f) => Some(self.storage.read_blob(f)?),
             None => None,
         };
+        symx_sourcemap::check_build_memory(
+            &map,
+            minified
+                .as_deref()
+                .filter(|m| !symx_sourcemap::is_hermes_bytecode(m)),
+            self.config.limits.max_build_memory,
+        )?;
         let built = symx_sourcemap::build_index(&map, minified.as_deref())?;
         self.metrics
             .index_builds

@@ -197,6 +197,21 @@ impl UploadSession {
             .map_err(|_| ServiceError::new(ErrorCode::Unavailable, "service is shutting down"))?;
         let kind = self.meta.kind();
         let total = self.total;
+        // Then for its memory: estimated from the files before any is decoded (refused
+        // outright past `limits.max_build_memory`), taken from the budget all builds share.
+        let need = {
+            let (inner, files) = (symx.inner.clone(), files.clone());
+            symx.blocking(move || inner.estimate_build(kind, &files))
+                .await?
+        };
+        let permits = mib(need).clamp(1, mib(symx.inner.config.limits.max_build_memory));
+        let _memory = symx
+            .inner
+            .build_memory
+            .clone()
+            .acquire_many_owned(permits)
+            .await
+            .map_err(|_| ServiceError::new(ErrorCode::Unavailable, "service is shutting down"))?;
         let result = {
             let inner = symx.inner.clone();
             let (tenant, meta) = (self.tenant.clone(), self.meta.clone());
@@ -249,6 +264,80 @@ impl Inner {
             max_total_bytes: l.max_archive_bytes,
             ..symx_native::dsym::Limits::default()
         }
+    }
+
+    /// The peak memory the index build of an upload's spooled `files` will take, from a pass
+    /// over them that decodes nothing; refused past `limits.max_build_memory`, naming the
+    /// file and what costs the most. Native files count at their size (they are mapped and
+    /// read in place).
+    fn estimate_build(&self, kind: ArtifactKind, files: &[(String, PathBuf, u64)]) -> Result<u64> {
+        let path_of = |name: &str| files.iter().find(|f| f.0 == name).map(|f| f.1.as_path());
+        let max = self.config.limits.max_build_memory;
+        match kind {
+            ArtifactKind::Js | ArtifactKind::React => {
+                let Some(map_path) = path_of("source_map") else {
+                    return Ok(0);
+                };
+                let map = crate::mapped::Mapped::open(map_path)?;
+                if map.is_empty() {
+                    return Ok(0);
+                }
+                let minified = path_of("minified_file")
+                    .map(crate::mapped::Mapped::open)
+                    .transpose()?;
+                let minified = minified
+                    .as_deref()
+                    .filter(|m| !symx_sourcemap::is_hermes_bytecode(m));
+                symx_sourcemap::check_build_memory(&map, minified, max).map_err(|e| ServiceError {
+                    field: Some("source_map".into()),
+                    ..ServiceError::from(e)
+                })
+            }
+            ArtifactKind::Il2cpp => {
+                let len = files.iter().map(|f| f.2).sum::<u64>();
+                let need = symx_il2cpp::estimate_build_memory(len);
+                self.check_build_memory("il2cpp_mapping_file", need, || {
+                    format!("{len} bytes of JSON entries")
+                })?;
+                Ok(need)
+            }
+            ArtifactKind::Jvm => {
+                let Some(path) = path_of("jvm_mapping_file") else {
+                    return Ok(0);
+                };
+                let mapped = crate::mapped::Mapped::open(path)?;
+                let estimate = symx_proguard::estimate_build_memory(&mapped);
+                self.check_build_memory("jvm_mapping_file", estimate.bytes, || estimate.largest())?;
+                Ok(estimate.bytes)
+            }
+            _ => Ok(files.iter().map(|f| f.2).sum()),
+        }
+    }
+
+    /// Refuses a build estimated to take more than `limits.max_build_memory`, naming the
+    /// file and what costs the most (`largest`).
+    pub(crate) fn check_build_memory(
+        &self,
+        field: &str,
+        need: u64,
+        largest: impl FnOnce() -> String,
+    ) -> Result<()> {
+        let max = self.config.limits.max_build_memory;
+        if need <= max {
+            return Ok(());
+        }
+        Err(ServiceError {
+            field: Some(field.into()),
+            ..ServiceError::new(
+                ErrorCode::ResourceExhausted,
+                format!(
+                    "{field}: building its index would take about {} MiB ({}), more than limits.max_build_memory ({} MiB)",
+                    need >> 20,
+                    largest(),
+                    max >> 20
+                ),
+            )
+        })
     }
 
     /// Runs an index build, counting it and its time in the metrics.
@@ -341,6 +430,15 @@ impl Inner {
                 indexes.push(("js".to_owned(), built.bytes));
                 let service = meta.service.clone().unwrap_or_default();
                 let version = meta.version.clone().unwrap_or_default();
+                if kind == ArtifactKind::Js {
+                    // Elastic's list and delete name a map by these hashes: computed once,
+                    // here, after the build has freed its memory.
+                    let bundle = meta.minified_url.as_deref().unwrap_or_default();
+                    let fleet = crate::fleet::summary(&service, &version, bundle, &map);
+                    let fleet = serde_json::to_vec(&fleet)
+                        .map_err(|e| ServiceError::internal(format!("fleet summary: {e}")))?;
+                    indexes.push(("fleet".to_owned(), fleet));
+                }
                 let url = match kind {
                     ArtifactKind::Js => meta.minified_url.clone().unwrap_or_default(),
                     _ => meta.bundle_name.clone().unwrap_or_default(),
@@ -580,4 +678,9 @@ fn sha256_file(path: &std::path::Path) -> std::io::Result<[u8; 32]> {
             n => h.update(&buf[..n]),
         }
     }
+}
+
+/// Bytes in whole MiB, rounded up, as the build-memory budget counts them.
+pub(crate) fn mib(bytes: u64) -> u32 {
+    u32::try_from(bytes.div_ceil(1 << 20)).unwrap_or(u32::MAX)
 }

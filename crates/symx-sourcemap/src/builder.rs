@@ -84,7 +84,7 @@ pub fn raw_fields(map: &[u8]) -> Result<RawMapFields, Error> {
     })
 }
 
-fn strip_xssi(map: &[u8]) -> &[u8] {
+pub(crate) fn strip_xssi(map: &[u8]) -> &[u8] {
     // The spec allows a `)]}'` prefix line to defeat XSSI; JSON parsers must skip it.
     if map.starts_with(b")]}") {
         match memchr::memchr(b'\n', map) {

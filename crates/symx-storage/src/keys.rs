@@ -25,6 +25,12 @@ pub fn catalog(tenant: &Tenant, id: &ArtifactId) -> Vec<u8> {
     k
 }
 
+/// The tenant a `catalog` (or `identity`, `lookup`, `index`) key starts with.
+pub fn tenant_of(key: &[u8]) -> Option<Tenant> {
+    let (tenant, _) = read_part(key)?;
+    Tenant::new(std::str::from_utf8(tenant).ok()?).ok()
+}
+
 /// `catalog` prefix of one kind in one tenant.
 pub fn catalog_kind_prefix(tenant: &Tenant, kind: ArtifactKind) -> Vec<u8> {
     let mut k = tenant_prefix(tenant);

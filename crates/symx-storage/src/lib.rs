@@ -41,7 +41,27 @@ use std::sync::Mutex;
 use symx_types::{ArtifactId, ArtifactKind, ErrorCode, HasErrorCode, Tenant, UploadMetadata};
 
 /// The storage layout version. Bump on any change to a key layout or value encoding.
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: every artifact with a service and a version has the [`RELEASE_FIELD`] lookup key
+/// (version 1 stores are upgraded at open, see [`Storage::open`]).
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The lookup field every artifact with a service and a version is found by (listing one
+/// release, getting a map by file name), whatever its kind; its value is
+/// [`release_value`]. Storage writes it itself at commit.
+pub const RELEASE_FIELD: &str = "release";
+
+/// The [`RELEASE_FIELD`] value of a service and version (the service's length first, so no
+/// pair can be spelled two ways).
+pub fn release_value(service: &str, version: &str) -> String {
+    format!("{}:{service}{version}", service.len())
+}
+
+/// The release lookup entry of an artifact's metadata, when it has a service and a version.
+fn release_lookup(meta: &UploadMetadata) -> Option<(String, String)> {
+    let service = meta.service.as_deref().filter(|s| !s.is_empty())?;
+    let version = meta.version.as_deref().filter(|s| !s.is_empty())?;
+    Some((RELEASE_FIELD.to_owned(), release_value(service, version)))
+}
 /// Blob chunk size before compression: big enough for zstd to compress well, small enough
 /// that reading one chunk is cheap.
 pub const CHUNK_SIZE: usize = 4 << 20;
@@ -243,13 +263,26 @@ pub enum CommitOutcome {
 pub struct StorageOptions {
     /// Background compaction/flush threads for RocksDB.
     pub parallelism: i32,
+    /// Memtables of all column families together, in bytes (RocksDB's `db_write_buffer_size`):
+    /// past it the largest is flushed. Without it each column family may hold two 64 MiB
+    /// memtables.
+    pub write_buffer_bytes: usize,
+    /// One LRU block cache shared by every column family, index and filter blocks included.
+    pub block_cache_bytes: usize,
 }
 
 impl Default for StorageOptions {
     fn default() -> Self {
-        Self { parallelism: 2 }
+        Self {
+            parallelism: 2,
+            write_buffer_bytes: 64 << 20,
+            block_cache_bytes: 32 << 20,
+        }
     }
 }
+
+/// Open SST files kept at once (each holds a descriptor and its index in memory).
+const MAX_OPEN_FILES: i32 = 256;
 
 /// The store. Cheap to share behind an `Arc`; all methods are synchronous (callers run them
 /// off the async threads).
@@ -287,9 +320,23 @@ impl Storage {
         db_opts.create_missing_column_families(true);
         db_opts.increase_parallelism(options.parallelism.max(1));
         db_opts.set_compression_type(DBCompressionType::None);
+        // Memory bounded by configuration: memtables of all column families together, one
+        // block cache for all of them, a bounded set of open tables.
+        let write_buffer = options.write_buffer_bytes.max(1 << 20);
+        db_opts.set_db_write_buffer_size(write_buffer);
+        db_opts.set_max_open_files(MAX_OPEN_FILES);
+        let cache = rocksdb::Cache::new_lru_cache(options.block_cache_bytes.max(1 << 20));
+        let mut table = rocksdb::BlockBasedOptions::default();
+        table.set_block_cache(&cache);
+        table.set_cache_index_and_filter_blocks(true);
         let cfs = Column::ALL.iter().map(|c| {
             let mut o = Options::default();
             o.set_compression_type(DBCompressionType::None);
+            o.set_block_based_table_factory(&table);
+            // Each memtable at most a quarter of the shared budget, so one busy column
+            // family is flushed before it takes it all.
+            o.set_write_buffer_size(write_buffer / 4);
+            o.set_max_write_buffer_number(2);
             if matches!(c, Column::Blobs | Column::Index) {
                 // Large values live in blob files, out of the LSM tree, so compactions do not
                 // rewrite megabytes of already compressed (or compact) data.
@@ -333,13 +380,82 @@ impl Storage {
                     .try_into()
                     .map(u32::from_be_bytes)
                     .unwrap_or(u32::MAX);
-                if found == SCHEMA_VERSION {
-                    Ok(())
-                } else {
-                    Err(Error::Schema { found })
+                match found {
+                    SCHEMA_VERSION => Ok(()),
+                    1 => self.upgrade_from_1(),
+                    _ => Err(Error::Schema { found }),
                 }
             }
         }
+    }
+
+    /// Version 1 -> 2: adds the release lookup to every record that has a service and a
+    /// version (and its key, for live ones), in batches, then the new version number. A crash
+    /// part-way leaves version 1 and the next open finishes the work (adding is idempotent).
+    fn upgrade_from_1(&self) -> Result<()> {
+        let catalog = self.cf(Column::Catalog)?;
+        let lookup_cf = self.cf(Column::Lookup)?;
+        let mut batch = WriteBatch::default();
+        let mut upgraded = 0usize;
+        for item in self.db.iterator_cf(catalog, IteratorMode::Start) {
+            let (key, value) = item?;
+            let mut rec = decode_record("catalog entry", &value)?;
+            let Some(release) = release_lookup(&rec.metadata) else {
+                continue;
+            };
+            if rec.lookups.contains(&release) {
+                continue;
+            }
+            let Some(tenant) = keys::tenant_of(&key) else {
+                continue;
+            };
+            if rec.deleted_at_ms.is_none() {
+                batch.put_cf(
+                    lookup_cf,
+                    keys::lookup(&tenant, rec.kind, &release.0, &release.1, &rec.id),
+                    b"",
+                );
+            }
+            rec.lookups.push(release);
+            batch.put_cf(catalog, &key, encode_record(&rec)?);
+            upgraded += 1;
+            if batch.len() >= 10_000 {
+                self.db
+                    .write_opt(std::mem::take(&mut batch), &sync_writes())?;
+            }
+        }
+        batch.put_cf(
+            self.cf(Column::Meta)?,
+            keys::SCHEMA_VERSION_KEY,
+            SCHEMA_VERSION.to_be_bytes(),
+        );
+        self.db.write_opt(batch, &sync_writes())?;
+        tracing::info!(upgraded, "storage schema upgraded from version 1 to 2");
+        Ok(())
+    }
+
+    /// Records (live or not, as `lookup` answers: live) of one release of a kind, through the
+    /// release lookup: no scan of the kind.
+    pub fn list_release(
+        &self,
+        tenant: &Tenant,
+        kind: ArtifactKind,
+        service: &str,
+        version: &str,
+    ) -> Result<Vec<ArtifactRecord>> {
+        let ids = self.lookup(
+            tenant,
+            kind,
+            RELEASE_FIELD,
+            &release_value(service, version),
+        )?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(rec) = self.get(tenant, &id)? {
+                out.push(rec);
+            }
+        }
+        Ok(out)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -352,7 +468,12 @@ impl Storage {
 
     /// Commits one upload atomically (see the module docs). Returns ALREADY_EXISTS when the
     /// identity is taken by other content and `overwrite` is not set.
-    pub fn commit(&self, new: NewArtifact) -> Result<CommitOutcome> {
+    pub fn commit(&self, mut new: NewArtifact) -> Result<CommitOutcome> {
+        if let Some(release) = release_lookup(&new.record.metadata)
+            && !new.record.lookups.contains(&release)
+        {
+            new.record.lookups.push(release);
+        }
         let _guard = self.lock();
         let tenant = &new.tenant;
         let rec = &new.record;

@@ -261,3 +261,135 @@ fn chunks_of_an_interrupted_blob_write_are_never_reused() {
     s.commit(b).expect("commit");
     assert_eq!(s.read_blob(&file_b).expect("reads"), content);
 }
+
+#[test]
+fn a_release_lists_through_its_lookup_and_follows_delete_and_restore() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Storage::open(&dir.path().join("db"), &StorageOptions::default()).expect("open");
+    let t = Tenant::default();
+    let a = artifact(dir.path(), "1.0", b"one", false);
+    let id = a.record.id.clone();
+    s.commit(a).expect("commit");
+    s.commit(artifact(dir.path(), "1.1", b"two", false))
+        .expect("commit");
+    let listed = s
+        .list_release(&t, ArtifactKind::Js, "web", "1.0")
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, id);
+    assert!(
+        listed[0]
+            .lookups
+            .contains(&(RELEASE_FIELD.into(), release_value("web", "1.0")))
+    );
+    assert!(
+        s.list_release(&t, ArtifactKind::Js, "web", "1.")
+            .expect("list")
+            .is_empty()
+    );
+    assert!(
+        s.list_release(&t, ArtifactKind::Js, "we", "b1.0")
+            .expect("list")
+            .is_empty()
+    );
+    s.soft_delete(&t, std::slice::from_ref(&id))
+        .expect("delete");
+    assert!(
+        s.list_release(&t, ArtifactKind::Js, "web", "1.0")
+            .expect("list")
+            .is_empty()
+    );
+    s.restore(&t, std::slice::from_ref(&id), false)
+        .expect("restore");
+    assert_eq!(
+        s.list_release(&t, ArtifactKind::Js, "web", "1.0")
+            .expect("list")
+            .len(),
+        1
+    );
+}
+
+/// A store written by schema 1 (no release lookups) opens upgraded: its live artifacts list
+/// by release, its deleted ones get the entry in their record only (restore adds the key).
+#[test]
+fn a_version_1_store_is_upgraded_at_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("db");
+    let t = Tenant::default();
+    let (live, gone);
+    {
+        let s = Storage::open(&path, &StorageOptions::default()).expect("open");
+        let a = artifact(dir.path(), "1.0", b"one", false);
+        let b = artifact(dir.path(), "2.0", b"two", false);
+        (live, gone) = (a.record.id.clone(), b.record.id.clone());
+        s.commit(a).expect("commit");
+        s.commit(b).expect("commit");
+        s.soft_delete(&t, std::slice::from_ref(&gone))
+            .expect("delete");
+        // Undo what schema 2 added: the release keys and record entries, and the version.
+        let lookup_cf = s.cf(Column::Lookup).expect("cf");
+        for id in [&live, &gone] {
+            let mut rec = s.get(&t, id).expect("get").expect("present");
+            rec.lookups.retain(|(f, _)| f != RELEASE_FIELD);
+            let version = rec.metadata.version.clone().unwrap_or_default();
+            s.db.delete_cf(
+                lookup_cf,
+                keys::lookup(
+                    &t,
+                    ArtifactKind::Js,
+                    RELEASE_FIELD,
+                    &release_value("web", &version),
+                    id,
+                ),
+            )
+            .expect("delete key");
+            s.db.put_cf(
+                s.cf(Column::Catalog).expect("cf"),
+                keys::catalog(&t, id),
+                encode_record(&rec).expect("encode"),
+            )
+            .expect("put");
+        }
+        s.db.put_cf(
+            s.cf(Column::Meta).expect("cf"),
+            keys::SCHEMA_VERSION_KEY,
+            1u32.to_be_bytes(),
+        )
+        .expect("put");
+        assert!(
+            s.list_release(&t, ArtifactKind::Js, "web", "1.0")
+                .expect("list")
+                .is_empty()
+        );
+    }
+    let s = Storage::open(&path, &StorageOptions::default()).expect("upgrades");
+    let listed = s
+        .list_release(&t, ArtifactKind::Js, "web", "1.0")
+        .expect("list");
+    assert_eq!(
+        listed.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        vec![&live]
+    );
+    assert!(
+        s.list_release(&t, ArtifactKind::Js, "web", "2.0")
+            .expect("list")
+            .is_empty()
+    );
+    s.restore(&t, std::slice::from_ref(&gone), false)
+        .expect("restore");
+    assert_eq!(
+        s.list_release(&t, ArtifactKind::Js, "web", "2.0")
+            .expect("list")
+            .len(),
+        1
+    );
+    drop(s);
+    // Opening again finds version 2 and changes nothing.
+    let s = Storage::open(&path, &StorageOptions::default()).expect("opens");
+    assert_eq!(
+        s.list_release(&t, ArtifactKind::Js, "web", "1.0")
+            .expect("list")
+            .len(),
+        1
+    );
+}
