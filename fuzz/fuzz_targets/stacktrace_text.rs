@@ -3,7 +3,13 @@
 //! from a line of the text itself.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use symx_cli::stacktrace::{StackLine, is_apple_ips, parse};
+
+// The CLI's parsers are one dependency-free file of the `symx` binary: compiled here as they
+// are, without the CLI's gRPC stack.
+#[allow(dead_code)]
+#[path = "../../crates/symx-cli/src/stacktrace.rs"]
+mod stacktrace;
+use stacktrace::{StackLine, is_apple_ips, parse};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

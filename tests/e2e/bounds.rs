@@ -141,3 +141,65 @@ async fn hostile_artifacts_are_refused_before_memory_is_committed() {
         "peak RSS grew from {idle_kb} kB to {peak_kb} kB"
     );
 }
+
+/// Elastic's `GET /api/apm/sourcemaps` answers from what was stored at upload: the Fleet
+/// hashes of each map (computed once) and the map's own JSON, streamed one artifact at a time.
+/// Before, one page re-parsed and re-compressed every map on it at once (issue 11: a 367 MB
+/// page took 10 GB of RSS).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_elastic_list_streams_stored_maps() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::spawn(dir.path(), &[]);
+    d.ready().await;
+    const MAPS: usize = 4;
+    const CONTENT: usize = 12 << 20;
+    for i in 0..MAPS {
+        let content = incompressible_text(CONTENT, 0x5151 + i as u64);
+        let map = serde_json::json!({
+            "version": 3, "sources": ["big.js"], "sourcesContent": [content],
+            "names": [], "mappings": "AAAA",
+        })
+        .to_string()
+        .into_bytes();
+        let (status, body) = post_datadog(&d, js_event(&format!("big{i}")), "source_map", map).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    let before_kb = d.status_kb("VmHWM");
+    let resp = reqwest::Client::new()
+        .get(format!("http://{}/api/apm/sourcemaps?perPage=100", d.http))
+        .timeout(Duration::from_secs(120))
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.expect("the streamed answer is JSON");
+    let after_kb = d.status_kb("VmHWM");
+    let artifacts = body["artifacts"].as_array().expect("artifacts");
+    assert_eq!(artifacts.len(), MAPS);
+    for a in artifacts {
+        let sha = a["decodedSha256"].as_str().expect("decodedSha256");
+        assert_eq!(sha.len(), 64);
+        assert_eq!(a["id"], format!("apm:{}-{sha}", a["identifier"].as_str().unwrap_or("")));
+        assert_eq!(a["body"]["serviceName"], "hostile");
+        assert_eq!(
+            a["body"]["sourceMap"]["sourcesContent"][0].as_str().map(str::len),
+            Some(CONTENT)
+        );
+        assert!(a["encodedSize"].as_u64().unwrap_or(0) > 0);
+    }
+    eprintln!("symxd VmHWM: {before_kb} kB before the list of {MAPS} x 12 MB maps, {after_kb} kB after");
+    // One map (12 MB) and its answer chunk at a time, not the page.
+    assert!(
+        after_kb < before_kb + 3 * (CONTENT as u64 >> 10),
+        "listing grew the peak from {before_kb} kB to {after_kb} kB"
+    );
+    // And an id from the list deletes that map (the stored hash is the one listed).
+    let id = artifacts[0]["id"].as_str().expect("id").to_owned();
+    let resp = reqwest::Client::new()
+        .delete(format!("http://{}/api/apm/sourcemaps/{id}", d.http))
+        .header("kbn-xsrf", "true")
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap_or_default());
+}

@@ -3,7 +3,7 @@
 mod json;
 mod native_upload;
 mod reprocess;
-use symx_cli::stacktrace;
+mod stacktrace;
 mod upload;
 
 use anyhow::{Context, Result, bail};

@@ -89,12 +89,14 @@ pub struct LimitsConfig {
     /// second; slower ones (a slowloris trickling a byte now and then) are cut like idle
     /// ones. Default 1024; 0 turns it off.
     pub upload_min_bytes_per_sec: u64,
-    /// Most memory one index build may take, in bytes, estimated from the artifact before it
-    /// is decoded (a source map's counts of values, strings, segments and lines; a ProGuard
-    /// mapping's lines and classes; an IL2CPP mapping's entries): past it the upload is
-    /// refused (HTTP 413, gRPC RESOURCE_EXHAUSTED) naming what costs the most. Default 2 GiB,
-    /// four times the largest upload's bytes; with `concurrent_uploads` builds at once, builds
-    /// take at most `concurrent_uploads` times this.
+    /// Memory of the index builds in progress, together, in bytes. Each build's peak is
+    /// estimated from its files before anything is decoded (a source map's counts of values,
+    /// strings, segments and lines; a ProGuard mapping's class and member lines; an IL2CPP
+    /// mapping's size; a native file's size) and taken from this budget before the build
+    /// starts, so builds wait for memory rather than exceed it; one that alone exceeds it is
+    /// refused (HTTP 413, gRPC RESOURCE_EXHAUSTED) naming what costs the most. Default 2 GiB:
+    /// room for an 80 MB R8 mapping (about 20 bytes of build per byte of mapping) or a 300 MB
+    /// source map of embedded sources; raise it for larger ones.
     pub max_build_memory: u64,
     /// Most bytes a dSYM archive may expand to (all entries together). Default 4 GiB: eight
     /// times the upload limit, beyond what DWARF compresses (4 to 6 times); more is a bomb.
