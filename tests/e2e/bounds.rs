@@ -161,7 +161,8 @@ async fn the_elastic_list_streams_stored_maps() {
         })
         .to_string()
         .into_bytes();
-        let (status, body) = post_datadog(&d, js_event(&format!("big{i}")), "source_map", map).await;
+        let (status, body) =
+            post_datadog(&d, js_event(&format!("big{i}")), "source_map", map).await;
         assert_eq!(status, 202, "{body}");
     }
     let before_kb = d.status_kb("VmHWM");
@@ -179,15 +180,22 @@ async fn the_elastic_list_streams_stored_maps() {
     for a in artifacts {
         let sha = a["decodedSha256"].as_str().expect("decodedSha256");
         assert_eq!(sha.len(), 64);
-        assert_eq!(a["id"], format!("apm:{}-{sha}", a["identifier"].as_str().unwrap_or("")));
+        assert_eq!(
+            a["id"],
+            format!("apm:{}-{sha}", a["identifier"].as_str().unwrap_or(""))
+        );
         assert_eq!(a["body"]["serviceName"], "hostile");
         assert_eq!(
-            a["body"]["sourceMap"]["sourcesContent"][0].as_str().map(str::len),
+            a["body"]["sourceMap"]["sourcesContent"][0]
+                .as_str()
+                .map(str::len),
             Some(CONTENT)
         );
         assert!(a["encodedSize"].as_u64().unwrap_or(0) > 0);
     }
-    eprintln!("symxd VmHWM: {before_kb} kB before the list of {MAPS} x 12 MB maps, {after_kb} kB after");
+    eprintln!(
+        "symxd VmHWM: {before_kb} kB before the list of {MAPS} x 12 MB maps, {after_kb} kB after"
+    );
     // One map (12 MB) and its answer chunk at a time, not the page.
     assert!(
         after_kb < before_kb + 3 * (CONTENT as u64 >> 10),
@@ -201,5 +209,10 @@ async fn the_elastic_list_streams_stored_maps() {
         .send()
         .await
         .expect("delete");
-    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap_or_default());
+    assert_eq!(
+        resp.status(),
+        200,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
 }

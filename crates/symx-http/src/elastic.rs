@@ -4,10 +4,13 @@
 //! An Elastic upload is the same artifact as a Datadog `js_sourcemap` (service =
 //! `service_name`, version = `service_version`, minified URL = `bundle_filepath`): it resolves
 //! frames and lists in both APIs, and a Datadog upload lists here too. The Fleet artifact
-//! fields are computed from what is stored: the body is
-//! `{"serviceName","serviceVersion","bundleFilepath","sourceMap"}` (the map as uploaded),
-//! `decodedSha256`/`decodedSize` describe that JSON, `encodedSha256`/`encodedSize` its zlib
-//! compression, and the id is `apm:<service>-<version>-<decodedSha256>`. `DELETE` takes that
+//! fields are computed once, at upload, and stored beside the artifact
+//! (`symx_service::fleet`): the body is
+//! `{"serviceName","serviceVersion","bundleFilepath","sourceMap"}`, `decodedSha256` /
+//! `decodedSize` describe that JSON, `encodedSha256` / `encodedSize` its zlib compression, and
+//! the id is `apm:<service>-<version>-<decodedSha256>`. The list streams its answer one
+//! artifact at a time, each with the map's JSON text as it was uploaded: listing never
+//! re-encodes a map, and holds one at a time. `DELETE` takes that
 //! id, or a prefix of it with at least 8 digits of the hash (the document's example uses
 //! `apm:foo-1.0.0-644fd5a9`).
 //!

@@ -183,9 +183,10 @@ fn main() -> anyhow::Result<()> {
 
 /// glibc's allocator gives busy threads arenas of their own, up to eight per core, and keeps
 /// what each one freed: under a steady mix of index builds, cache evictions and requests,
-/// `symxd`'s resident set kept growing (3-minute soak, 64 MiB cache: 150 -> 280 MiB) while
-/// what it used stayed flat. Two arenas keep it flat (150 -> 165 MiB) at no measured cost
-/// (BENCHMARKS.md, "Soak"). `MALLOC_ARENA_MAX` set by the operator wins.
+/// `symxd`'s resident set kept growing (3-minute soak, 64 MiB cache: 187 -> 256 MiB by third)
+/// while what it used stayed flat. Two arenas keep it near the budget (109 -> 164 MiB in the
+/// same minute-long run; 190 MiB after 10 minutes) at a throughput within the run-to-run
+/// spread (BENCHMARKS.md, "Soak"). `MALLOC_ARENA_MAX` set by the operator wins.
 #[allow(unsafe_code)]
 mod allocator {
     pub fn bound_arenas() {

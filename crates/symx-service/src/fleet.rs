@@ -4,8 +4,8 @@
 //! artifact as its `fleet` index, so listing never re-reads or re-encodes a map.
 //!
 //! The decoded body is `{"bundleFilepath", "serviceName", "serviceVersion", "sourceMap"}` as
-//! compact JSON with sorted keys; the encoded body is its zlib stream. Both are hashed as they
-//! are written, never held.
+//! compact JSON with sorted keys; the encoded body is its zlib stream, hashed as it is
+//! written.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -78,13 +78,17 @@ impl<W> Hashing<W> {
 }
 
 /// Hashes the decoded and encoded forms of `body`; `encoded` receives the zlib stream (a
-/// [`std::io::sink`] when only the hashes are wanted).
+/// [`std::io::sink`] when only the hashes are wanted). The decoded JSON is compressed in one
+/// write: deflate's output depends on how its input is cut, and the hashes must stay the ones
+/// earlier versions reported.
 pub fn summarize<W: Write>(body: &Value, encoded: W) -> std::io::Result<(FleetSummary, W)> {
-    let zlib =
+    let decoded = serde_json::to_vec(body)?;
+    let decoded_sha256 = hex::encode(Sha256::digest(&decoded));
+    let decoded_size = decoded.len() as u64;
+    let mut zlib =
         flate2::write::ZlibEncoder::new(Hashing::new(encoded), flate2::Compression::default());
-    let mut decoded = Hashing::new(zlib);
-    serde_json::to_writer(&mut decoded, body)?;
-    let (decoded_sha256, decoded_size, zlib) = decoded.digest();
+    zlib.write_all(&decoded)?;
+    drop(decoded);
     let (encoded_sha256, encoded_size, encoded) = zlib.finish()?.digest();
     Ok((
         FleetSummary {
