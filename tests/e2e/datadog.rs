@@ -399,3 +399,69 @@ async fn get_delete_and_restore_like_the_documents() {
     assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["errors"][0]["source"]["parameter"], "filter[version]");
 }
+
+/// Restoring an artifact whose identity another upload took meanwhile is a conflict the
+/// caller can act on (409 naming the artifact that holds it, gRPC ALREADY_EXISTS; with
+/// `overwrite` over gRPC the restore replaces it), never a server error.
+#[tokio::test]
+async fn restoring_over_a_taken_identity_is_a_conflict() {
+    use reqwest::Method;
+    let srv = TestServer::start().await.expect("server");
+    let (status, body) = post(&srv, multipart(&js_parts(event("5.0.0"))), false).await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{body}");
+    let old = body["data"]["id"].as_str().expect("id").to_owned();
+    let base = srv.http();
+    let q = "mapkind=js&filter[service]=shop-web&filter[version]=5.0.0";
+    let (status, body) = call(
+        Method::DELETE,
+        format!("{base}/api/v2/sourcemaps?{q}&dry_run=false"),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    // Another map for the same service, version and URL takes the identity.
+    let mut parts = js_parts(event("5.0.0"));
+    let map = parts
+        .iter_mut()
+        .find(|p| p.0 == "source_map")
+        .expect("map part");
+    let mut v: serde_json::Value = serde_json::from_slice(&map.3).expect("json");
+    v["sourceRoot"] = "changed/".into();
+    map.3 = v.to_string().into_bytes();
+    let (status, body) = post(&srv, multipart(&parts), false).await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{body}");
+    let new = body["data"]["id"].as_str().expect("id").to_owned();
+    assert_ne!(old, new);
+
+    let (status, body) = call(
+        Method::POST,
+        format!("{base}/api/v2/sourcemaps/restore?filter[id]={old}"),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["errors"][0]["status"], "409", "{body}");
+    assert!(
+        body["errors"][0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(&new)),
+        "{body}"
+    );
+
+    let mut art = srv.artifacts().await.expect("client");
+    let err = art
+        .restore(symx_proto::v1::RestoreRequest {
+            ids: vec![old.clone()],
+            overwrite: false,
+        })
+        .await
+        .expect_err("conflict");
+    assert_eq!(err.code(), tonic::Code::AlreadyExists, "{err:?}");
+    let restored = art
+        .restore(symx_proto::v1::RestoreRequest {
+            ids: vec![old.clone()],
+            overwrite: true,
+        })
+        .await
+        .expect("restore with overwrite")
+        .into_inner();
+    assert_eq!(restored.artifacts[0].id, old);
+}

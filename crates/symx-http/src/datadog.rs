@@ -266,6 +266,8 @@ pub(crate) fn api_errors(status: StatusCode, detail: &str, parameter: Option<&st
 fn api_service_error(e: &ServiceError) -> Response {
     let status = match e.code {
         ErrorCode::InvalidArgument | ErrorCode::FailedPrecondition => StatusCode::BAD_REQUEST,
+        // A restore over an identity another artifact took meanwhile.
+        ErrorCode::AlreadyExists => StatusCode::CONFLICT,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
