@@ -360,3 +360,55 @@ fn an_il2cpp_mapping() {
     built.expect("builds");
     check("IL2CPP mapping", estimate, json.len() as u64, peak);
 }
+
+/// A C program of `functions` functions with inlined helpers and structs, compiled by gcc
+/// with DWARF 5 at -O2 (the shape of a release build with debug information).
+fn compiled_program(functions: usize) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut c = String::from("#include <stdio.h>\n");
+    for f in 0..functions {
+        let _ = write!(
+            c,
+            "struct s{f} {{ int a; long b; const char *name; double v[4]; }};\n\
+             static inline int helper{f}(struct s{f} *p, int x) {{ return p->a * x + (int)p->b; }}\n\
+             __attribute__((noinline)) int fn{f}(int x) {{\n\
+               struct s{f} s = {{ x, x * 2L, \"fn{f}\", {{ 1.0, 2.0, 3.0, 4.0 }} }};\n\
+               int acc = 0;\n\
+               for (int i = 0; i < x; i++) acc += helper{f}(&s, i);\n\
+               if (acc > 1000) printf(\"%s %d\\n\", s.name, acc);\n\
+               return acc;\n\
+             }}\n"
+        );
+    }
+    c.push_str("int main(int argc, char **argv) {\n  int t = 0;\n");
+    for f in 0..functions {
+        let _ = writeln!(c, "  t += fn{f}(argc);");
+    }
+    c.push_str("  return t == 42;\n}\n");
+    let src = dir.path().join("prog.c");
+    std::fs::write(&src, c).expect("write source");
+    let out = dir.path().join("prog");
+    let status = std::process::Command::new("gcc")
+        .args(["-g", "-gdwarf-5", "-O2", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("gcc runs (scripts/setup.sh installs it)");
+    assert!(status.success(), "gcc failed");
+    std::fs::read(out).expect("read program")
+}
+
+#[test]
+fn a_native_program_with_dwarf() {
+    let program = compiled_program(4_000);
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let estimate = symx_native::estimate_build_memory(&program);
+    let (built, peak) = peak_of(|| symx_native::build_all(&program));
+    built.expect("builds");
+    check(
+        &format!("ELF of {} bytes with DWARF", program.len()),
+        estimate,
+        program.len() as u64,
+        peak,
+    );
+}

@@ -240,6 +240,52 @@ pub struct BuiltNative {
     pub info: ObjectInfo,
 }
 
+/// Peak bytes of a build per byte of debug information (DWARF or PDB), the file's own bytes
+/// apart: symbolic's converter holds every function, inline record and line row of the
+/// object while it writes the SymCache. Measured by the workspace's `memory` test
+/// (`tests/memory/`), which checks the estimate stays above the measured peak.
+const PER_DEBUG_BYTE: u64 = 5;
+const BUILD_BASE: u64 = 16 << 20;
+
+/// Estimates the peak memory of [`build_all`] on `bytes` without building anything: the file
+/// (read in place), plus [`PER_DEBUG_BYTE`] per byte of its debug sections (`.debug_*`,
+/// `.zdebug_*`, `__debug_*`, at their uncompressed size), or per byte of the file when it is
+/// a PDB or its sections cannot be read (a fat Mach-O file: each slice counts whole).
+pub fn estimate_build_memory(bytes: &[u8]) -> u64 {
+    let len = bytes.len() as u64;
+    let debug = guarded(|| Ok(debug_bytes(bytes))).unwrap_or(len);
+    estimate_with_debug(len, debug)
+}
+
+/// The estimate of a file of `len` bytes holding `debug` bytes of debug information (a dSYM
+/// archive entry counts whole: its size is known before it is extracted).
+pub fn estimate_with_debug(len: u64, debug: u64) -> u64 {
+    len.saturating_add(debug.saturating_mul(PER_DEBUG_BYTE))
+        .saturating_add(BUILD_BASE)
+}
+
+fn debug_bytes(bytes: &[u8]) -> u64 {
+    use object::{Object as _, ObjectSection as _};
+    let Ok(file) = object::File::parse(bytes) else {
+        return bytes.len() as u64;
+    };
+    file.sections()
+        .filter(|s| {
+            s.name().is_ok_and(|n| {
+                n.starts_with(".debug")
+                    || n.starts_with(".zdebug")
+                    || n.starts_with("__debug")
+                    || n.starts_with("__zdebug")
+            })
+        })
+        .map(|s| {
+            s.compressed_data()
+                .map(|c| c.uncompressed_size)
+                .unwrap_or_else(|_| s.size())
+        })
+        .fold(0u64, u64::saturating_add)
+}
+
 /// Builds the lookup index of an object file: DWARF (or PDB) functions with their inlinees
 /// and line tables, plus the symbol table (and dynamic symbols, PE exports) for code without
 /// debug information. For a fat Mach-O file, the first slice; [`build_all`] builds every one.

@@ -92,8 +92,8 @@ pub struct LimitsConfig {
     /// Memory of the index builds in progress, together, in bytes. Each build's peak is
     /// estimated from its files before anything is decoded (a source map's counts of values,
     /// strings, segments and lines; a ProGuard mapping's class and member lines; an IL2CPP
-    /// mapping's size; a native file's size) and taken from this budget before the build
-    /// starts, so builds wait for memory rather than exceed it; one that alone exceeds it is
+    /// mapping's size; a native file's debug sections) and taken from this budget before the
+    /// build starts, so builds wait for memory rather than exceed it; one that alone exceeds it is
     /// refused (HTTP 413, gRPC RESOURCE_EXHAUSTED) naming what costs the most. Default 2 GiB:
     /// room for an 80 MB R8 mapping (about 20 bytes of build per byte of mapping) or a 300 MB
     /// source map of embedded sources; raise it for larger ones.

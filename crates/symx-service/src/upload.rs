@@ -268,8 +268,7 @@ impl Inner {
 
     /// The peak memory the index build of an upload's spooled `files` will take, from a pass
     /// over them that decodes nothing; refused past `limits.max_build_memory`, naming the
-    /// file and what costs the most. Native files count at their size (they are mapped and
-    /// read in place).
+    /// file and what costs the most.
     fn estimate_build(&self, kind: ArtifactKind, files: &[(String, PathBuf, u64)]) -> Result<u64> {
         let path_of = |name: &str| files.iter().find(|f| f.0 == name).map(|f| f.1.as_path());
         let max = self.config.limits.max_build_memory;
@@ -310,7 +309,34 @@ impl Inner {
                 self.check_build_memory("jvm_mapping_file", estimate.bytes, || estimate.largest())?;
                 Ok(estimate.bytes)
             }
-            _ => Ok(files.iter().map(|f| f.2).sum()),
+            ArtifactKind::Ios => {
+                // Entries are built one at a time: the largest decides.
+                let Some(path) = path_of("symbols_archive") else {
+                    return Ok(0);
+                };
+                let file = std::io::BufReader::new(std::fs::File::open(path)?);
+                let largest = symx_native::dsym::DsymArchive::open(file, &self.archive_limits())
+                    .map(|a| a.dwarf_files().iter().map(|e| e.size).max().unwrap_or(0))
+                    // Not an archive it can read: the build refuses it, naming why.
+                    .unwrap_or(0);
+                let need = symx_native::estimate_with_debug(largest, largest);
+                self.check_build_memory("symbols_archive", need, || {
+                    format!("a DWARF file of {largest} bytes")
+                })?;
+                Ok(need)
+            }
+            _ => {
+                let mut need = 0u64;
+                for (part, path, _) in files {
+                    let mapped = crate::mapped::Mapped::open(path)?;
+                    let one = symx_native::estimate_build_memory(&mapped);
+                    self.check_build_memory(part, one, || {
+                        format!("{} bytes with their debug information", mapped.len())
+                    })?;
+                    need = need.saturating_add(one);
+                }
+                Ok(need)
+            }
         }
     }
 
