@@ -629,13 +629,23 @@ async fn truncated_upload_stream_stores_nothing() {
     })
     .await
     .expect("send chunk");
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // The upload is under way: its spool exists (else the check below proves nothing).
+    let spool = srv.dir.path().join("spool");
+    let spooled =
+        |spool: &std::path::Path| std::fs::read_dir(spool).map(|d| d.count()).unwrap_or(0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while spooled(&spool) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload never spooled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     // The client goes away mid-stream.
     call.abort();
     drop(tx);
-    let spool = srv.dir.path().join("spool");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while std::fs::read_dir(&spool).map(|d| d.count()).unwrap_or(0) > 0 {
+    while spooled(&spool) > 0 {
         assert!(
             std::time::Instant::now() < deadline,
             "spool files left behind"
