@@ -434,8 +434,8 @@ impl Storage {
         Ok(())
     }
 
-    /// Records (live or not, as `lookup` answers: live) of one release of a kind, through the
-    /// release lookup: no scan of the kind.
+    /// The live records of one release (service and version) of a kind, through the release
+    /// lookup: no scan of the kind. (Soft-deleted artifacts have no lookup keys.)
     pub fn list_release(
         &self,
         tenant: &Tenant,
