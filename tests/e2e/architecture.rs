@@ -93,4 +93,56 @@ fn dependency_edges_follow_the_architecture() {
         !deps["symx-http"].contains("tonic"),
         "symx-http has its own DTOs"
     );
+    // Every edge between our crates is one ARCHITECTURE.md lists ("Dependency edges").
+    let allowed: BTreeMap<&str, BTreeSet<&str>> = [
+        ("symx-types", vec![]),
+        ("symx-sourcemap", vec!["symx-types"]),
+        ("symx-native", vec!["symx-types"]),
+        ("symx-proguard", vec!["symx-types"]),
+        ("symx-il2cpp", vec!["symx-types"]),
+        ("symx-storage", vec!["symx-types"]),
+        ("symx-proto", vec![]),
+        (
+            "symx-service",
+            vec![
+                "symx-types",
+                "symx-sourcemap",
+                "symx-native",
+                "symx-proguard",
+                "symx-il2cpp",
+                "symx-storage",
+            ],
+        ),
+        (
+            "symx-grpc",
+            vec!["symx-types", "symx-proto", "symx-service"],
+        ),
+        ("symx-http", vec!["symx-service", "symx-types"]),
+        (
+            "symx-server",
+            vec!["symx-grpc", "symx-http", "symx-service", "symx-types"],
+        ),
+        ("symx-cli", vec!["symx-proto", "symx-types", "symx-native"]),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.into_iter().collect()))
+    .collect();
+    for (package, its) in &deps {
+        if matches!(package.as_str(), "symx-e2e" | "symx-benches") {
+            continue;
+        }
+        let ours: BTreeSet<&str> = its
+            .iter()
+            .filter(|d| d.starts_with("symx-"))
+            .map(String::as_str)
+            .collect();
+        let Some(ok) = allowed.get(package.as_str()) else {
+            panic!("{package} is not in ARCHITECTURE.md's crate table: add it and its edges");
+        };
+        assert!(
+            ours.is_subset(ok),
+            "{package} depends on {:?}, which ARCHITECTURE.md does not list",
+            ours.difference(ok).collect::<Vec<_>>()
+        );
+    }
 }

@@ -248,7 +248,7 @@ const PER_DEBUG_BYTE: u64 = 5;
 const BUILD_BASE: u64 = 16 << 20;
 
 /// Estimates the peak memory of [`build_all`] on `bytes` without building anything: the file
-/// (read in place), plus [`PER_DEBUG_BYTE`] per byte of its debug sections (`.debug_*`,
+/// (read in place), plus 5 bytes per byte of its debug sections (`.debug_*`,
 /// `.zdebug_*`, `__debug_*`, at their uncompressed size), or per byte of the file when it is
 /// a PDB or its sections cannot be read (a fat Mach-O file: each slice counts whole).
 pub fn estimate_build_memory(bytes: &[u8]) -> u64 {

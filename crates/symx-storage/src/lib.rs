@@ -2,8 +2,10 @@
 //!
 //! # Design
 //! One embedded RocksDB with one column family per concern (see [`Column`] for key layouts
-//! and value encodings). Every key starts with the tenant (except content-addressed blobs,
-//! which are shared and reference-counted per tenant and artifact), so tenants never mix.
+//! and value encodings). Catalog, identity, lookup and index keys start with the tenant, so
+//! tenants never mix; content-addressed blobs are shared and reference-counted per tenant and
+//! artifact, trash keys start with the deletion time (for the purge scan), API keys with
+//! their id.
 //!
 //! * **Atomicity.** An upload commits its catalog entry, identity key, lookup keys, blob
 //!   references, derived indexes and (up to [`INLINE_BLOB_LIMIT`]) its blob chunks in one
@@ -24,8 +26,10 @@
 //!   removes entries older than the configured age, and blobs nobody references any more.
 //! * **Schema version.** `meta/schema_version` is written at creation and checked at open.
 //!
-//! Writers are serialised by one commit lock: commits are short (the expensive index build
-//! happens before), and it makes the identity check and the blob reference count exact.
+//! Writers are serialised by one commit lock, which makes the identity check and the blob
+//! reference count exact. The index build happens before it; a new blob's chunks are
+//! compressed and written under it (purge takes the same lock, so it never sees written-ahead
+//! chunks before their reference), so a large upload's commit holds it for seconds.
 
 mod keys;
 
