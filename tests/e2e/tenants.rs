@@ -195,9 +195,28 @@ async fn tenants_are_isolated_on_every_grpc_call() {
             .expect("reprocess")
             .into_inner();
         let result = stream.message().await.expect("result").expect("one result");
+        assert_eq!((result.error_code, result.error.as_str()), (0, ""));
         let frame = &result.response.expect("response").stacktraces[0].frames[0];
         assert_eq!(frame.status, want as i32, "{frame:?}");
     }
+    // A rejected event carries the code and field a call would have failed with.
+    let mut big = event("e2");
+    if let Some(r) = big.request.as_mut() {
+        r.stacktraces[0].frames = vec![js_frame(APP, 1, 7); 10_001];
+    }
+    let mut stream = sym
+        .reprocess(with_key(tokio_stream::iter(vec![big]), &k.a_read))
+        .await
+        .expect("reprocess")
+        .into_inner();
+    let result = stream.message().await.expect("result").expect("one result");
+    assert_eq!(
+        result.error_code,
+        Code::InvalidArgument as i32,
+        "{result:?}"
+    );
+    assert_eq!(result.error_field, "stacktraces");
+    assert!(result.error.contains("10001 frames"), "{}", result.error);
     let listed = art
         .list(with_key(list_req("shop"), &k.b_all))
         .await

@@ -190,7 +190,17 @@ pub async fn run(args: ReprocessArgs, ch: Conn) -> Result<()> {
                         Some(r) if r.error.is_empty() => {
                             json::response(&r.response.unwrap_or_default())
                         }
-                        Some(r) => serde_json::json!({"error": r.error}),
+                        Some(r) => {
+                            let mut e = serde_json::json!({
+                                "error": r.error,
+                                // `InvalidArgument`, `ResourceExhausted`, ...: retry the latter.
+                                "code": format!("{:?}", tonic::Code::from_i32(r.error_code)),
+                            });
+                            if !r.error_field.is_empty() {
+                                e["field"] = r.error_field.into();
+                            }
+                            e
+                        }
                         None => serde_json::json!({"error": "no result from the server"}),
                     };
                     if let Some(obj) = v.as_object_mut() {

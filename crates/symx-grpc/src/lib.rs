@@ -362,12 +362,15 @@ impl SymbolicationService for SymbolicationApi {
                         Ok(resp) => pb::ReprocessResult {
                             id: event.id,
                             response: Some(symbolicate_to_pb(resp)),
-                            error: String::new(),
+                            ..Default::default()
                         },
+                        // The event's answer, in the words of the one gRPC mapping.
                         Err(e) => pb::ReprocessResult {
                             id: event.id,
                             response: None,
                             error: e.to_string(),
+                            error_code: code_of(e.code) as i32,
+                            error_field: e.field.clone().unwrap_or_default(),
                         },
                     })
                 }
