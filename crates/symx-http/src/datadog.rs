@@ -28,19 +28,17 @@ pub(crate) fn errors(status: StatusCode, messages: Vec<String>) -> Response {
 }
 
 /// A service error as the document's status and body.
+/// The upload's status of an error code: the one mapping, narrowed to the statuses the upload
+/// document names (it has no 409: an identity conflict is a 400, as datadog-ci expects).
+pub(crate) fn upload_status(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::AlreadyExists => StatusCode::BAD_REQUEST,
+        other => crate::status_of(other),
+    }
+}
+
 pub(crate) fn service_error(e: &ServiceError) -> Response {
-    let status = match e.code {
-        ErrorCode::InvalidArgument | ErrorCode::AlreadyExists | ErrorCode::FailedPrecondition => {
-            StatusCode::BAD_REQUEST
-        }
-        ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
-        ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
-        ErrorCode::ResourceExhausted => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::DeadlineExceeded => StatusCode::REQUEST_TIMEOUT,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
+    let status = upload_status(e.code);
     if status.is_server_error() {
         tracing::error!(error = %e.message, "upload failed");
     } else {
@@ -264,18 +262,8 @@ pub(crate) fn api_errors(status: StatusCode, detail: &str, parameter: Option<&st
 }
 
 fn api_service_error(e: &ServiceError) -> Response {
-    let status = match e.code {
-        ErrorCode::InvalidArgument | ErrorCode::FailedPrecondition => StatusCode::BAD_REQUEST,
-        // A restore over an identity another artifact took meanwhile.
-        ErrorCode::AlreadyExists => StatusCode::CONFLICT,
-        ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
-        ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
-        ErrorCode::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::DeadlineExceeded => StatusCode::REQUEST_TIMEOUT,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
+    // A restore over an identity another artifact took meanwhile is a 409.
+    let status = crate::status_of(e.code);
     if status.is_server_error() {
         tracing::error!(error = %e.message, "list failed");
     }

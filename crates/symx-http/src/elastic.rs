@@ -26,20 +26,10 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use symx_service::fleet::FleetSummary;
 use symx_service::{ArtifactView, ListQuery, Principal, ServiceError, Symx};
-use symx_types::{ArtifactKind, ErrorCode, UploadMetadata, UploadType};
+use symx_types::{ArtifactKind, UploadMetadata, UploadType};
 
 fn service_error(e: &ServiceError) -> Response {
-    let status = match e.code {
-        ErrorCode::InvalidArgument | ErrorCode::FailedPrecondition => StatusCode::BAD_REQUEST,
-        ErrorCode::AlreadyExists => StatusCode::CONFLICT,
-        ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
-        ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
-        ErrorCode::ResourceExhausted => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::DeadlineExceeded => StatusCode::REQUEST_TIMEOUT,
-        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-    };
+    let status = crate::status_of(e.code);
     if status.is_server_error() {
         tracing::error!(error = %e.message, "elastic request failed");
     }

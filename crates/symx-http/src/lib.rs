@@ -17,6 +17,26 @@ use axum::routing::{delete, get, post};
 use guard::{Gate, Style, guard};
 use symx_service::{Scope, Symx};
 
+/// The one mapping from error codes to HTTP statuses, for every route of both vendor APIs.
+/// A vendor document that names fewer statuses narrows it where the route answers (the
+/// Datadog upload document has no 409: an identity conflict there is a 400).
+pub(crate) fn status_of(code: symx_types::ErrorCode) -> StatusCode {
+    use symx_types::ErrorCode as C;
+    match code {
+        C::InvalidArgument | C::FailedPrecondition => StatusCode::BAD_REQUEST,
+        C::NotFound => StatusCode::NOT_FOUND,
+        C::AlreadyExists => StatusCode::CONFLICT,
+        C::PermissionDenied => StatusCode::FORBIDDEN,
+        C::Unauthenticated => StatusCode::UNAUTHORIZED,
+        // Sizes: an upload past its limit, a build past the build-memory budget. (Rates are
+        // refused before a handler runs, with 429.)
+        C::ResourceExhausted => StatusCode::PAYLOAD_TOO_LARGE,
+        C::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        C::DeadlineExceeded => StatusCode::REQUEST_TIMEOUT,
+        C::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 pub mod datadog;
 pub mod elastic;
 mod guard;
@@ -114,5 +134,44 @@ async fn readyz(State(symx): State<Symx>) -> Response {
             )
                 .into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use symx_types::ErrorCode;
+
+    /// Every code gets a status of its class, and only a server fault is a 5xx the client
+    /// cannot act on: the restore conflict (409) and a build past its memory budget (413)
+    /// included, never a 500.
+    #[test]
+    fn every_error_code_has_one_status() {
+        for code in ErrorCode::ALL {
+            let status = status_of(code);
+            assert_eq!(
+                status.is_server_error(),
+                !code.is_client_error(),
+                "{code:?} answers {status}"
+            );
+            assert_eq!(
+                datadog::upload_status(code) == status,
+                code != ErrorCode::AlreadyExists,
+                "{code:?}: the upload narrows only the conflict"
+            );
+        }
+        assert_eq!(status_of(ErrorCode::AlreadyExists), StatusCode::CONFLICT);
+        assert_eq!(
+            datadog::upload_status(ErrorCode::AlreadyExists),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status_of(ErrorCode::ResourceExhausted),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        assert_eq!(
+            status_of(ErrorCode::DeadlineExceeded),
+            StatusCode::REQUEST_TIMEOUT
+        );
     }
 }

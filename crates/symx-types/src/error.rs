@@ -27,6 +27,20 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for edges to check their mappings against.
+    pub const ALL: [Self; 10] = [
+        Self::InvalidArgument,
+        Self::NotFound,
+        Self::AlreadyExists,
+        Self::PermissionDenied,
+        Self::Unauthenticated,
+        Self::ResourceExhausted,
+        Self::FailedPrecondition,
+        Self::Unavailable,
+        Self::DeadlineExceeded,
+        Self::Internal,
+    ];
+
     /// True when the caller, not the service, is at fault: such errors are not logged as errors.
     pub fn is_client_error(self) -> bool {
         !matches!(self, Self::Internal | Self::Unavailable)
