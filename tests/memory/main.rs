@@ -65,6 +65,12 @@ static ALLOC: Counting = Counting;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// Taken first thing by every test, before it makes its input: the high-water mark is the
+/// process's, so nothing else may allocate while a case is measured.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The bytes `build` allocates at its peak, above what was in use before it.
 fn peak_of<T>(build: impl FnOnce() -> T) -> (T, u64) {
     let before = IN_USE.load(Ordering::Relaxed);
@@ -97,7 +103,6 @@ fn check(case: &str, estimate: u64, held: u64, peak: u64) {
 }
 
 fn js_case(case: &str, map: &str, minified: Option<&str>) {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let minified_len = minified.map_or(0, |m| m.len() as u64);
     let shape = symx_sourcemap::measure(map.as_bytes()).expect("measures");
     let estimate = shape.build_bytes(minified.map(str::as_bytes));
@@ -184,12 +189,14 @@ fn bundle_map(sources: usize, names: usize, lines: usize, per_line: usize) -> (S
 
 #[test]
 fn a_bundle_map_with_its_minified_file() {
+    let _one = one_at_a_time();
     let (map, minified) = bundle_map(400, 20_000, 2_000, 150);
     js_case("bundle", &map, Some(&minified));
 }
 
 #[test]
 fn a_bundle_map_alone() {
+    let _one = one_at_a_time();
     let (map, _) = bundle_map(2_000, 50_000, 500, 400);
     js_case("bundle without minified file", &map, None);
 }
@@ -208,22 +215,26 @@ fn tiny_strings_map(field: &str, n: usize) -> String {
 
 #[test]
 fn a_names_array_of_tiny_strings() {
+    let _one = one_at_a_time();
     js_case("names array", &tiny_strings_map("names", 1_000_000), None);
 }
 
 #[test]
 fn a_sources_array_of_tiny_strings() {
+    let _one = one_at_a_time();
     js_case("sources array", &tiny_strings_map("sources", 500_000), None);
 }
 
 #[test]
 fn an_index_map_reaching_far_lines() {
+    let _one = one_at_a_time();
     let map = r#"{"version":3,"sections":[{"offset":{"line":2000000,"column":0},"map":{"version":3,"sources":["a.js"],"names":[],"mappings":"AAAA;AACA"}}]}"#;
     js_case("index map at line 2,000,000", map, None);
 }
 
 #[test]
 fn an_index_map_of_many_sections() {
+    let _one = one_at_a_time();
     let mut map = String::from(r#"{"version":3,"sections":["#);
     for s in 0..2_000 {
         let _ = write!(
@@ -239,6 +250,7 @@ fn an_index_map_of_many_sections() {
 
 #[test]
 fn a_minified_file_of_empty_lines() {
+    let _one = one_at_a_time();
     let minified = "\n".repeat(2_000_000);
     let map = r#"{"version":3,"sources":["a.js"],"names":[],"mappings":"AAAA"}"#;
     js_case(
@@ -249,7 +261,6 @@ fn a_minified_file_of_empty_lines() {
 }
 
 fn jvm_case(case: &str, mapping: &str) {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let estimate = symx_proguard::estimate_build_memory(mapping.as_bytes()).bytes;
     let (built, peak) = peak_of(|| symx_proguard::build_index(mapping.as_bytes()));
     built.expect("builds");
@@ -305,11 +316,13 @@ fn r8_mapping(classes: usize) -> String {
 
 #[test]
 fn an_r8_mapping() {
+    let _one = one_at_a_time();
     jvm_case("R8 mapping", &r8_mapping(3_000));
 }
 
 #[test]
 fn a_mapping_of_one_member_classes() {
+    let _one = one_at_a_time();
     let mut out = String::new();
     for c in 0..100_000 {
         let _ = writeln!(out, "c{c} -> a{c}:\n    1:1:void m():1:1 -> a");
@@ -319,6 +332,7 @@ fn a_mapping_of_one_member_classes() {
 
 #[test]
 fn a_mapping_of_one_overloaded_name() {
+    let _one = one_at_a_time();
     // Every method of one class obfuscated to `a`, each in its own line range: the
     // alternatives table lists them all.
     let mut out = String::from("com.example.Big -> a:\n");
@@ -335,7 +349,7 @@ fn a_mapping_of_one_overloaded_name() {
 
 #[test]
 fn an_il2cpp_mapping() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = one_at_a_time();
     let mut json = String::from("{");
     for f in 0..200 {
         let _ = write!(
@@ -400,8 +414,8 @@ fn compiled_program(functions: usize) -> Vec<u8> {
 
 #[test]
 fn a_native_program_with_dwarf() {
+    let _one = one_at_a_time();
     let program = compiled_program(4_000);
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let estimate = symx_native::estimate_build_memory(&program);
     let (built, peak) = peak_of(|| symx_native::build_all(&program));
     built.expect("builds");
