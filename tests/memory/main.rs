@@ -71,13 +71,20 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The bytes `build` allocates at its peak, above what was in use before it.
-fn peak_of<T>(build: impl FnOnce() -> T) -> (T, u64) {
+/// Runs `build` (which must succeed), measures what it allocates at its peak above what was
+/// in use before, and checks `estimate` against that peak plus the input's `held` bytes.
+fn measured<T, E: std::fmt::Debug>(
+    case: &str,
+    estimate: u64,
+    held: u64,
+    build: impl FnOnce() -> Result<T, E>,
+) {
     let before = IN_USE.load(Ordering::Relaxed);
     PEAK.store(before, Ordering::Relaxed);
-    let out = build();
-    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before);
-    (out, peak as u64)
+    let built = build();
+    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before) as u64;
+    built.expect("builds");
+    check(case, estimate, held, peak);
 }
 
 /// How far above the measured peak an estimate may be.
@@ -106,10 +113,9 @@ fn js_case(case: &str, map: &str, minified: Option<&str>) {
     let minified_len = minified.map_or(0, |m| m.len() as u64);
     let shape = symx_sourcemap::measure(map.as_bytes()).expect("measures");
     let estimate = shape.build_bytes(minified.map(str::as_bytes));
-    let (built, peak) =
-        peak_of(|| symx_sourcemap::build_index(map.as_bytes(), minified.map(str::as_bytes)));
-    built.expect("builds");
-    check(case, estimate, map.len() as u64 + minified_len, peak);
+    measured(case, estimate, map.len() as u64 + minified_len, || {
+        symx_sourcemap::build_index(map.as_bytes(), minified.map(str::as_bytes))
+    });
 }
 
 /// A VLQ digit string of `v` (base64 VLQ of a signed value).
@@ -262,9 +268,9 @@ fn a_minified_file_of_empty_lines() {
 
 fn jvm_case(case: &str, mapping: &str) {
     let estimate = symx_proguard::estimate_build_memory(mapping.as_bytes()).bytes;
-    let (built, peak) = peak_of(|| symx_proguard::build_index(mapping.as_bytes()));
-    built.expect("builds");
-    check(case, estimate, mapping.len() as u64, peak);
+    measured(case, estimate, mapping.len() as u64, || {
+        symx_proguard::build_index(mapping.as_bytes())
+    });
 }
 
 /// An R8-shaped mapping: classes with fields, methods with line ranges and inline chains.
@@ -370,9 +376,9 @@ fn an_il2cpp_mapping() {
     }
     json.push('}');
     let estimate = symx_il2cpp::estimate_build_memory(json.len() as u64);
-    let (built, peak) = peak_of(|| symx_il2cpp::build_index(json.as_bytes()));
-    built.expect("builds");
-    check("IL2CPP mapping", estimate, json.len() as u64, peak);
+    measured("IL2CPP mapping", estimate, json.len() as u64, || {
+        symx_il2cpp::build_index(json.as_bytes())
+    });
 }
 
 /// A C program of `functions` functions with inlined helpers and structs, compiled by gcc
@@ -417,12 +423,8 @@ fn a_native_program_with_dwarf() {
     let _one = one_at_a_time();
     let program = compiled_program(4_000);
     let estimate = symx_native::estimate_build_memory(&program);
-    let (built, peak) = peak_of(|| symx_native::build_all(&program));
-    built.expect("builds");
-    check(
-        &format!("ELF of {} bytes with DWARF", program.len()),
-        estimate,
-        program.len() as u64,
-        peak,
-    );
+    let case = format!("ELF of {} bytes with DWARF", program.len());
+    measured(&case, estimate, program.len() as u64, || {
+        symx_native::build_all(&program)
+    });
 }

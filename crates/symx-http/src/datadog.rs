@@ -27,7 +27,6 @@ pub(crate) fn errors(status: StatusCode, messages: Vec<String>) -> Response {
         .into_response()
 }
 
-/// A service error as the document's status and body.
 /// The upload's status of an error code: the one mapping, narrowed to the statuses the upload
 /// document names (it has no 409: an identity conflict is a 400, as datadog-ci expects).
 pub(crate) fn upload_status(code: ErrorCode) -> StatusCode {
@@ -37,6 +36,7 @@ pub(crate) fn upload_status(code: ErrorCode) -> StatusCode {
     }
 }
 
+/// A service error as the upload document's status and body.
 pub(crate) fn service_error(e: &ServiceError) -> Response {
     let status = upload_status(e.code);
     if status.is_server_error() {

@@ -77,37 +77,39 @@ fn identity(a: &ArtifactView) -> (String, String, String, String) {
     )
 }
 
-/// One artifact of the list answer as JSON text: the Fleet fields (stored at upload) and the
-/// body with the map as it was uploaded (its JSON text, not re-encoded).
+/// One artifact of the list answer as JSON text, in three pieces: the Fleet fields (stored at
+/// upload) and the body's head, the map as it was uploaded (its JSON text, not re-encoded nor
+/// copied), and the closing braces.
 async fn listed_artifact(
     symx: &Symx,
     who: &Principal,
     a: &ArtifactView,
-) -> Result<Vec<u8>, ServiceError> {
+) -> Result<[bytes::Bytes; 3], ServiceError> {
     let fleet = symx.fleet_summary(who.tenant().clone(), a).await?;
-    let map = symx
-        .read_file(who.tenant().clone(), &a.id, "source_map")
-        .await?;
+    let map = bytes::Bytes::from(
+        symx.read_file(who.tenant().clone(), &a.id, "source_map")
+            .await?,
+    );
     let (identifier, service, version, bundle) = identity(a);
-    let mut head = serde_json::to_vec(&artifact_head(&identifier, &fleet, a.created_at_ms))
-        .map_err(|e| ServiceError::internal(format!("list answer: {e}")))?;
-    // The head is an object: its closing brace makes way for the body.
-    head.pop();
+    let mut head = artifact_head(&identifier, &fleet, a.created_at_ms).to_string();
     let body_head = json!({
         "serviceName": service,
         "serviceVersion": version,
         "bundleFilepath": bundle,
     })
     .to_string();
+    // Both are objects: their closing braces make way for what follows.
+    head.pop();
+    head.push_str(",\"body\":");
+    head.push_str(&body_head[..body_head.len() - 1]);
+    head.push_str(",\"sourceMap\":");
     let json = symx_service::fleet::map_json(&map);
-    let mut out = Vec::with_capacity(head.len() + body_head.len() + json.len() + 32);
-    out.extend_from_slice(&head);
-    out.extend_from_slice(b",\"body\":");
-    out.extend_from_slice(&body_head.as_bytes()[..body_head.len() - 1]);
-    out.extend_from_slice(b",\"sourceMap\":");
-    out.extend_from_slice(json);
-    out.extend_from_slice(b"}}");
-    Ok(out)
+    let skipped = map.len() - json.len();
+    Ok([
+        bytes::Bytes::from(head),
+        map.slice(skipped..),
+        bytes::Bytes::from_static(b"}}"),
+    ])
 }
 
 /// Reads one text field, within what is left of the payload limit.
@@ -233,14 +235,13 @@ pub(crate) async fn upload(
     let identifier = format!("{service}-{version}");
     let encoded = tokio::task::spawn_blocking(move || {
         let body = symx_service::fleet::body(&service, &version, &bundle, &map);
-        symx_service::fleet::summarize(&body, Vec::new())
+        symx_service::fleet::summarize(&body)
     })
-    .await;
+    .await
+    .map_err(std::io::Error::other)
+    .and_then(|r| r);
     let (fleet, encoded) = match encoded {
-        Ok(Ok(f)) => f,
-        Ok(Err(e)) => {
-            return service_error(&ServiceError::internal(format!("fleet artifact: {e}")));
-        }
+        Ok(f) => f,
         Err(e) => return service_error(&ServiceError::internal(format!("fleet artifact: {e}"))),
     };
     let mut answer = artifact_head(&identifier, &fleet, created);
@@ -310,25 +311,27 @@ pub(crate) async fn list(
     };
     let is_empty = views.is_empty();
     // Streamed one artifact at a time: a page of large maps is never held whole.
-    let stream = futures::stream::iter(views.into_iter().enumerate()).then(move |(i, a)| {
-        let (symx, who) = (symx.clone(), who.clone());
-        async move {
-            let mut chunk = Vec::new();
-            chunk.extend_from_slice(if i == 0 { b"{\"artifacts\":[" } else { b"," });
-            match listed_artifact(&symx, &who, &a).await {
-                Ok(json) => chunk.extend_from_slice(&json),
-                Err(e) => {
-                    // The status is sent: cutting the body is how the client learns.
-                    tracing::error!(artifact = %a.id, error = %e.message, "elastic list: artifact unreadable");
-                    return Err(std::io::Error::other(e.message));
+    let stream = futures::stream::iter(views.into_iter().enumerate())
+        .then(move |(i, a)| {
+            let (symx, who) = (symx.clone(), who.clone());
+            async move {
+                let open = bytes::Bytes::from_static(if i == 0 { b"{\"artifacts\":[" } else { b"," });
+                match listed_artifact(&symx, &who, &a).await {
+                    Ok([head, map, close]) => Ok([open, head, map, close]),
+                    Err(e) => {
+                        // The status is sent: cutting the body is how the client learns.
+                        tracing::error!(artifact = %a.id, error = %e.message, "elastic list: artifact unreadable");
+                        Err(std::io::Error::other(e.message))
+                    }
                 }
             }
-            Ok::<_, std::io::Error>(bytes::Bytes::from(chunk))
-        }
-    });
-    let empty = is_empty;
+        })
+        .flat_map(|parts| match parts {
+            Ok(parts) => futures::stream::iter(parts.map(Ok)).left_stream(),
+            Err(e) => futures::stream::once(async move { Err(e) }).right_stream(),
+        });
     let tail = futures::stream::once(async move {
-        Ok::<_, std::io::Error>(bytes::Bytes::from_static(if empty {
+        Ok::<_, std::io::Error>(bytes::Bytes::from_static(if is_empty {
             b"{\"artifacts\":[]}"
         } else {
             b"]}"

@@ -4,8 +4,7 @@
 //! artifact as its `fleet` index, so listing never re-reads or re-encodes a map.
 //!
 //! The decoded body is `{"bundleFilepath", "serviceName", "serviceVersion", "sourceMap"}` as
-//! compact JSON with sorted keys; the encoded body is its zlib stream, hashed as it is
-//! written.
+//! compact JSON with sorted keys; the encoded body is its zlib stream.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -45,69 +44,30 @@ pub fn body(service: &str, version: &str, bundle: &str, map: &[u8]) -> Value {
     })
 }
 
-/// A writer that hashes and counts what passes through it, and forwards it to `next`.
-struct Hashing<W> {
-    sha: Sha256,
-    size: u64,
-    next: W,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.next.write(buf)?;
-        self.sha.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.next.flush()
-    }
-}
-
-impl<W> Hashing<W> {
-    fn new(next: W) -> Self {
-        Self {
-            sha: Sha256::new(),
-            size: 0,
-            next,
-        }
-    }
-    fn digest(self) -> (String, u64, W) {
-        (hex::encode(self.sha.finalize()), self.size, self.next)
-    }
-}
-
-/// Hashes the decoded and encoded forms of `body`; `encoded` receives the zlib stream (a
-/// [`std::io::sink`] when only the hashes are wanted). The decoded JSON is compressed in one
-/// write: deflate's output depends on how its input is cut, and the hashes must stay the ones
-/// earlier versions reported.
-pub fn summarize<W: Write>(body: &Value, encoded: W) -> std::io::Result<(FleetSummary, W)> {
+/// Hashes the decoded and encoded forms of `body` and answers the encoded one (the zlib
+/// stream) with them. The decoded JSON is compressed in one write: deflate's output depends
+/// on how its input is cut, and the hashes must stay the ones earlier versions reported.
+pub fn summarize(body: &Value) -> std::io::Result<(FleetSummary, Vec<u8>)> {
     let decoded = serde_json::to_vec(body)?;
-    let decoded_sha256 = hex::encode(Sha256::digest(&decoded));
-    let decoded_size = decoded.len() as u64;
-    let mut zlib =
-        flate2::write::ZlibEncoder::new(Hashing::new(encoded), flate2::Compression::default());
+    let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
     zlib.write_all(&decoded)?;
-    drop(decoded);
-    let (encoded_sha256, encoded_size, encoded) = zlib.finish()?.digest();
-    Ok((
-        FleetSummary {
-            decoded_sha256,
-            decoded_size,
-            encoded_sha256,
-            encoded_size,
-        },
-        encoded,
-    ))
+    let encoded = zlib.finish()?;
+    let summary = FleetSummary {
+        decoded_sha256: hex::encode(Sha256::digest(&decoded)),
+        decoded_size: decoded.len() as u64,
+        encoded_sha256: hex::encode(Sha256::digest(&encoded)),
+        encoded_size: encoded.len() as u64,
+    };
+    Ok((summary, encoded))
 }
 
 /// The summary of a stored map.
 pub fn summary(service: &str, version: &str, bundle: &str, map: &[u8]) -> FleetSummary {
     let body = body(service, version, bundle, map);
-    match summarize(&body, std::io::sink()) {
+    match summarize(&body) {
         Ok((s, _)) => s,
-        // Writing to a sink through zlib and sha256 cannot fail.
-        Err(e) => unreachable!("hashing into a sink failed: {e}"),
+        // Serializing a JSON value and compressing into a Vec cannot fail.
+        Err(e) => unreachable!("summarizing into memory failed: {e}"),
     }
 }
 
@@ -120,7 +80,7 @@ mod tests {
     fn hashes_are_of_the_compact_body_and_its_zlib_stream() {
         let map = br#"{"version":3,"sources":["a.js"],"names":[],"mappings":"AAAA"}"#;
         let body = body("shop", "1.0", "/app.js", map);
-        let (s, encoded) = summarize(&body, Vec::new()).expect("summarizes");
+        let (s, encoded) = summarize(&body).expect("summarizes");
         let decoded = serde_json::to_vec(&body).expect("serializes");
         assert_eq!(s.decoded_sha256, hex::encode(Sha256::digest(&decoded)));
         assert_eq!(s.decoded_size, decoded.len() as u64);

@@ -741,13 +741,7 @@ impl Inner {
             Some(f) => Some(self.storage.read_blob(f)?),
             None => None,
         };
-        symx_sourcemap::check_build_memory(
-            &map,
-            minified
-                .as_deref()
-                .filter(|m| !symx_sourcemap::is_hermes_bytecode(m)),
-            self.config.limits.max_build_memory,
-        )?;
+        self.source_map_build_memory(&map, minified.as_deref())?;
         let built = symx_sourcemap::build_index(&map, minified.as_deref())?;
         self.metrics
             .index_builds

@@ -271,7 +271,6 @@ impl Inner {
     /// file and what costs the most.
     fn estimate_build(&self, kind: ArtifactKind, files: &[(String, PathBuf, u64)]) -> Result<u64> {
         let path_of = |name: &str| files.iter().find(|f| f.0 == name).map(|f| f.1.as_path());
-        let max = self.config.limits.max_build_memory;
         match kind {
             ArtifactKind::Js | ArtifactKind::React => {
                 let Some(map_path) = path_of("source_map") else {
@@ -284,13 +283,7 @@ impl Inner {
                 let minified = path_of("minified_file")
                     .map(crate::mapped::Mapped::open)
                     .transpose()?;
-                let minified = minified
-                    .as_deref()
-                    .filter(|m| !symx_sourcemap::is_hermes_bytecode(m));
-                symx_sourcemap::check_build_memory(&map, minified, max).map_err(|e| ServiceError {
-                    field: Some("source_map".into()),
-                    ..ServiceError::from(e)
-                })
+                self.source_map_build_memory(&map, minified.as_deref())
             }
             ArtifactKind::Il2cpp => {
                 let len = files.iter().map(|f| f.2).sum::<u64>();
@@ -338,6 +331,23 @@ impl Inner {
                 Ok(need)
             }
         }
+    }
+
+    /// The build memory of a source map and its minified file (a Hermes bytecode bundle is
+    /// stored, never scanned: it counts nothing), refused past `limits.max_build_memory`.
+    pub(crate) fn source_map_build_memory(
+        &self,
+        map: &[u8],
+        minified: Option<&[u8]>,
+    ) -> Result<u64> {
+        let minified = minified.filter(|m| !symx_sourcemap::is_hermes_bytecode(m));
+        let shape = symx_sourcemap::measure(map).map_err(|e| ServiceError {
+            field: Some("source_map".into()),
+            ..ServiceError::from(e)
+        })?;
+        let need = shape.build_bytes(minified);
+        self.check_build_memory("source_map", need, || shape.largest(minified))?;
+        Ok(need)
     }
 
     /// Refuses a build estimated to take more than `limits.max_build_memory`, naming the

@@ -20,27 +20,6 @@ pub use builder::{
 pub use index::{FORMAT_VERSION, JsIndex, Mapping, Miss};
 pub use shape::{MapShape, measure};
 
-/// Refuses, before anything of it is decoded, a map whose index would take more than
-/// `max_bytes` of memory to build (with its minified file), naming what costs the most.
-/// Answers the estimated bytes otherwise.
-pub fn check_build_memory(
-    map: &[u8],
-    minified: Option<&[u8]>,
-    max_bytes: u64,
-) -> Result<u64, Error> {
-    let shape = measure(map)?;
-    let need = shape.build_bytes(minified);
-    if need > max_bytes {
-        return Err(Error::TooLarge(format!(
-            "building its index would take about {} MiB ({}), more than limits.max_build_memory ({} MiB)",
-            need >> 20,
-            shape.largest(minified),
-            max_bytes >> 20
-        )));
-    }
-    Ok(need)
-}
-
 use symx_types::{ErrorCode, HasErrorCode};
 
 /// Errors of this crate. Messages name the format and the field.

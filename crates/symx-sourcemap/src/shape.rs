@@ -250,6 +250,14 @@ impl<'de> Visitor<'de> for MapVisitor<'_> {
     }
 }
 
+impl<'de> DeserializeSeed<'de> for MapVisitor<'_> {
+    type Value = u64;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<u64, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
 /// A key, borrowed when it has no escapes.
 struct KeyName(String);
 
@@ -455,7 +463,7 @@ impl<'de> Visitor<'de> for SectionSeed<'_> {
                     offset_line = access.next_value::<Offset>()?.line;
                 }
                 "map" => {
-                    inner = access.next_value_seed(MapSeed {
+                    inner = access.next_value_seed(MapVisitor {
                         shape: &mut *self.shape,
                     })?;
                 }
@@ -465,18 +473,6 @@ impl<'de> Visitor<'de> for SectionSeed<'_> {
             }
         }
         Ok(offset_line.saturating_add(inner))
-    }
-}
-
-struct MapSeed<'a> {
-    shape: &'a mut MapShape,
-}
-
-impl<'de> DeserializeSeed<'de> for MapSeed<'_> {
-    type Value = u64;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<u64, D::Error> {
-        d.deserialize_any(MapVisitor { shape: self.shape })
     }
 }
 
