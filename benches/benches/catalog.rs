@@ -98,8 +98,9 @@ fn benches(c: &mut Criterion) {
     let version = "1.500.0".to_owned();
     let one_version = {
         let mut q = ListQuery::new(ArtifactKind::Js);
-        q.filters.service = vec![SERVICE.into()];
-        q.filters.version = vec![version.clone()];
+        for (name, value) in [("service", SERVICE), ("version", version.as_str())] {
+            q.filters.add(name, value).unwrap_or_else(|e| panic!("{e}"));
+        }
         q.page_size = Some(1_000);
         q
     };
@@ -109,8 +110,14 @@ fn benches(c: &mut Criterion) {
     assert_eq!(listed.artifacts.len(), FILES, "one version lists its files");
     let by_scan = {
         let mut q = ListQuery::new(ArtifactKind::Js);
-        q.filters.service = vec![SERVICE.into()];
-        q.filters.id = listed.artifacts.iter().map(|a| a.id.to_string()).collect();
+        q.filters
+            .add("service", SERVICE)
+            .unwrap_or_else(|e| panic!("{e}"));
+        for a in &listed.artifacts {
+            q.filters
+                .add("id", a.id.to_string())
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
         // Without a version (as Elastic's list asks): the kind is scanned.
         q.unscoped = true;
         q.page_size = Some(1_000);

@@ -146,3 +146,208 @@ fn dependency_edges_follow_the_architecture() {
         );
     }
 }
+
+/// The modules of `symx-service` (by path, `""` for the crate root) and, for each, the modules
+/// it names (`crate::a::b`, `super::`, `self::` paths in code, comments left out; test modules
+/// at the end of a file left out).
+fn service_modules() -> BTreeMap<String, BTreeSet<String>> {
+    let root = symx_e2e::repo_root().join("crates/symx-service/src");
+    let mut files = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read src") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    let module_of = |path: &std::path::Path| -> String {
+        let rel = path.strip_prefix(&root).expect("under src");
+        let mut parts: Vec<String> = rel
+            .with_extension("")
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        if matches!(parts.last().map(String::as_str), Some("lib" | "mod")) {
+            parts.pop();
+        }
+        parts.join("::")
+    };
+    let modules: BTreeSet<String> = files.iter().map(|f| module_of(f)).collect();
+    let mut graph = BTreeMap::new();
+    for file in &files {
+        let me = module_of(file);
+        let text = std::fs::read_to_string(file).expect("read module");
+        // Test modules come last in a file; what they use is not a dependency of the module.
+        let code = match text.find("#[cfg(test)]\nmod tests") {
+            Some(i) => &text[..i],
+            None => &text[..],
+        };
+        let mut uses = BTreeSet::new();
+        for line in code.lines() {
+            let line = line.split("//").next().unwrap_or_default();
+            // Children named by a relative path (`request::Found`, `use js::JsMemo`).
+            for word in line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')) {
+                if let Some((first, _)) = word.split_once("::") {
+                    let child = if me.is_empty() {
+                        first.to_owned()
+                    } else {
+                        format!("{me}::{first}")
+                    };
+                    if !first.is_empty() && modules.contains(&child) {
+                        uses.insert(child);
+                    }
+                }
+            }
+            for path in module_paths(line, &me) {
+                // The longest known module the path starts with.
+                let mut segs: Vec<&str> = path.split("::").collect();
+                while !segs.is_empty() && !modules.contains(&segs.join("::")) {
+                    segs.pop();
+                }
+                let target = segs.join("::");
+                if target != me {
+                    uses.insert(target);
+                }
+            }
+        }
+        graph.insert(me, uses);
+    }
+    graph
+}
+
+/// The absolute module paths (without `crate::`) a line of code names through `crate::`,
+/// `super::` or `self::`, with `{a, b::c}` groups expanded.
+fn module_paths(line: &str, me: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let bytes = line.as_bytes();
+    let starts = ["crate::", "super::", "self::"];
+    let mut i = 0;
+    while i < bytes.len() {
+        let Some(start) = starts.iter().find(|s| line[i..].starts_with(**s)) else {
+            i += 1;
+            continue;
+        };
+        // Not the tail of a longer identifier (`symx_crate::`).
+        if i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_') {
+            i += 1;
+            continue;
+        }
+        let base: Vec<&str> = match *start {
+            "crate::" => Vec::new(),
+            "self::" => me.split("::").filter(|s| !s.is_empty()).collect(),
+            _ => {
+                let mut v: Vec<&str> = me.split("::").filter(|s| !s.is_empty()).collect();
+                v.pop();
+                v
+            }
+        };
+        let rest = &line[i + start.len()..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':' || c == '{' || c == '}' || c == ',' || c == ' '))
+            .unwrap_or(rest.len());
+        let tail = rest[..end].trim_end_matches([' ', ',']);
+        let prefix = |p: &str| -> String {
+            let mut v = base.clone();
+            v.extend(p.split("::").filter(|s| !s.is_empty()));
+            v.join("::")
+        };
+        match tail.find('{') {
+            Some(b) => {
+                let head = tail[..b].trim_end_matches(':');
+                let group = tail[b + 1..].split('}').next().unwrap_or_default();
+                for item in group.split(',') {
+                    let item = item.trim();
+                    if !item.is_empty() {
+                        out.push(prefix(&format!("{head}::{item}")));
+                    }
+                }
+                out.push(prefix(head));
+            }
+            None => out.push(prefix(tail.split(' ').next().unwrap_or_default())),
+        }
+        i += start.len();
+    }
+    out
+}
+
+/// A cycle in `graph`, if there is one (as the modules along it).
+fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        state: &mut BTreeMap<String, u8>,
+        path: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        match state.get(node) {
+            Some(2) => return None,
+            Some(1) => {
+                let at = path.iter().position(|p| p == node).unwrap_or(0);
+                let mut cycle = path[at..].to_vec();
+                cycle.push(node.to_owned());
+                return Some(cycle);
+            }
+            _ => {}
+        }
+        state.insert(node.to_owned(), 1);
+        path.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(c) = visit(next, graph, state, path) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        state.insert(node.to_owned(), 2);
+        None
+    }
+    let mut state = BTreeMap::new();
+    for node in graph.keys() {
+        if let Some(c) = visit(node, graph, &mut state, &mut Vec::new()) {
+            return Some(c);
+        }
+    }
+    None
+}
+
+#[test]
+fn service_modules_depend_one_way() {
+    let graph = service_modules();
+    // The checker sees real edges (a broken parser would find no cycle in anything).
+    assert!(
+        graph["resolve::native"].contains("indexes")
+            && graph["ingest::kinds"].contains("lookups")
+            && graph[""].contains("resolve"),
+        "the module graph misses known edges: {graph:#?}"
+    );
+    let mut with_cycle = graph.clone();
+    with_cycle
+        .get_mut("indexes")
+        .expect("indexes")
+        .insert("resolve".into());
+    assert!(
+        find_cycle(&with_cycle).is_some(),
+        "an added upward edge must make a cycle"
+    );
+    if let Some(cycle) = find_cycle(&graph) {
+        panic!("module cycle in symx-service: {}", cycle.join(" -> "));
+    }
+    // Nothing below the facade names it: the root's items are for the edges only.
+    for (module, uses) in &graph {
+        assert!(
+            module.is_empty() || !uses.contains(""),
+            "{module} uses the crate root (the facade); depend on the module that owns the item"
+        );
+    }
+    // Every module is in ARCHITECTURE.md's module map.
+    let doc = std::fs::read_to_string(symx_e2e::repo_root().join("ARCHITECTURE.md"))
+        .expect("ARCHITECTURE.md");
+    for module in graph.keys().filter(|m| !m.is_empty()) {
+        assert!(
+            doc.contains(&format!("`{module}`")),
+            "ARCHITECTURE.md's module map of symx-service does not name `{module}`"
+        );
+    }
+}

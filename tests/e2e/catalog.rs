@@ -242,12 +242,8 @@ async fn seed(
     ids
 }
 
-fn filters(service: &str, versions: &[&str]) -> pb::Filters {
-    pb::Filters {
-        service: vec![service.into()],
-        version: versions.iter().map(|v| v.to_string()).collect(),
-        ..Default::default()
-    }
+fn filters(service: &str, versions: &[&str]) -> Vec<pb::Filter> {
+    vec![filter("service", [service]), filter("version", versions.iter().copied())]
 }
 
 #[tokio::test]
@@ -255,9 +251,9 @@ async fn list_filters_pagination_and_attributes() {
     let srv = TestServer::start().await.expect("server");
     let mut art = srv.artifacts().await.expect("client");
     let ids = seed(&mut art).await;
-    let page = |size, number, f: pb::Filters| pb::ListRequest {
+    let page = |size, number, f: Vec<pb::Filter>| pb::ListRequest {
         mapkind: pb::MapKind::Js as i32,
-        filters: Some(f),
+        filters: f,
         page_size: Some(size),
         page_number: Some(number),
         include_deleted: false,
@@ -291,10 +287,7 @@ async fn list_filters_pagination_and_attributes() {
         .list(page(
             10,
             1,
-            pb::Filters {
-                filename: Some("vendor.min.js".into()),
-                ..filters("shop", &["1.0"])
-            },
+            [filters("shop", &["1.0"]), vec![filter("filename", ["vendor.min.js"])]].concat(),
         ))
         .await
         .expect("list")
@@ -313,7 +306,7 @@ async fn list_filters_pagination_and_attributes() {
     assert!(by_file.artifacts[0].size > 0);
     // Required filters per kind, unsupported filters, page bounds: INVALID_ARGUMENT naming them.
     let err = art
-        .list(page(10, 1, pb::Filters::default()))
+        .list(page(10, 1, Vec::new()))
         .await
         .expect_err("service required");
     assert_eq!(err.code(), Code::InvalidArgument);
@@ -325,10 +318,7 @@ async fn list_filters_pagination_and_attributes() {
     let err = art
         .list(pb::ListRequest {
             mapkind: pb::MapKind::Ios as i32,
-            filters: Some(pb::Filters {
-                service: vec!["x".into()],
-                ..Default::default()
-            }),
+            filters: vec![filter("service", ["x"])],
             ..Default::default()
         })
         .await
@@ -348,10 +338,7 @@ async fn list_filters_pagination_and_attributes() {
     let jvm = art
         .list(pb::ListRequest {
             mapkind: pb::MapKind::Jvm as i32,
-            filters: Some(pb::Filters {
-                variant: vec!["release".into()],
-                ..filters("android", &["5.1"])
-            }),
+            filters: [filters("android", &["5.1"]), vec![filter("variant", ["release"])]].concat(),
             ..Default::default()
         })
         .await
@@ -368,10 +355,7 @@ async fn list_filters_pagination_and_attributes() {
     let ios = art
         .list(pb::ListRequest {
             mapkind: pb::MapKind::Ios as i32,
-            filters: Some(pb::Filters {
-                uuid: vec![thin_dsym_fixture().0.to_lowercase()],
-                ..Default::default()
-            }),
+            filters: vec![filter("uuid", [thin_dsym_fixture().0.to_lowercase()])],
             ..Default::default()
         })
         .await
@@ -388,10 +372,7 @@ async fn list_filters_pagination_and_attributes() {
         let found = art
             .list(pb::ListRequest {
                 mapkind: pb::MapKind::Ios as i32,
-                filters: Some(pb::Filters {
-                    uuid: vec![spelling.clone()],
-                    ..Default::default()
-                }),
+                filters: vec![filter("uuid", [spelling.clone()])],
                 ..Default::default()
             })
             .await
@@ -474,7 +455,7 @@ async fn delete_dry_run_delete_restore() {
     seed(&mut art).await;
     let del = |dry_run, f| pb::DeleteRequest {
         mapkind: pb::MapKind::Js as i32,
-        filters: Some(f),
+        filters: f,
         dry_run,
     };
     let dry = art
@@ -495,11 +476,7 @@ async fn delete_dry_run_delete_restore() {
     let err = art
         .delete(del(
             false,
-            pb::Filters {
-                service: vec!["shop".into()],
-                version: eleven,
-                ..Default::default()
-            },
+            vec![filter("service", ["shop"]), filter("version", eleven)],
         ))
         .await
         .expect_err("11 versions");
@@ -559,7 +536,7 @@ async fn soft_deleted_artifacts_are_purged_after_the_configured_age() {
     let gone = art
         .delete(pb::DeleteRequest {
             mapkind: pb::MapKind::Js as i32,
-            filters: Some(filters("shop", &["2.0"])),
+            filters: filters("shop", &["2.0"]),
             dry_run: false,
         })
         .await
@@ -593,7 +570,7 @@ async fn unknown_kinds_are_rejected() {
     let err = art
         .delete(pb::DeleteRequest {
             mapkind: 0,
-            filters: Some(filters("shop", &["1"])),
+            filters: filters("shop", &["1"]),
             dry_run: true,
         })
         .await

@@ -183,11 +183,10 @@ async fn malformed_mappings_are_refused_and_nothing_is_stored() {
     let list = art
         .list(pb::ListRequest {
             mapkind: pb::MapKind::Jvm as i32,
-            filters: Some(pb::Filters {
-                service: vec!["shop-android".into()],
-                version: vec!["5.1.0".into()],
-                ..Default::default()
-            }),
+            filters: vec![
+                filter("service", ["shop-android"]),
+                filter("version", ["5.1.0"]),
+            ],
             ..Default::default()
         })
         .await

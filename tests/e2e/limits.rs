@@ -11,11 +11,7 @@ use tonic::Code;
 fn list_req() -> pb::ListRequest {
     pb::ListRequest {
         mapkind: pb::MapKind::Js as i32,
-        filters: Some(pb::Filters {
-            service: vec!["shop".into()],
-            version: vec!["1.0.0".into()],
-            ..Default::default()
-        }),
+        filters: vec![filter("service", ["shop"]), filter("version", ["1.0.0"])],
         ..Default::default()
     }
 }

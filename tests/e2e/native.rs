@@ -341,10 +341,7 @@ async fn elf_folder_upload_through_the_cli() {
     let list = art
         .list(pb::ListRequest {
             mapkind: pb::MapKind::Elf as i32,
-            filters: Some(pb::Filters {
-                gnu_build_id: Some(BUILD_ID.into()),
-                ..Default::default()
-            }),
+            filters: vec![filter("gnu_build_id", [BUILD_ID])],
             ..Default::default()
         })
         .await

@@ -267,11 +267,10 @@ pub async fn symbolicate(
 pub async fn list_js(art: &mut Artifacts, service: &str, versions: &[&str]) -> pb::ListResponse {
     art.list(pb::ListRequest {
         mapkind: pb::MapKind::Js as i32,
-        filters: Some(pb::Filters {
-            service: vec![service.into()],
-            version: versions.iter().map(|v| v.to_string()).collect(),
-            ..Default::default()
-        }),
+        filters: vec![
+            filter("service", [service]),
+            filter("version", versions.iter().copied()),
+        ],
         page_size: Some(100),
         ..Default::default()
     })
@@ -459,5 +458,13 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A list or delete filter of the gRPC API: `filter[<name>]` with its values.
+pub fn filter<S: Into<String>>(name: &str, values: impl IntoIterator<Item = S>) -> pb::Filter {
+    pb::Filter {
+        name: name.to_owned(),
+        values: values.into_iter().map(Into::into).collect(),
     }
 }

@@ -186,11 +186,16 @@ async fn delete(client: &mut ArtifactServiceClient<Channel>, n: u64) -> Result<(
     let deleted = client
         .delete(pb::DeleteRequest {
             mapkind: pb::MapKind::Js as i32,
-            filters: Some(pb::Filters {
-                service: vec![SERVICE.into()],
-                version: vec![version(n)],
-                ..Default::default()
-            }),
+            filters: vec![
+                pb::Filter {
+                    name: "service".into(),
+                    values: vec![SERVICE.into()],
+                },
+                pb::Filter {
+                    name: "version".into(),
+                    values: vec![version(n)],
+                },
+            ],
             dry_run: false,
         })
         .await

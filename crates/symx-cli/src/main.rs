@@ -77,70 +77,64 @@ enum Command {
     Reprocess(reprocess::ReprocessArgs),
 }
 
-/// `filter[...]` parameters, as in the list and delete documents.
-#[derive(Args, Debug, Default, Clone)]
-struct FilterArgs {
-    #[arg(long)]
-    service: Vec<String>,
-    #[arg(long, alias = "release-version")]
-    version: Vec<String>,
-    #[arg(long)]
-    variant: Vec<String>,
-    #[arg(long)]
-    id: Vec<String>,
-    #[arg(long)]
-    build_id: Vec<String>,
-    #[arg(long)]
-    uuid: Vec<String>,
-    #[arg(long)]
-    platform: Vec<String>,
-    #[arg(long)]
-    build_number: Vec<String>,
-    #[arg(long)]
-    bundle_name: Vec<String>,
-    #[arg(long)]
-    arch: Vec<String>,
-    #[arg(long)]
-    symbol_source: Vec<String>,
-    #[arg(long)]
-    origin: Vec<String>,
-    #[arg(long)]
-    origin_version: Vec<String>,
-    #[arg(long)]
-    filename: Option<String>,
-    #[arg(long)]
-    debug_id: Option<String>,
-    #[arg(long)]
-    gnu_build_id: Option<String>,
-    #[arg(long)]
-    go_build_id: Option<String>,
-    #[arg(long)]
-    file_hash: Option<String>,
-}
+/// `filter[...]` parameters, as in the list and delete documents: one flag per filter of
+/// `symx_types::LIST_FILTERS` (`--build-id` for `build_id`; `--release-version` is also
+/// `--version`), repeatable where the filter takes several values.
+#[derive(Debug, Default, Clone)]
+struct FilterArgs(Vec<pb::Filter>);
 
 impl FilterArgs {
-    fn to_pb(&self) -> pb::Filters {
-        let f = self.clone();
-        pb::Filters {
-            service: f.service,
-            version: f.version,
-            variant: f.variant,
-            id: f.id,
-            build_id: f.build_id,
-            uuid: f.uuid,
-            platform: f.platform,
-            build_number: f.build_number,
-            bundle_name: f.bundle_name,
-            arch: f.arch,
-            symbol_source: f.symbol_source,
-            origin: f.origin,
-            origin_version: f.origin_version,
-            filename: f.filename,
-            debug_id: f.debug_id,
-            gnu_build_id: f.gnu_build_id,
-            go_build_id: f.go_build_id,
-            file_hash: f.file_hash,
-        }
+    fn to_pb(&self) -> Vec<pb::Filter> {
+        self.0.clone()
+    }
+}
+
+impl clap::FromArgMatches for FilterArgs {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let filters = symx_types::LIST_FILTERS
+            .iter()
+            .filter_map(|f| {
+                let values: Vec<String> = m.get_many::<String>(f.name)?.cloned().collect();
+                Some(pb::Filter {
+                    name: f.name.to_owned(),
+                    values,
+                })
+            })
+            .collect();
+        Ok(Self(filters))
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl Args for FilterArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        symx_types::LIST_FILTERS.iter().fold(cmd, |cmd, f| {
+            let mut arg = clap::Arg::new(f.name)
+                .long(f.name.replace('_', "-"))
+                .value_name("VALUE")
+                .help(if f.repeated {
+                    format!("{} (repeatable: any matches)", f.help)
+                } else {
+                    f.help.to_owned()
+                })
+                .action(if f.repeated {
+                    clap::ArgAction::Append
+                } else {
+                    clap::ArgAction::Set
+                });
+            if f.name == "version" {
+                arg = arg.alias("release-version");
+            }
+            cmd.arg(arg)
+        })
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
     }
 }
 
@@ -426,7 +420,7 @@ async fn run(cli: Cli) -> Result<()> {
             let resp = artifacts_client(ch)
                 .list(pb::ListRequest {
                     mapkind: parse_kind(&args.kind)? as i32,
-                    filters: Some(args.filters.to_pb()),
+                    filters: args.filters.to_pb(),
                     page_size: args.page_size,
                     page_number: args.page,
                     include_deleted: args.include_deleted,
@@ -501,7 +495,7 @@ async fn run(cli: Cli) -> Result<()> {
             let resp = artifacts_client(ch)
                 .delete(pb::DeleteRequest {
                     mapkind: parse_kind(&args.kind)? as i32,
-                    filters: Some(args.filters.to_pb()),
+                    filters: args.filters.to_pb(),
                     dry_run: args.dry_run,
                 })
                 .await

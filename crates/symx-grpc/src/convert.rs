@@ -115,27 +115,15 @@ pub fn kind_from_pb(k: i32, default_js: bool) -> Result<ArtifactKind, Status> {
     })
 }
 
-pub fn filters_from_pb(f: pb::Filters) -> Filters {
-    Filters {
-        service: f.service,
-        version: f.version,
-        variant: f.variant,
-        id: f.id,
-        build_id: f.build_id,
-        uuid: f.uuid,
-        platform: f.platform,
-        build_number: f.build_number,
-        bundle_name: f.bundle_name,
-        arch: f.arch,
-        symbol_source: f.symbol_source,
-        origin: f.origin,
-        origin_version: f.origin_version,
-        filename: f.filename,
-        debug_id: f.debug_id,
-        gnu_build_id: f.gnu_build_id,
-        go_build_id: f.go_build_id,
-        file_hash: f.file_hash,
+/// The filters of a list or delete request (names and rules: `symx_types::LIST_FILTERS`).
+pub fn filters_from_pb(filters: Vec<pb::Filter>) -> Result<Filters, Status> {
+    let mut out = Filters::default();
+    for f in filters {
+        for v in f.values {
+            out.add(&f.name, v).map_err(status)?;
+        }
     }
+    Ok(out)
 }
 
 pub(crate) fn timestamp(ms: u64) -> prost_types::Timestamp {

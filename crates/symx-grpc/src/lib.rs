@@ -17,6 +17,7 @@ use symx_proto::v1::symbolication_service_server::{
 use symx_service::{Admission, Principal, Scope, ServiceError, SourceMapSelector, Symx};
 use symx_types::{ErrorCode, Tenant};
 use tonic::{Request, Response, Status, Streaming};
+use tonic_types::{ErrorDetails, StatusExt};
 
 /// Largest gRPC message accepted: symbolicate batches of thousands of frames and upload
 /// chunks fit well under it. Upload chunks should stay around 1 MiB.
@@ -33,7 +34,9 @@ pub fn code_of(code: ErrorCode) -> tonic::Code {
         ErrorCode::AlreadyExists => tonic::Code::AlreadyExists,
         ErrorCode::PermissionDenied => tonic::Code::PermissionDenied,
         ErrorCode::Unauthenticated => tonic::Code::Unauthenticated,
-        ErrorCode::ResourceExhausted => tonic::Code::ResourceExhausted,
+        ErrorCode::ResourceExhausted | ErrorCode::RateLimited | ErrorCode::Overloaded => {
+            tonic::Code::ResourceExhausted
+        }
         ErrorCode::FailedPrecondition => tonic::Code::FailedPrecondition,
         ErrorCode::Unavailable => tonic::Code::Unavailable,
         ErrorCode::DeadlineExceeded => tonic::Code::DeadlineExceeded,
@@ -41,14 +44,38 @@ pub fn code_of(code: ErrorCode) -> tonic::Code {
     }
 }
 
-/// Converts a service error to a status, logging server-side failures once, here.
+/// Converts a service error to a status, logging server-side failures once, here. Every error
+/// of this edge goes through it: the code from [`code_of`]; the field at fault, when there is
+/// one, as a `google.rpc.BadRequest` field violation; the delay of a refusal as
+/// `google.rpc.RetryInfo` and `retry-after` metadata (whole seconds).
 pub fn status(e: ServiceError) -> Status {
     if e.code.is_client_error() {
         tracing::debug!(code = ?e.code, error = %e, "request rejected");
     } else {
         tracing::error!(code = ?e.code, error = %e, "request failed");
     }
-    Status::new(code_of(e.code), e.message_with_field())
+    let mut details = ErrorDetails::new();
+    if let Some(field) = &e.field {
+        details.add_bad_request_violation(field.clone(), e.message.clone());
+    }
+    let mut metadata = tonic::metadata::MetadataMap::new();
+    if let Some(after) = e.retry_after {
+        details.set_retry_info(Some(after));
+        if let Ok(v) = after.as_secs().max(1).to_string().parse() {
+            metadata.insert("retry-after", v);
+        }
+    }
+    Status::with_error_details_and_metadata(
+        code_of(e.code),
+        e.message_with_field(),
+        details,
+        metadata,
+    )
+}
+
+/// A request field at fault.
+fn invalid(field: &str, message: impl Into<String>) -> Status {
+    status(ServiceError::invalid(field, message))
 }
 
 /// The key a call presents: `authorization: Bearer <key>` or `x-api-key: <key>` metadata.
@@ -77,9 +104,9 @@ async fn within<T>(
                 .rejections
                 .with_label_values(&["grpc", "timeout"])
                 .inc();
-            Err(Status::deadline_exceeded(format!(
-                "the request took longer than {} s",
-                limit.as_secs()
+            Err(status(ServiceError::new(
+                ErrorCode::DeadlineExceeded,
+                format!("the request took longer than {} s", limit.as_secs()),
             )))
         }
     }
@@ -108,11 +135,7 @@ async fn admit<T>(
     })?;
     let admission = symx.admit(&who, expensive).map_err(|r| {
         reject(r.reason());
-        let mut st = Status::resource_exhausted(r.message());
-        if let Ok(v) = r.retry_after().as_secs().max(1).to_string().parse() {
-            st.metadata_mut().insert("retry-after", v);
-        }
-        st
+        status(ServiceError::from(r))
     })?;
     Ok((who, admission))
 }
@@ -141,11 +164,10 @@ impl ArtifactService for ArtifactApi {
         let idle = std::time::Duration::from_secs(self.symx.config().limits.upload_idle_secs);
         let first = next_upload_message(&mut stream, idle)
             .await?
-            .ok_or_else(|| {
-                Status::invalid_argument("empty upload stream: send UploadMetadata first")
-            })?;
+            .ok_or_else(|| invalid("metadata", "empty upload stream: send UploadMetadata first"))?;
         let Some(pb::upload_request::Payload::Metadata(meta)) = first.payload else {
-            return Err(Status::invalid_argument(
+            return Err(invalid(
+                "metadata",
                 "the first message of an upload must carry UploadMetadata",
             ));
         };
@@ -165,11 +187,12 @@ impl ArtifactService for ArtifactApi {
                         .map_err(status)?;
                 }
                 Some(pb::upload_request::Payload::Metadata(_)) => {
-                    return Err(Status::invalid_argument(
+                    return Err(invalid(
+                        "metadata",
                         "UploadMetadata may only be sent once, in the first message",
                     ));
                 }
-                None => return Err(Status::invalid_argument("empty upload message")),
+                None => return Err(invalid("payload", "empty upload message")),
             }
         }
         let outcome = session.finish().await.map_err(status)?;
@@ -188,7 +211,7 @@ impl ArtifactService for ArtifactApi {
         let tenant = who.tenant().clone();
         let req = request.into_inner();
         let mut query = symx_service::ListQuery::new(kind_from_pb(req.mapkind, true)?);
-        query.filters = filters_from_pb(req.filters.unwrap_or_default());
+        query.filters = filters_from_pb(req.filters)?;
         query.page_size = req.page_size;
         query.page_number = req.page_number;
         query.include_deleted = req.include_deleted;
@@ -231,9 +254,7 @@ impl ArtifactService for ArtifactApi {
                     ("version", &f.version),
                 ] {
                     if v.is_empty() {
-                        return Err(Status::invalid_argument(format!(
-                            "Missing required field: {name}"
-                        )));
+                        return Err(invalid(name, format!("Missing required field: {name}")));
                     }
                 }
                 SourceMapSelector::File {
@@ -246,7 +267,8 @@ impl ArtifactService for ArtifactApi {
                 SourceMapSelector::DebugId(d)
             }
             _ => {
-                return Err(Status::invalid_argument(
+                return Err(invalid(
+                    "selector",
                     "give either file (filename, service, version) or debug_id",
                 ));
             }
@@ -284,7 +306,7 @@ impl ArtifactService for ArtifactApi {
         let tenant = who.tenant().clone();
         let req = request.into_inner();
         let kind = kind_from_pb(req.mapkind, false)?;
-        let filters = filters_from_pb(req.filters.unwrap_or_default());
+        let filters = filters_from_pb(req.filters)?;
         // A delete that outlives the timeout still completes (its write is one atomic batch);
         // only the answer is lost.
         let views = within(&self.symx, async {
@@ -477,10 +499,6 @@ pub async fn routes(
         .add_service(symbolication))
 }
 
-/// Serves every gRPC service of symxd on `listener` until `shutdown` resolves, then lets
-/// in-flight calls finish. Accepted connections get `TCP_NODELAY`: small responses must not
-/// wait for Nagle's algorithm (with delayed ACKs a call otherwise stalls ~40 ms; measured with
-/// `symx-loadgen --concurrency 2`).
 /// The next message of an upload stream, or DEADLINE_EXCEEDED when the client sends nothing
 /// for `idle` (`limits.upload_idle_secs`): a stalled upload is cut, its spool removed with its
 /// session, rather than held open until the upload timeout.
@@ -490,20 +508,28 @@ async fn next_upload_message(
 ) -> Result<Option<pb::UploadRequest>, Status> {
     match tokio::time::timeout(idle, stream.message()).await {
         Ok(r) => r.map_err(decode_error),
-        Err(_) => Err(Status::deadline_exceeded(format!(
-            "the upload sent nothing for {} s (limits.upload_idle_secs)",
-            idle.as_secs()
+        Err(_) => Err(status(ServiceError::new(
+            ErrorCode::DeadlineExceeded,
+            format!(
+                "the upload sent nothing for {} s (limits.upload_idle_secs)",
+                idle.as_secs()
+            ),
         ))),
     }
 }
 
 /// A request message that does not decode (garbage bytes, invalid UTF-8 in a string field) is
 /// the client's error: INVALID_ARGUMENT, where tonic answers INTERNAL.
-fn decode_error(status: Status) -> Status {
-    if status.code() == tonic::Code::Internal && status.message().starts_with("failed to decode") {
-        Status::invalid_argument(format!("malformed request message: {}", status.message()))
+fn decode_error(transport: Status) -> Status {
+    if transport.code() == tonic::Code::Internal
+        && transport.message().starts_with("failed to decode")
+    {
+        status(ServiceError::new(
+            ErrorCode::InvalidArgument,
+            format!("malformed request message: {}", transport.message()),
+        ))
     } else {
-        status
+        transport
     }
 }
 
@@ -559,6 +585,10 @@ fn invalid_argument_on_decode_error<B>(mut resp: http::Response<B>) -> http::Res
     resp
 }
 
+/// Serves every gRPC service of symxd on `listener` until `shutdown` resolves, then lets
+/// in-flight calls finish. Accepted connections get `TCP_NODELAY`: small responses must not
+/// wait for Nagle's algorithm (with delayed ACKs a call otherwise stalls ~40 ms; measured with
+/// `symx-loadgen --concurrency 2`).
 pub async fn serve(
     symx: Symx,
     listener: tokio::net::TcpListener,
@@ -579,4 +609,44 @@ pub async fn serve(
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every code goes through the one mapping, with the field at fault as a BadRequest
+    /// violation and the delay of a refusal as RetryInfo and `retry-after`.
+    #[test]
+    fn every_error_code_maps_once_with_details() {
+        let mut seen = std::collections::BTreeSet::new();
+        for code in ErrorCode::ALL {
+            let e = ServiceError {
+                field: Some("filters.service".into()),
+                retry_after: Some(std::time::Duration::from_secs(2)),
+                ..ServiceError::new(code, "the reason")
+            };
+            let st = status(e);
+            assert_eq!(st.code(), code_of(code), "{code:?}");
+            assert_ne!(st.code(), tonic::Code::Unknown, "{code:?}");
+            seen.insert(st.code() as i32);
+            let bad = st.get_details_bad_request().expect("a BadRequest detail");
+            assert_eq!(bad.field_violations[0].field, "filters.service");
+            assert_eq!(bad.field_violations[0].description, "the reason");
+            let retry = st.get_details_retry_info().expect("a RetryInfo detail");
+            assert_eq!(retry.retry_delay, Some(std::time::Duration::from_secs(2)));
+            assert_eq!(
+                st.metadata().get("retry-after").map(|v| v.as_bytes()),
+                Some(&b"2"[..])
+            );
+            assert!(st.message().contains("the reason"), "{}", st.message());
+        }
+        // Distinct codes stay distinct where gRPC has a code for them.
+        assert!(seen.len() >= 10, "{seen:?}");
+        // Without a field or a delay, no details and no metadata.
+        let plain = status(ServiceError::new(ErrorCode::NotFound, "gone"));
+        assert!(plain.get_details_bad_request().is_none());
+        assert!(plain.metadata().get("retry-after").is_none());
+        assert_eq!(plain.code(), tonic::Code::NotFound);
+    }
 }

@@ -11,21 +11,13 @@
 //! Keys, scopes and limits are checked before a handler runs (`guard.rs`); handlers act
 //! for the caller's tenant.
 
+use crate::guard::Style;
 use axum::extract::{Extension, Multipart, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use symx_service::{Principal, ServiceError, Symx};
 use symx_types::{ErrorCode, UploadMetadata};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-
-/// The document's error body.
-pub(crate) fn errors(status: StatusCode, messages: Vec<String>) -> Response {
-    (
-        status,
-        axum::Json(serde_json::json!({ "errors": messages })),
-    )
-        .into_response()
-}
 
 /// The upload's status of an error code: the one mapping, narrowed to the statuses the upload
 /// document names (it has no 409: an identity conflict is a 400, as datadog-ci expects).
@@ -38,19 +30,19 @@ pub(crate) fn upload_status(code: ErrorCode) -> StatusCode {
 
 /// A service error as the upload document's status and body.
 pub(crate) fn service_error(e: &ServiceError) -> Response {
-    let status = upload_status(e.code);
-    if status.is_server_error() {
-        tracing::error!(error = %e.message, "upload failed");
-    } else {
-        tracing::debug!(error = %e.message, status = status.as_u16(), "upload refused");
-    }
-    errors(status, vec![e.message.clone()])
+    Style::DatadogIntake.error(e)
 }
 
 fn bad_request(msg: impl Into<String>) -> Response {
-    let msg = msg.into();
-    tracing::debug!(error = %msg, "upload refused");
-    errors(StatusCode::BAD_REQUEST, vec![msg])
+    service_error(&ServiceError::new(ErrorCode::InvalidArgument, msg))
+}
+
+/// An upload past `limits.max_upload_bytes`.
+fn too_large(n: u64, limit: u64) -> Response {
+    service_error(&ServiceError::new(
+        ErrorCode::ResourceExhausted,
+        format!("upload of {n} bytes exceeds the limit of {limit} bytes"),
+    ))
 }
 
 /// Waits for `fut` at most `idle` (`limits.upload_idle_secs`): a client that sends nothing for
@@ -60,13 +52,13 @@ async fn idle_bound<F: std::future::Future>(
     fut: F,
 ) -> Result<F::Output, Response> {
     tokio::time::timeout(idle, fut).await.map_err(|_| {
-        errors(
-            StatusCode::REQUEST_TIMEOUT,
-            vec![format!(
+        service_error(&ServiceError::new(
+            ErrorCode::DeadlineExceeded,
+            format!(
                 "the upload sent nothing for {} s (limits.upload_idle_secs)",
                 idle.as_secs()
-            )],
-        )
+            ),
+        ))
     })
 }
 
@@ -114,12 +106,7 @@ pub(crate) async fn upload(
     // A gzip body's length says nothing of what it expands to; the stream check covers it.
     let compressed = headers.contains_key(header::CONTENT_ENCODING);
     if let Some(n) = declared.filter(|n| !compressed && *n > limit) {
-        return errors(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            vec![format!(
-                "upload of {n} bytes exceeds the limit of {limit} bytes"
-            )],
-        );
+        return too_large(n, limit);
     }
     let mut multipart = match multipart {
         Ok(m) => m,
@@ -198,12 +185,7 @@ pub(crate) async fn upload(
                     Ok(Some(chunk)) => {
                         early_bytes += chunk.len() as u64;
                         if early_bytes > limit {
-                            return errors(
-                                StatusCode::PAYLOAD_TOO_LARGE,
-                                vec![format!(
-                                    "upload of {early_bytes} bytes exceeds the limit of {limit} bytes"
-                                )],
-                            );
+                            return too_large(early_bytes, limit);
                         }
                         size += chunk.len() as u64;
                         if let Err(e) = file.write_all(&chunk).await {
@@ -249,25 +231,15 @@ pub(crate) async fn upload(
 }
 
 /// A JSON:API error object list, as the list/delete documents show them.
-pub(crate) fn api_errors(status: StatusCode, detail: &str, parameter: Option<&str>) -> Response {
-    let mut error = serde_json::json!({
-        "status": status.as_u16().to_string(),
-        "title": status.canonical_reason().unwrap_or("Error"),
-        "detail": detail,
-    });
-    if let Some(p) = parameter {
-        error["source"] = serde_json::json!({ "parameter": p });
-    }
-    (status, axum::Json(serde_json::json!({ "errors": [error] }))).into_response()
+/// A service error as the API documents' status and JSON:API body (a restore over an
+/// identity another artifact took meanwhile is a 409).
+fn api_service_error(e: &ServiceError) -> Response {
+    Style::DatadogApi.error(e)
 }
 
-fn api_service_error(e: &ServiceError) -> Response {
-    // A restore over an identity another artifact took meanwhile is a 409.
-    let status = crate::status_of(e.code);
-    if status.is_server_error() {
-        tracing::error!(error = %e.message, "list failed");
-    }
-    api_errors(status, &e.message, e.field.as_deref())
+/// A query parameter at fault, as the API documents answer it.
+fn api_bad_parameter(parameter: &str, detail: impl Into<String>) -> Response {
+    api_service_error(&ServiceError::invalid(parameter, detail))
 }
 
 /// The list query of `GET /api/v2/sourcemaps/list`: repeated `filter[x]` keys, `page[size]`,
@@ -326,24 +298,13 @@ fn query(raw: &str, route: Route) -> Result<(symx_service::ListQuery, bool), Bad
             }
             "page[size]" => size = Some(num(&v)?),
             "page[number]" => number = Some(num(&v)?),
-            "filter[service]" => f.service.push(v),
-            "filter[version]" => f.version.push(v),
-            "filter[variant]" => f.variant.push(v),
-            "filter[id]" => f.id.push(v),
-            "filter[build_id]" => f.build_id.push(v),
-            "filter[uuid]" => f.uuid.push(v),
-            "filter[platform]" => f.platform.push(v),
-            "filter[build_number]" => f.build_number.push(v),
-            "filter[bundle_name]" => f.bundle_name.push(v),
-            "filter[arch]" => f.arch.push(v),
-            "filter[symbol_source]" => f.symbol_source.push(v),
-            "filter[origin]" => f.origin.push(v),
-            "filter[origin_version]" => f.origin_version.push(v),
-            "filter[filename]" => f.filename = Some(v),
-            "filter[debug_id]" => f.debug_id = Some(v),
-            "filter[gnu_build_id]" => f.gnu_build_id = Some(v),
-            "filter[go_build_id]" => f.go_build_id = Some(v),
-            "filter[file_hash]" => f.file_hash = Some(v),
+            filter if filter.starts_with("filter[") && filter.ends_with(']') => {
+                let name = &filter["filter[".len()..filter.len() - 1];
+                f.add(name, v).map_err(|e| {
+                    let parameter = e.field.clone().unwrap_or_else(|| filter.to_owned());
+                    (parameter, e.message)
+                })?;
+            }
             other => return Err(bad(other, format!("unknown query parameter `{other}`"))),
         }
     }
@@ -398,7 +359,7 @@ pub(crate) async fn delete(
     let (q, dry_run) = match query(raw.as_deref().unwrap_or_default(), Route::Delete) {
         Ok(q) => q,
         Err((parameter, detail)) => {
-            return api_errors(StatusCode::BAD_REQUEST, &detail, Some(&parameter));
+            return api_bad_parameter(&parameter, detail);
         }
     };
     match symx
@@ -425,20 +386,12 @@ pub(crate) async fn restore(
         match k.as_ref() {
             "filter[id]" => ids.push(v.into_owned()),
             other => {
-                return api_errors(
-                    StatusCode::BAD_REQUEST,
-                    &format!("unknown query parameter `{other}`"),
-                    Some(other),
-                );
+                return api_bad_parameter(other, format!("unknown query parameter `{other}`"));
             }
         }
     }
     if ids.is_empty() {
-        return api_errors(
-            StatusCode::BAD_REQUEST,
-            "Missing required parameter: filter[id]",
-            Some("filter[id]"),
-        );
+        return api_bad_parameter("filter[id]", "Missing required parameter: filter[id]");
     }
     match symx.restore(who.tenant().clone(), ids, false).await {
         Ok(views) => {
@@ -464,11 +417,7 @@ pub(crate) async fn get_sourcemap(
             "service" => service = v,
             "version" => version = v,
             other => {
-                return api_errors(
-                    StatusCode::BAD_REQUEST,
-                    &format!("unknown query parameter `{other}`"),
-                    Some(other),
-                );
+                return api_bad_parameter(other, format!("unknown query parameter `{other}`"));
             }
         }
     }
@@ -483,11 +432,7 @@ pub(crate) async fn get_sourcemap(
         }
     }
     if let Some(name) = missing {
-        return api_errors(
-            StatusCode::BAD_REQUEST,
-            &format!("Missing required parameter: {name}"),
-            Some(name),
-        );
+        return api_bad_parameter(name, format!("Missing required parameter: {name}"));
     }
     let selector = symx_service::SourceMapSelector::File {
         filename: filename.unwrap_or_default(),
@@ -525,7 +470,7 @@ pub(crate) async fn list(
     let query = match list_query(raw.as_deref().unwrap_or_default()) {
         Ok(q) => q,
         Err((parameter, detail)) => {
-            return api_errors(StatusCode::BAD_REQUEST, &detail, Some(&parameter));
+            return api_bad_parameter(&parameter, detail);
         }
     };
     let page = match symx.list(who.tenant().clone(), query).await {

@@ -17,7 +17,7 @@
 //! Keys, `kbn-xsrf` and limits are checked before a handler runs (`guard.rs`); errors
 //! are Kibana's `{"statusCode", "error", "message"}`.
 
-use crate::guard::elastic_error;
+use crate::guard::Style;
 use axum::extract::{Extension, Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -26,25 +26,22 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use symx_service::fleet::FleetSummary;
 use symx_service::{ArtifactView, ListQuery, Principal, ServiceError, Symx};
-use symx_types::{ArtifactKind, UploadMetadata, UploadType};
+use symx_types::{ArtifactKind, ErrorCode, UploadMetadata, UploadType};
 
+/// A service error as Kibana answers it.
 fn service_error(e: &ServiceError) -> Response {
-    let status = crate::status_of(e.code);
-    if status.is_server_error() {
-        tracing::error!(error = %e.message, "elastic request failed");
-    }
-    elastic_error(status, &e.message_with_field())
+    Style::Elastic.error(e)
 }
 
-fn bad_request(message: impl AsRef<str>) -> Response {
-    elastic_error(StatusCode::BAD_REQUEST, message.as_ref())
+fn bad_request(message: impl Into<String>) -> Response {
+    service_error(&ServiceError::new(ErrorCode::InvalidArgument, message))
 }
 
 fn too_large(limit: u64) -> Response {
-    elastic_error(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        &format!("Payload content length greater than maximum allowed: {limit}"),
-    )
+    service_error(&ServiceError::new(
+        ErrorCode::ResourceExhausted,
+        format!("Payload content length greater than maximum allowed: {limit}"),
+    ))
 }
 
 /// The document's artifact object, without its `body`: the Fleet fields of a stored map.
@@ -352,10 +349,10 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
 ) -> Response {
     let not_found = || {
-        elastic_error(
-            StatusCode::NOT_FOUND,
-            &format!("Source map with id {id} not found"),
-        )
+        service_error(&ServiceError::new(
+            ErrorCode::NotFound,
+            format!("Source map with id {id} not found"),
+        ))
     };
     // apm:<service>-<version>-<sha or sha prefix>
     let Some((identifier, sha)) = id
@@ -404,12 +401,16 @@ pub(crate) async fn delete(
         }
     };
     let attr = |k: &str| target.attributes.get(k).cloned().unwrap_or_default();
-    let filters = symx_service::Filters {
-        service: vec![attr("service")],
-        version: vec![attr("version")],
-        id: vec![target.id.to_string()],
-        ..Default::default()
-    };
+    let mut filters = symx_service::Filters::default();
+    for (name, value) in [
+        ("service", attr("service")),
+        ("version", attr("version")),
+        ("id", target.id.to_string()),
+    ] {
+        if let Err(e) = filters.add(name, value) {
+            return service_error(&e);
+        }
+    }
     match symx
         .delete(who.tenant().clone(), ArtifactKind::Js, filters, false)
         .await

@@ -12,14 +12,14 @@
 //!
 //! On a server without keys (open, loopback only) no key is needed.
 
-use crate::datadog::{api_errors, errors};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use std::time::Duration;
-use symx_service::{Principal, Refusal, Scope, Symx};
+use symx_service::{Principal, Scope, ServiceError, Symx};
+use symx_types::ErrorCode;
 
 /// Whose documents a route follows (error bodies and how keys arrive).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,26 +46,50 @@ pub(crate) struct Gate {
 }
 
 impl Style {
-    pub(crate) fn error(self, status: StatusCode, message: &str) -> Response {
-        match self {
-            Self::DatadogIntake => errors(status, vec![message.to_owned()]),
-            Self::DatadogApi => api_errors(status, message, None),
-            Self::Elastic => elastic_error(status, message),
+    /// Every error response of the HTTP listener: the status of the error's code
+    /// ([`crate::status_of`], narrowed where the route's document says so), the body in the
+    /// vendor's style, and `Retry-After` when the error says when to come back. Server-side
+    /// failures are logged here, once.
+    pub(crate) fn error(self, e: &ServiceError) -> Response {
+        let status = match self {
+            Self::DatadogIntake => crate::datadog::upload_status(e.code),
+            Self::DatadogApi | Self::Elastic => crate::status_of(e.code),
+        };
+        if status.is_server_error() {
+            tracing::error!(code = ?e.code, error = %e, "request failed");
+        } else {
+            tracing::debug!(code = ?e.code, error = %e, status = status.as_u16(), "request refused");
         }
+        let body = match self {
+            // `{"errors": ["..."]}` (upload document).
+            Self::DatadogIntake => serde_json::json!({ "errors": [e.message] }),
+            // JSON:API error objects, the parameter at fault as their source.
+            Self::DatadogApi => {
+                let mut error = serde_json::json!({
+                    "status": status.as_u16().to_string(),
+                    "title": status.canonical_reason().unwrap_or("Error"),
+                    "detail": e.message,
+                });
+                if let Some(p) = &e.field {
+                    error["source"] = serde_json::json!({ "parameter": p });
+                }
+                serde_json::json!({ "errors": [error] })
+            }
+            // Kibana's `{"statusCode", "error", "message"}`.
+            Self::Elastic => serde_json::json!({
+                "statusCode": status.as_u16(),
+                "error": status.canonical_reason().unwrap_or("Error"),
+                "message": e.message_with_field(),
+            }),
+        };
+        let mut resp = (status, axum::Json(body)).into_response();
+        if let Some(after) = e.retry_after
+            && let Ok(v) = HeaderValue::from_str(&after.as_secs().max(1).to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        resp
     }
-}
-
-/// Kibana's error body.
-pub(crate) fn elastic_error(status: StatusCode, message: &str) -> Response {
-    (
-        status,
-        axum::Json(serde_json::json!({
-            "statusCode": status.as_u16(),
-            "error": status.canonical_reason().unwrap_or("Error"),
-            "message": message,
-        })),
-    )
-        .into_response()
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -91,7 +115,7 @@ fn elastic_key(headers: &HeaderMap) -> Option<String> {
         "apikey" | "basic" => {
             let pair = decode(value)?;
             let (id, secret) = pair.split_once(':')?;
-            Some(symx_service::auth::join_token(id, secret))
+            Some(symx_service::join_token(id, secret))
         }
         "bearer" => Some(value.trim().to_owned()),
         _ => None,
@@ -104,24 +128,25 @@ async fn principal(
     gate: &Gate,
     method: &Method,
     headers: &HeaderMap,
-) -> Result<Principal, (StatusCode, String, &'static str)> {
+) -> Result<Principal, (ServiceError, &'static str)> {
     let scope = if matches!(*method, Method::GET | Method::HEAD) {
         gate.read
     } else {
         gate.write
     };
-    let refuse = |status, e: symx_service::ServiceError| {
-        let reason = if status == StatusCode::UNAUTHORIZED {
+    let refuse = |e: ServiceError| {
+        let reason = if e.code == ErrorCode::Unauthenticated {
             "unauthenticated"
         } else {
             "forbidden"
         };
-        (status, e.message, reason)
+        (e, reason)
     };
+    let forbidden = |message: &str| refuse(ServiceError::new(ErrorCode::PermissionDenied, message));
     let authenticate = |key: Option<String>| async move {
         symx.authenticate(key.as_deref())
             .await
-            .map_err(|e| refuse(StatusCode::UNAUTHORIZED, e))
+            .map_err(refuse)
     };
     let who = match gate.style {
         Style::Elastic => authenticate(elastic_key(headers)).await?,
@@ -131,24 +156,15 @@ async fn principal(
         Style::DatadogApi => {
             let api = authenticate(header_str(headers, "dd-api-key").map(str::to_owned)).await?;
             if symx.auth_required() {
-                let app = header_str(headers, "dd-application-key").ok_or((
-                    StatusCode::FORBIDDEN,
-                    "DD-APPLICATION-KEY is required".to_owned(),
-                    "forbidden",
-                ))?;
-                let app = symx.authenticate(Some(app)).await.map_err(|_| {
-                    (
-                        StatusCode::FORBIDDEN,
-                        "invalid DD-APPLICATION-KEY".to_owned(),
-                        "forbidden",
-                    )
-                })?;
+                let app = header_str(headers, "dd-application-key")
+                    .ok_or_else(|| forbidden("DD-APPLICATION-KEY is required"))?;
+                let app = symx
+                    .authenticate(Some(app))
+                    .await
+                    .map_err(|_| forbidden("invalid DD-APPLICATION-KEY"))?;
                 if app.tenant() != api.tenant() {
-                    return Err((
-                        StatusCode::FORBIDDEN,
-                        "DD-APPLICATION-KEY belongs to another organization than DD-API-KEY"
-                            .to_owned(),
-                        "forbidden",
+                    return Err(forbidden(
+                        "DD-APPLICATION-KEY belongs to another organization than DD-API-KEY",
                     ));
                 }
                 app
@@ -157,8 +173,7 @@ async fn principal(
             }
         }
     };
-    who.require(scope)
-        .map_err(|e| refuse(StatusCode::FORBIDDEN, e))?;
+    who.require(scope).map_err(refuse)?;
     Ok(who)
 }
 
@@ -182,16 +197,16 @@ pub(crate) async fn guard(
         && !req.headers().contains_key("kbn-xsrf")
     {
         reject("forbidden");
-        return style.error(
-            StatusCode::BAD_REQUEST,
+        return style.error(&ServiceError::invalid(
+            "kbn-xsrf",
             "Request must contain a kbn-xsrf header.",
-        );
+        ));
     }
     let who = match principal(&symx, &gate, &method, req.headers()).await {
         Ok(p) => p,
-        Err((status, message, reason)) => {
+        Err((e, reason)) => {
             reject(reason);
-            return style.error(status, &message);
+            return style.error(&e);
         }
     };
     let writes = !matches!(method, Method::GET | Method::HEAD);
@@ -200,15 +215,7 @@ pub(crate) async fn guard(
         Ok(a) => a,
         Err(r) => {
             reject(r.reason());
-            let status = match r {
-                Refusal::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-                Refusal::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            };
-            let mut resp = style.error(status, &r.message());
-            if let Ok(v) = HeaderValue::from_str(&r.retry_after().as_secs().max(1).to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return resp;
+            return style.error(&ServiceError::from(r));
         }
     };
     req.extensions_mut().insert(who);
@@ -222,10 +229,10 @@ pub(crate) async fn guard(
         Ok(resp) => resp,
         Err(_) => {
             reject("timeout");
-            style.error(
-                StatusCode::REQUEST_TIMEOUT,
-                &format!("the request took longer than {secs} s"),
-            )
+            style.error(&ServiceError::new(
+                ErrorCode::DeadlineExceeded,
+                format!("the request took longer than {secs} s"),
+            ))
         }
     };
     if resp.status() == StatusCode::PAYLOAD_TOO_LARGE {

@@ -28,9 +28,11 @@ pub(crate) fn status_of(code: symx_types::ErrorCode) -> StatusCode {
         C::AlreadyExists => StatusCode::CONFLICT,
         C::PermissionDenied => StatusCode::FORBIDDEN,
         C::Unauthenticated => StatusCode::UNAUTHORIZED,
-        // Sizes: an upload past its limit, a build past the build-memory budget. (Rates are
-        // refused before a handler runs, with 429.)
+        // Sizes: an upload past its limit, a build past the build-memory budget.
         C::ResourceExhausted => StatusCode::PAYLOAD_TOO_LARGE,
+        C::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        // Refused at once (with Retry-After) rather than queued behind the work in progress.
+        C::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         C::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         C::DeadlineExceeded => StatusCode::REQUEST_TIMEOUT,
         C::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -149,9 +151,10 @@ mod tests {
     fn every_error_code_has_one_status() {
         for code in ErrorCode::ALL {
             let status = status_of(code);
+            // Overload is the server's state, not its fault: a 503 the client retries.
             assert_eq!(
                 status.is_server_error(),
-                !code.is_client_error(),
+                !code.is_client_error() || code == ErrorCode::Overloaded,
                 "{code:?} answers {status}"
             );
             assert_eq!(
@@ -173,5 +176,56 @@ mod tests {
             status_of(ErrorCode::DeadlineExceeded),
             StatusCode::REQUEST_TIMEOUT
         );
+        assert_eq!(
+            status_of(ErrorCode::RateLimited),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(
+            status_of(ErrorCode::Overloaded),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+
+    /// Every error response carries its code's status, its vendor's body, and Retry-After
+    /// when the error says when to come back.
+    #[tokio::test]
+    async fn every_style_answers_with_the_one_mapping() {
+        use guard::Style;
+        for code in ErrorCode::ALL {
+            let e = symx_service::ServiceError {
+                field: Some("filter[id]".into()),
+                retry_after: Some(std::time::Duration::from_secs(3)),
+                ..symx_service::ServiceError::new(code, "it went wrong")
+            };
+            for style in [Style::DatadogIntake, Style::DatadogApi, Style::Elastic] {
+                let resp = style.error(&e);
+                let want = match style {
+                    Style::DatadogIntake => datadog::upload_status(code),
+                    _ => status_of(code),
+                };
+                assert_eq!(resp.status(), want, "{style:?} {code:?}");
+                assert_eq!(
+                    resp.headers().get(header::RETRY_AFTER).map(|v| v.as_bytes()),
+                    Some(&b"3"[..]),
+                    "{style:?} {code:?}"
+                );
+                let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+                    .await
+                    .expect("body");
+                let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON body");
+                let text = body.to_string();
+                assert!(text.contains("it went wrong"), "{style:?}: {text}");
+                match style {
+                    Style::DatadogApi => assert_eq!(
+                        body["errors"][0]["source"]["parameter"], "filter[id]",
+                        "{text}"
+                    ),
+                    Style::Elastic => {
+                        assert_eq!(body["statusCode"], want.as_u16(), "{text}")
+                    }
+                    Style::DatadogIntake => assert!(body["errors"].is_array(), "{text}"),
+                }
+            }
+        }
     }
 }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use symx_types::{ErrorCode, HasErrorCode};
 
+const MAGIC_STR: &str = "SYMXI2C1";
 const MAGIC: &[u8; 8] = b"SYMXI2C1";
 
 #[derive(Clone, Debug, thiserror::Error)]
@@ -23,13 +24,16 @@ pub enum Error {
     InvalidMapping(String),
     #[error("stored IL2CPP index is not readable: {0}")]
     BadIndex(String),
+    /// A `SYMXI2C` index of another format version: build it again from the mapping.
+    #[error("stored IL2CPP index has format version {0}; this build reads {MAGIC_STR}")]
+    IndexVersion(String),
 }
 
 impl HasErrorCode for Error {
     fn code(&self) -> ErrorCode {
         match self {
             Self::InvalidMapping(_) => ErrorCode::InvalidArgument,
-            Self::BadIndex(_) => ErrorCode::Internal,
+            Self::BadIndex(_) | Self::IndexVersion(_) => ErrorCode::Internal,
         }
     }
 }
@@ -140,9 +144,17 @@ fn parts(path: &str) -> impl DoubleEndedIterator<Item = &str> {
 
 impl Il2cppIndex {
     pub fn open(bytes: &[u8]) -> Result<Self, Error> {
-        let body = bytes
-            .strip_prefix(MAGIC.as_slice())
-            .ok_or_else(|| Error::BadIndex("missing SYMXI2C1 header".into()))?;
+        let body = match bytes.strip_prefix(MAGIC.as_slice()) {
+            Some(body) => body,
+            None => match bytes.get(..8) {
+                Some(head) if head.starts_with(b"SYMXI2C") => {
+                    return Err(Error::IndexVersion(
+                        String::from_utf8_lossy(head).into_owned(),
+                    ));
+                }
+                _ => return Err(Error::BadIndex("missing SYMXI2C1 header".into())),
+            },
+        };
         let stored: Stored =
             serde_json::from_slice(body).map_err(|e| Error::BadIndex(e.to_string()))?;
         let mut by_name: HashMap<String, Vec<String>> = HashMap::new();

@@ -10,6 +10,8 @@ pub struct ServiceError {
     pub message: String,
     /// The request field or query parameter at fault, when there is one.
     pub field: Option<String>,
+    /// When to try again, for refusals that pass (rate limits, overload).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ServiceError {
@@ -18,6 +20,7 @@ impl ServiceError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -26,6 +29,7 @@ impl ServiceError {
             code: ErrorCode::InvalidArgument,
             message: message.into(),
             field: Some(field.into()),
+            retry_after: None,
         }
     }
 

@@ -5,40 +5,57 @@
 //! convert their messages to the domain types here and map [`ServiceError`] codes to their
 //! status codes. CPU-heavy work (index builds, frame resolution, storage IO) runs on the
 //! blocking pool, bounded by a semaphore, never on the async worker threads.
+//!
+//! [`Symx`] is a facade: it composes one part per flow and only delegates. The modules depend
+//! one way (ARCHITECTURE.md has the map; `tests/e2e/architecture.rs` fails on a cycle):
+//! `resolve` (symbolication), `ingest` (uploads) and `catalog` (list, get, delete, restore)
+//! stand on `indexes` (loaded indexes, caches, which artifact a lookup finds), which stands on
+//! `build` (index builds, shared by upload and rebuild) and `lookups` (the keys artifacts are
+//! found by); `access` (keys, admission) stands beside them.
 
-pub mod auth;
-pub mod cache;
+mod access;
+mod build;
 mod catalog;
 pub mod config;
 mod error;
 pub mod fleet;
-mod jvm;
-pub mod limits;
-mod links;
+mod indexes;
+mod ingest;
+mod lookups;
 mod mapped;
 pub mod metrics;
-mod native;
-mod symbolicate;
-mod upload;
+mod pool;
+mod repo;
+mod resolve;
 pub mod urls;
 
-pub use auth::{ApiKeyView, NewApiKey, Principal, Scope};
-pub use catalog::{ArtifactView, Filters, ListPage, ListQuery, SourceMapFile, SourceMapSelector};
+pub use access::{
+    Admission, ApiKeyView, KEY_CACHE_TTL, NewApiKey, Principal, Refusal, Scope, join_token,
+    split_token,
+};
+pub use catalog::query::{
+    Filters, ListPage, ListQuery, SourceMapFile, SourceMapSelector,
+};
+pub use catalog::view::ArtifactView;
 pub use config::{Config, ConfigError};
 pub use error::{Result, ServiceError};
-pub use limits::{Admission, Refusal};
-pub use symbolicate::{Frame, FrameResult, StackTrace, SymbolicateRequest, SymbolicateResponse};
-pub use upload::{UploadOutcome, UploadSession};
+pub use indexes::cache::IndexCache;
+pub use ingest::{UploadOutcome, UploadSession};
+pub use resolve::request::{Frame, FrameResult, StackTrace, SymbolicateRequest, SymbolicateResponse};
 
-use cache::{IndexCache, ResolveCache};
+use access::admission::Limiter;
+use access::keys::Keys;
+use build::Builder;
+use catalog::Catalog;
+use indexes::Indexes;
+use ingest::Ingest;
 use metrics::Metrics;
-use std::path::PathBuf;
+use pool::Pool;
+use resolve::Resolver;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use symx_storage::{Storage, StorageOptions};
-use symx_types::ErrorCode;
-use tokio::sync::Semaphore;
+use symx_types::{ArtifactId, ArtifactKind, Tenant};
 
 /// The service: cheap to clone, shared by every edge.
 #[derive(Clone, Debug)]
@@ -46,45 +63,33 @@ pub struct Symx {
     inner: Arc<Inner>,
 }
 
+/// One part per flow, each holding what it needs (shared parts behind `Arc`s).
 #[derive(Debug)]
 struct Inner {
     config: Config,
     storage: Arc<Storage>,
-    indexes: IndexCache,
-    /// Repository indexes by the artifact they serve (an artifact's own, or its commit's),
-    /// "none" included; cleared on writes.
-    repos: IndexCache,
-    resolves: ResolveCache,
     metrics: Metrics,
-    cpu: Arc<Semaphore>,
-    /// Index builds of uploads at once (`limits.concurrent_uploads`), taken once the bytes
-    /// have arrived.
-    uploads: Arc<Semaphore>,
-    /// The memory of index builds in progress, in MiB (`limits.max_build_memory`): a build
-    /// takes its estimate before it starts, so builds together stay within the limit.
-    build_memory: Arc<Semaphore>,
-    /// Uploads in progress, per tenant and in all.
-    upload_slots: Arc<limits::UploadSlots>,
-    spool_dir: PathBuf,
-    /// Some API key exists: every request must present one (see [`auth`]).
-    auth_required: AtomicBool,
-    /// API key records recently read (see [`auth`]).
-    key_cache: moka::sync::Cache<String, Option<Arc<symx_storage::ApiKeyRecord>>>,
-    limiter: limits::Limiter,
+    pool: Pool,
+    indexes: Arc<Indexes>,
+    resolver: Resolver,
+    ingest: Arc<Ingest>,
+    catalog: Catalog,
+    keys: Keys,
+    limiter: Limiter,
 }
 
 impl Symx {
     /// Opens the store in `config.storage.data_dir` and builds the caches.
     pub fn open(config: Config) -> Result<Self> {
         let data_dir = &config.storage.data_dir;
-        let storage = Storage::open(
+        let storage = Arc::new(Storage::open(
             &data_dir.join("db"),
             &StorageOptions {
                 parallelism: config.cpu_workers() as i32,
                 write_buffer_bytes: config.storage.write_buffer_bytes as usize,
                 block_cache_bytes: config.storage.block_cache_bytes as usize,
             },
-        )?;
+        )?);
         // Upload spool files live beside the database (same filesystem, so large uploads do
         // not fill a small /tmp). Leftovers of a crash are garbage: nothing references them.
         let spool_dir = data_dir.join("spool");
@@ -93,36 +98,49 @@ impl Symx {
         }
         std::fs::create_dir_all(&spool_dir)?;
         let metrics = Metrics::new();
-        let indexes = IndexCache::new(config.cache.max_bytes, metrics.clone());
-        // Repository indexes are small (a file list); a sixteenth of the budget holds many.
-        let repos = IndexCache::named(config.cache.max_bytes / 16, metrics.clone(), "repo");
-        let resolves = ResolveCache::new(
-            Duration::from_millis(config.cache.resolve_ttl_ms),
+        let pool = Pool::new(config.cpu_workers());
+        let limits = &config.limits;
+        let builder = Arc::new(Builder::new(
+            limits.clone(),
             metrics.clone(),
-        );
-        let auth_required = AtomicBool::new(!storage.api_keys()?.is_empty());
-        let cpu = Arc::new(Semaphore::new(config.cpu_workers()));
-        let uploads = Arc::new(Semaphore::new(config.limits.concurrent_uploads));
-        let build_memory = Arc::new(Semaphore::new(
-            upload::mib(config.limits.max_build_memory) as usize
+            spool_dir.clone(),
         ));
-        let upload_slots = limits::UploadSlots::new(&config.limits);
-        let limiter = limits::Limiter::new(&config.limits);
+        let indexes = Arc::new(Indexes::new(
+            storage.clone(),
+            builder.clone(),
+            metrics.clone(),
+            config.cache.max_bytes,
+            Duration::from_millis(config.cache.resolve_ttl_ms),
+        ));
+        let resolver = Resolver::new(
+            indexes.clone(),
+            metrics.clone(),
+            limits.clone(),
+            pool.clone(),
+        );
+        let ingest = Arc::new(Ingest::new(
+            limits.clone(),
+            storage.clone(),
+            indexes.clone(),
+            builder,
+            pool.clone(),
+            metrics.clone(),
+            spool_dir,
+        ));
+        let catalog = Catalog::new(indexes.clone(), pool.clone());
+        let keys = Keys::open(storage.clone(), pool.clone(), metrics.clone())?;
+        let limiter = Limiter::new(limits);
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
-                storage: Arc::new(storage),
-                indexes,
-                repos,
-                resolves,
+                storage,
                 metrics,
-                cpu,
-                uploads,
-                build_memory,
-                upload_slots,
-                spool_dir,
-                auth_required,
-                key_cache: auth::key_cache(),
+                pool,
+                indexes,
+                resolver,
+                ingest,
+                catalog,
+                keys,
                 limiter,
             }),
         })
@@ -137,27 +155,158 @@ impl Symx {
     }
 
     pub fn index_cache(&self) -> &IndexCache {
-        &self.inner.indexes
+        &self.inner.indexes.cache
     }
 
     /// Readiness: the store answers.
     pub async fn ready(&self) -> Result<()> {
         let storage = self.inner.storage.clone();
-        self.blocking(move || storage.ping().map_err(ServiceError::from))
+        self.inner
+            .pool
+            .run(move || storage.ping().map_err(ServiceError::from))
             .await
     }
 
-    /// Runs CPU- or IO-heavy work on the blocking pool, at most `cpu_workers` at a time.
-    async fn blocking<T: Send + 'static>(
+    // --- symbolication (`resolve`) ---
+
+    /// Resolves a batch on the blocking pool.
+    pub async fn symbolicate(
         &self,
-        f: impl FnOnce() -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let _permit =
-            self.inner.cpu.clone().acquire_owned().await.map_err(|_| {
-                ServiceError::new(ErrorCode::Unavailable, "service is shutting down")
-            })?;
-        tokio::task::spawn_blocking(f).await?
+        tenant: Tenant,
+        request: SymbolicateRequest,
+    ) -> Result<SymbolicateResponse> {
+        self.inner.resolver.symbolicate(tenant, request).await
     }
+
+    /// Resolves a batch on the calling thread (for callers already off the async threads,
+    /// and for benchmarks).
+    pub fn symbolicate_blocking(
+        &self,
+        tenant: &Tenant,
+        request: &SymbolicateRequest,
+    ) -> SymbolicateResponse {
+        self.inner.resolver.symbolicate_blocking(tenant, request)
+    }
+
+    // --- uploads (`ingest`) ---
+
+    /// Starts an upload: validates the metadata before any byte of content is accepted.
+    /// `declared_size`, when the client states it, is checked against the limit up front.
+    pub async fn begin_upload(
+        &self,
+        tenant: Tenant,
+        meta: symx_types::UploadMetadata,
+        declared_size: Option<u64>,
+    ) -> Result<UploadSession> {
+        self.inner
+            .ingest
+            .begin_upload(tenant, meta, declared_size)
+            .await
+    }
+
+    // --- the catalog ---
+
+    /// Lists artifacts of a kind with the list document's filters and pagination, newest
+    /// first.
+    pub async fn list(&self, tenant: Tenant, query: ListQuery) -> Result<ListPage> {
+        self.inner.catalog.list(tenant, query).await
+    }
+
+    /// One artifact by id (deleted ones included, so they can be inspected before restore).
+    pub async fn artifact(&self, tenant: Tenant, id: &str) -> Result<ArtifactView> {
+        self.inner.catalog.artifact(tenant, id).await
+    }
+
+    /// Deletes (softly) what the filters select; with `dry_run`, only says what would go.
+    pub async fn delete(
+        &self,
+        tenant: Tenant,
+        kind: ArtifactKind,
+        filters: Filters,
+        dry_run: bool,
+    ) -> Result<Vec<ArtifactView>> {
+        self.inner
+            .catalog
+            .delete(tenant, kind, filters, dry_run)
+            .await
+    }
+
+    /// Restores soft-deleted artifacts by id.
+    pub async fn restore(
+        &self,
+        tenant: Tenant,
+        ids: Vec<String>,
+        overwrite: bool,
+    ) -> Result<Vec<ArtifactView>> {
+        self.inner.catalog.restore(tenant, ids, overwrite).await
+    }
+
+    /// The stored bytes of one file (`part`) of a live artifact.
+    pub async fn read_file(&self, tenant: Tenant, id: &ArtifactId, part: &str) -> Result<Vec<u8>> {
+        self.inner.catalog.read_file(tenant, id, part).await
+    }
+
+    /// The Fleet hashes of a live JavaScript artifact (Elastic's list and delete): stored at
+    /// upload; computed from the map for artifacts stored before they were.
+    pub async fn fleet_summary(
+        &self,
+        tenant: Tenant,
+        view: &ArtifactView,
+    ) -> Result<fleet::FleetSummary> {
+        self.inner.catalog.fleet_summary(tenant, view).await
+    }
+
+    /// The get document: a JS source map's fields and its minified line lengths.
+    pub async fn get_sourcemap(
+        &self,
+        tenant: Tenant,
+        selector: SourceMapSelector,
+    ) -> Result<SourceMapFile> {
+        self.inner.catalog.get_sourcemap(tenant, selector).await
+    }
+
+    // --- keys and admission (`access`) ---
+
+    /// Whether requests must present a key (some key was ever created).
+    pub fn auth_required(&self) -> bool {
+        self.inner.keys.required()
+    }
+
+    /// The caller a presented key stands for. UNAUTHENTICATED when a key is required and
+    /// `token` is missing, malformed, unknown, revoked or wrong; the message never says which.
+    pub async fn authenticate(&self, token: Option<&str>) -> Result<Principal> {
+        self.inner.keys.authenticate(token).await
+    }
+
+    /// Creates a key for `tenant` (default: the caller's). Needs `admin`; a key's admin may
+    /// only create keys of its own tenant, an open service's caller any.
+    pub async fn create_key(
+        &self,
+        by: &Principal,
+        tenant: Option<Tenant>,
+        name: &str,
+        scopes: &[String],
+    ) -> Result<NewApiKey> {
+        self.inner.keys.create_key(by, tenant, name, scopes).await
+    }
+
+    /// The keys the caller administers: its tenant's (every tenant's on an open service).
+    pub async fn list_keys(&self, by: &Principal) -> Result<Vec<ApiKeyView>> {
+        self.inner.keys.list_keys(by).await
+    }
+
+    /// Revokes a key of the caller's tenant at once (NOT_FOUND for another tenant's key).
+    pub async fn revoke_key(&self, by: &Principal, id: &str) -> Result<ApiKeyView> {
+        self.inner.keys.revoke_key(by, id).await
+    }
+
+    /// Admits a request of `who`: its key's rate limit first, then, for expensive work
+    /// (uploads, symbolicate, reprocess), a slot among `limits.max_concurrent_requests`.
+    pub fn admit(&self, who: &Principal, expensive: bool) -> std::result::Result<Admission, Refusal> {
+        self.inner.limiter.admit(who, expensive)
+    }
+
+    // --- housekeeping ---
 
     /// Purges soft-deleted artifacts older than the configured age. Returns how many went.
     pub async fn purge(&self) -> Result<usize> {
@@ -169,7 +318,9 @@ impl Symx {
             .purge_after_secs
             .saturating_mul(1000);
         let n = self
-            .blocking(move || {
+            .inner
+            .pool
+            .run(move || {
                 let before = symx_storage::now_ms().saturating_sub(age_ms);
                 storage.purge(before).map_err(ServiceError::from)
             })
@@ -197,11 +348,5 @@ impl Symx {
                 }
             }
         })
-    }
-
-    /// Called after every write: frames may now resolve differently.
-    fn after_write(&self) {
-        self.inner.resolves.clear();
-        self.inner.repos.clear();
     }
 }

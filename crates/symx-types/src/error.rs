@@ -14,8 +14,14 @@ pub enum ErrorCode {
     PermissionDenied,
     /// The caller did not prove who they are.
     Unauthenticated,
-    /// A size, rate or concurrency limit was reached.
+    /// A size limit was reached: an upload past `limits.max_upload_bytes`, an index build past
+    /// `limits.max_build_memory`, a request past a count limit.
     ResourceExhausted,
+    /// The caller's key used up its rate limit; retry after the error's delay.
+    RateLimited,
+    /// Too many expensive requests are in progress on this server; retry after the error's
+    /// delay (refused at once rather than queued).
+    Overloaded,
     /// The request is valid but cannot be carried out in the current state.
     FailedPrecondition,
     /// The service cannot serve right now (shutting down, storage unavailable); retry later.
@@ -28,20 +34,23 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for edges to check their mappings against.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 12] = [
         Self::InvalidArgument,
         Self::NotFound,
         Self::AlreadyExists,
         Self::PermissionDenied,
         Self::Unauthenticated,
         Self::ResourceExhausted,
+        Self::RateLimited,
+        Self::Overloaded,
         Self::FailedPrecondition,
         Self::Unavailable,
         Self::DeadlineExceeded,
         Self::Internal,
     ];
 
-    /// True when the caller, not the service, is at fault: such errors are not logged as errors.
+    /// True when the answer is the caller's to act on (fix the request, slow down, retry
+    /// later), not a failure of the service: such errors are not logged as errors.
     pub fn is_client_error(self) -> bool {
         !matches!(self, Self::Internal | Self::Unavailable)
     }

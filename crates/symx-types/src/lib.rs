@@ -1,10 +1,12 @@
 //! The vocabulary of symx: tenants, artifact kinds and ids, upload metadata and its validation,
-//! stack frames and their per-frame status, and the closed set of error codes.
+//! stack frames and their per-frame status, the list filters, and the closed set of error
+//! codes.
 //!
 //! This crate does no IO and knows no transport. Every other crate speaks in these types; the
 //! gRPC and HTTP edges convert to and from them.
 
 mod error;
+mod filter;
 mod frame;
 mod kind;
 mod metadata;
@@ -12,6 +14,7 @@ mod metadata;
 pub mod time;
 
 pub use error::{ErrorCode, HasErrorCode};
+pub use filter::{LIST_FILTERS, ListFilter, Match, list_filter};
 pub use frame::{
     FrameStatus, JsFrame, JvmFrame, JvmThrowable, NativeFrame, ResolvedFrame, SourceLink,
 };

@@ -3,7 +3,9 @@
 //! that delays everyone; the edges turn a [`Refusal`] into HTTP 429 / 503 with Retry-After, or
 //! gRPC RESOURCE_EXHAUSTED with `retry-after` metadata, and count it.
 
-use crate::{Principal, Symx};
+use crate::access::keys::Principal;
+use crate::error::ServiceError;
+use symx_types::ErrorCode;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -121,6 +123,21 @@ impl Drop for UploadSlot {
     }
 }
 
+/// A refusal as the service error the edges answer (429 / 503 with Retry-After, or gRPC
+/// RESOURCE_EXHAUSTED with `retry-after`).
+impl From<Refusal> for ServiceError {
+    fn from(r: Refusal) -> Self {
+        let code = match r {
+            Refusal::RateLimited { .. } => ErrorCode::RateLimited,
+            Refusal::Overloaded { .. } => ErrorCode::Overloaded,
+        };
+        Self {
+            retry_after: Some(r.retry_after()),
+            ..ServiceError::new(code, r.message())
+        }
+    }
+}
+
 /// Held for the length of an admitted expensive request.
 #[derive(Debug)]
 pub struct Admission {
@@ -199,11 +216,11 @@ impl Limiter {
     }
 }
 
-impl Symx {
+impl Limiter {
     /// Admits a request of `who`: its key's rate limit first, then, for expensive work
     /// (uploads, symbolicate, reprocess), a slot among `limits.max_concurrent_requests`.
-    pub fn admit(&self, who: &Principal, expensive: bool) -> Result<Admission, Refusal> {
-        let limiter = &self.inner.limiter;
+    pub(crate) fn admit(&self, who: &Principal, expensive: bool) -> Result<Admission, Refusal> {
+        let limiter = self;
         limiter.take(who.key_id().unwrap_or("-"), Instant::now())?;
         if !expensive {
             return Ok(Admission { _permit: None });

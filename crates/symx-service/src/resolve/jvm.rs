@@ -2,17 +2,17 @@
 //! then each frame through it in order, so R8 outline positions carry to the next frame and
 //! `rewriteFrame` rules see the exception. The format work is `symx_proguard`'s.
 
-use crate::Symx;
-use crate::cache::{LoadedIndex, ResolveKey};
-use crate::symbolicate::{Found, FrameResult, StackTrace};
-use crate::upload::{DEFAULT_JVM_VARIANT, jvm_release_key, legacy_jvm_release_key};
+use crate::indexes::Indexes;
+use crate::indexes::cache::{LoadedIndex, ResolveKey};
+use crate::lookups::{DEFAULT_JVM_VARIANT, JVM_KINDS, Lookup};
+use crate::resolve::request::{Found, FrameResult, StackTrace};
 use symx_proguard::{JvmIndex, Remapped, TraceState};
 use symx_types::Tenant;
-use symx_types::{ArtifactId, ArtifactKind, FrameStatus, JvmFrame, JvmThrowable, ResolvedFrame};
+use symx_types::{ArtifactId, FrameStatus, JvmFrame, JvmThrowable, ResolvedFrame};
 
 /// The JVM frames of one stack trace, resolved in order.
 pub(crate) struct JvmTrace<'a> {
-    symx: &'a Symx,
+    indexes: &'a Indexes,
     tenant: &'a Tenant,
     st: &'a StackTrace,
     found: Option<Found>,
@@ -24,9 +24,9 @@ fn present(s: &Option<String>) -> Option<&str> {
 }
 
 impl<'a> JvmTrace<'a> {
-    pub(crate) fn new(symx: &'a Symx, tenant: &'a Tenant, st: &'a StackTrace) -> Self {
+    pub(crate) fn new(indexes: &'a Indexes, tenant: &'a Tenant, st: &'a StackTrace) -> Self {
         Self {
-            symx,
+            indexes,
             tenant,
             st,
             found: None,
@@ -35,60 +35,41 @@ impl<'a> JvmTrace<'a> {
     }
 
     fn find(&self) -> Found {
-        let inner = &self.symx.inner;
-        let st = self.st;
-        // The second value is the legacy key of mappings uploaded without a variant before
+        let (indexes, tenant, st) = (self.indexes, self.tenant, self.st);
+        // The second lookup is the legacy key of mappings uploaded without a variant before
         // the default variant existed.
-        let (key, field, value, legacy, what) = if let Some(b) = present(&st.build_id) {
-            let b = b.to_ascii_lowercase();
-            (
-                format!("b{b}"),
-                "build_id",
-                b.clone(),
-                None,
-                format!("build id {b}"),
-            )
+        let (lookup, legacy, what) = if let Some(b) = present(&st.build_id) {
+            let what = format!("build id {}", b.to_ascii_lowercase());
+            (Lookup::build_id(b), None, what)
         } else if let (Some(service), Some(version)) = (present(&st.service), present(&st.version))
         {
-            let value = jvm_release_key(Some(service), Some(version), st.variant.as_deref());
             let variant = present(&st.variant);
             let legacy = variant
                 .is_none()
-                .then(|| legacy_jvm_release_key(Some(service), Some(version)));
-            (
-                format!("s{value}"),
-                "svv",
-                value,
-                legacy,
-                format!(
-                    "service {service} version {version} variant `{}`",
-                    variant.unwrap_or(DEFAULT_JVM_VARIANT)
-                ),
-            )
+                .then(|| Lookup::legacy_jvm_release(service, version));
+            let what = format!(
+                "service {service} version {version} variant `{}`",
+                variant.unwrap_or(DEFAULT_JVM_VARIANT)
+            );
+            (Lookup::jvm_release(service, version, variant), legacy, what)
         } else {
             return Found::Missing(
                 "a JVM stack trace needs a build id, or a service and version (and variant)".into(),
             );
         };
-        let id = inner
-            .resolves
-            .get_or_resolve(ResolveKey::Jvm(self.tenant.clone(), key), || {
-                match inner.first_of(self.tenant, &[ArtifactKind::Jvm], field, &value)? {
-                    Some(id) => Ok(Some(id)),
-                    None => match &legacy {
-                        Some(l) => inner.first_of(self.tenant, &[ArtifactKind::Jvm], field, l),
-                        None => Ok(None),
-                    },
-                }
-            });
-        match id {
-            Err(e) => Found::Missing(e.message),
-            Ok(None) => Found::Missing(format!("no ProGuard/R8 mapping for {what}")),
-            Ok(Some(id)) => match self.symx.load_index(self.tenant, &id) {
-                Ok(index) => Found::Index(id, index),
-                Err(e) => Found::Malformed(id, e.message),
-            },
-        }
+        let key = ResolveKey::First(tenant.clone(), JVM_KINDS, lookup.clone());
+        let id = indexes.resolves.get_or_resolve(key, || {
+            match indexes.first_of(tenant, JVM_KINDS, &lookup)? {
+                Some(id) => Ok(Some(id)),
+                None => match &legacy {
+                    Some(l) => indexes.first_of(tenant, JVM_KINDS, l),
+                    None => Ok(None),
+                },
+            }
+        });
+        Found::of(indexes, tenant, id, || {
+            format!("no ProGuard/R8 mapping for {what}")
+        })
     }
 
     /// The index, when the mapping was found.

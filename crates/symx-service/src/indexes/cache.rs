@@ -9,13 +9,15 @@
 //!   distinct file per TTL. Writes on this replica clear it.
 
 use crate::error::{Result, ServiceError};
+use crate::lookups::Lookup;
 use crate::metrics::Metrics;
+use crate::repo::RepoIndex;
 use moka::sync::Cache;
 use std::sync::Arc;
 use std::time::Duration;
 use symx_native::NativeIndex;
 use symx_sourcemap::JsIndex;
-use symx_types::{ArtifactId, Tenant};
+use symx_types::{ArtifactId, ArtifactKind, Tenant};
 
 /// A loaded index, ready for lookups.
 // Always held behind an `Arc` in the cache: boxing the larger variant would only add a second
@@ -24,12 +26,22 @@ use symx_types::{ArtifactId, Tenant};
 #[derive(Debug)]
 pub enum LoadedIndex {
     Js(JsIndex<Vec<u8>>),
+    Native(NativeArtifact),
+    Jvm(symx_proguard::JvmIndex<Vec<u8>>),
+    Repo(RepoIndex),
+    Il2cpp(symx_il2cpp::Il2cppIndex),
+}
+
+/// The indexes of a native artifact, with what its frames need beside them.
+#[derive(Debug)]
+pub struct NativeArtifact {
     /// One index per object of the artifact: per architecture slice of each DWARF file of a
     /// dSYM archive, else one.
-    Native(Vec<NativeIndex<Vec<u8>>>),
-    Jvm(symx_proguard::JvmIndex<Vec<u8>>),
-    Repo(crate::links::RepoIndex),
-    Il2cpp(symx_il2cpp::Il2cppIndex),
+    pub slices: Vec<NativeIndex<Vec<u8>>>,
+    /// The build id of the upload's metadata (for NDK uploads by `datadog-ci unity-symbols`,
+    /// the Unity build id its IL2CPP line mapping is uploaded under), lowercase; kept here so
+    /// a frame finds the mapping without reading the catalog record.
+    pub build_id: Option<String>,
 }
 
 impl LoadedIndex {
@@ -38,7 +50,7 @@ impl LoadedIndex {
     pub fn weight(&self) -> u32 {
         let bytes = match self {
             Self::Js(idx) => idx.bytes().len(),
-            Self::Native(slices) => slices.iter().map(|i| i.bytes().len() + 64).sum(),
+            Self::Native(n) => n.slices.iter().map(|i| i.bytes().len() + 64).sum(),
             Self::Jvm(idx) => idx.bytes().len(),
             Self::Repo(idx) => idx.weight(),
             Self::Il2cpp(idx) => idx.weight(),
@@ -147,23 +159,21 @@ impl IndexCache {
 
 /// What a frame is looked up by.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum ResolveKey {
-    DebugId(Tenant, String),
+pub(crate) enum ResolveKey {
+    /// The first live artifact of these kinds (in order) with this lookup row: a source map by
+    /// debug id, a JVM mapping by build id or release, an IL2CPP mapping by build id,
+    /// repository metadata by commit.
+    First(Tenant, &'static [ArtifactKind], Lookup),
     /// Native module by its code id and debug id (normalised; either may be empty): every
     /// artifact found by either, and by the ids of those (a PE and its PDB).
     Module(Tenant, String, String),
-    /// service, version, URL with query and fragment stripped.
+    /// service, version, URL with query and fragment stripped (found by full URL, then by
+    /// path suffixes).
     JsUrl(Tenant, String, String, String),
-    /// A JVM mapping: `b` + build id, or `s` + service, version, variant.
-    Jvm(Tenant, String),
-    /// The artifact carrying repository metadata for a commit.
-    Commit(Tenant, String),
-    /// The IL2CPP line mapping of a native module (by build id).
-    Il2cpp(Tenant, String),
 }
 
 #[derive(Clone)]
-pub struct ResolveCache {
+pub(crate) struct ResolveCache {
     /// Every artifact that serves the key, in order of preference (empty: none, cached too).
     cache: Cache<ResolveKey, Arc<[ArtifactId]>>,
     metrics: Metrics,

@@ -1,16 +1,14 @@
-//! Source links: a resolved frame's file, matched to a tracked file of the repository the
-//! release was built from, becomes a link to that line at that commit.
+//! The repository format: datadog-ci's repository metadata in, the stored `symx-repo-1`
+//! document out ([`parse`], written at upload), and a [`RepoIndex`] over it ([`RepoIndex::open`],
+//! read when a frame is linked). The other half of source links (which repository applies to a
+//! frame) is `resolve::links`.
 //!
 //! Repository metadata arrives as datadog-ci sends it: a `repository` part holding
 //! `{"data":[{"files":[...],"hash":"<sha>","repository_url":"<url>"}],"version":1}` (older
 //! clients: the object without `data`), in a `repository` upload or beside a source map or a
-//! mapping. The stored index is that, normalised (`symx-repo-1`): the URL as https, the commit,
-//! the tracked files.
-//!
-//! Which repository applies to a frame: the resolving artifact's own `repository` part, else
-//! the repository upload of the artifact's `git_commit_sha`, else that of the stack trace's.
-//! A file matches the tracked file sharing the longest run of trailing path components with it
-//! (at least the file name); ties go to the shortest tracked path.
+//! mapping. The stored document is that, normalised: the URL as https, the commit, the
+//! tracked files. A file matches the tracked file sharing the longest run of trailing path
+//! components with it (at least the file name); ties go to the shortest tracked path.
 
 use crate::error::{Result, ServiceError};
 use serde::{Deserialize, Serialize};
@@ -205,6 +203,11 @@ impl RepoIndex {
         Self::default()
     }
 
+    /// Whether it tracks any file (an index of [`none`](Self::none) links nothing).
+    pub(crate) fn links_anything(&self) -> bool {
+        !self.repo.files.is_empty()
+    }
+
     pub(crate) fn weight(&self) -> usize {
         self.bytes + 128
     }
@@ -249,141 +252,6 @@ impl RepoIndex {
             url: browse_url(&self.repo.repository_url, &self.repo.commit, file, line),
         })
     }
-}
-
-/// The kinds whose uploads may carry repository metadata.
-const REPO_KINDS: [symx_types::ArtifactKind; 4] = [
-    symx_types::ArtifactKind::Repository,
-    symx_types::ArtifactKind::Js,
-    symx_types::ArtifactKind::React,
-    symx_types::ArtifactKind::Jvm,
-];
-
-impl crate::Inner {
-    /// The artifact with repository metadata for `commit`, through the resolve cache.
-    fn repo_artifact_of_commit(
-        &self,
-        tenant: &symx_types::Tenant,
-        commit: &str,
-    ) -> Option<symx_types::ArtifactId> {
-        let commit = commit.to_ascii_lowercase();
-        self.resolves
-            .get_or_resolve(
-                crate::cache::ResolveKey::Commit(tenant.clone(), commit.clone()),
-                || self.first_of(tenant, &REPO_KINDS, "commit", &commit),
-            )
-            .ok()
-            .flatten()
-    }
-
-    /// The repository index of an artifact's own `repository` part, or of its commit.
-    fn load_repo(
-        &self,
-        tenant: &symx_types::Tenant,
-        id: &symx_types::ArtifactId,
-    ) -> Result<crate::cache::LoadedIndex> {
-        use crate::cache::LoadedIndex;
-        let Some(rec) = self.storage.get(tenant, id)? else {
-            return Ok(LoadedIndex::Repo(RepoIndex::none()));
-        };
-        if rec.indexes.iter().any(|n| n == "repo")
-            && let Some(bytes) = self.storage.read_index(tenant, id, "repo")?
-        {
-            return Ok(LoadedIndex::Repo(RepoIndex::open(&bytes)?));
-        }
-        if let Some(commit) = rec
-            .metadata
-            .git_commit_sha
-            .as_deref()
-            .filter(|c| !c.is_empty())
-            && let Some(other) = self.repo_artifact_of_commit(tenant, commit)
-            && &other != id
-            && let Some(bytes) = self.storage.read_index(tenant, &other, "repo")?
-        {
-            return Ok(LoadedIndex::Repo(RepoIndex::open(&bytes)?));
-        }
-        Ok(LoadedIndex::Repo(RepoIndex::none()))
-    }
-}
-
-impl crate::Symx {
-    fn repo_of(
-        &self,
-        tenant: &symx_types::Tenant,
-        id: &symx_types::ArtifactId,
-    ) -> Option<std::sync::Arc<crate::cache::LoadedIndex>> {
-        let inner = &self.inner;
-        inner
-            .repos
-            .get_or_load(&(tenant.clone(), id.clone()), || {
-                inner.load_repo(tenant, id)
-            })
-            .ok()
-    }
-
-    /// The repository that links `artifact`'s frames (its own, or its commit's), once per
-    /// request: the memo keeps moka lookups and their metrics off the per-frame path.
-    fn linked_repo(
-        &self,
-        tenant: &symx_types::Tenant,
-        id: &symx_types::ArtifactId,
-        memo: &mut LinkMemo,
-    ) -> Option<std::sync::Arc<crate::cache::LoadedIndex>> {
-        if let Some(known) = memo.by_artifact.get(id) {
-            return known.clone();
-        }
-        let repo = self.repo_of(tenant, id).filter(|idx| is_linked(idx));
-        memo.by_artifact.insert(id.clone(), repo.clone());
-        repo
-    }
-
-    /// Adds source links to a resolved frame's original frames.
-    pub(crate) fn add_source_links(
-        &self,
-        tenant: &symx_types::Tenant,
-        st: &crate::StackTrace,
-        result: &mut crate::FrameResult,
-        memo: &mut LinkMemo,
-    ) {
-        use crate::cache::LoadedIndex;
-        if result.status != symx_types::FrameStatus::Resolved || result.frames.is_empty() {
-            return;
-        }
-        let mut repo = result
-            .artifact_id
-            .as_ref()
-            .and_then(|id| self.linked_repo(tenant, id, memo));
-        if repo.is_none()
-            && let Some(commit) = st.git_commit_sha.as_deref().filter(|c| !c.is_empty())
-            && let Some(id) = self.inner.repo_artifact_of_commit(tenant, commit)
-        {
-            repo = self.linked_repo(tenant, &id, memo);
-        }
-        let Some(repo) = repo else {
-            return;
-        };
-        let LoadedIndex::Repo(r) = &*repo else {
-            return;
-        };
-        for f in &mut result.frames {
-            if !f.source.is_empty() && f.line > 0 {
-                f.source_link = r.link(&f.source, f.line);
-            }
-        }
-    }
-}
-
-fn is_linked(idx: &crate::cache::LoadedIndex) -> bool {
-    matches!(idx, crate::cache::LoadedIndex::Repo(r) if !r.repo.files.is_empty())
-}
-
-/// Per request: which artifacts have a repository to link to (None: none).
-#[derive(Default)]
-pub(crate) struct LinkMemo {
-    by_artifact: std::collections::HashMap<
-        symx_types::ArtifactId,
-        Option<std::sync::Arc<crate::cache::LoadedIndex>>,
-    >,
 }
 
 #[cfg(test)]

@@ -14,10 +14,13 @@
 //! tenant with every scope (`symxd` allows that only on loopback). The first key created
 //! turns authentication on for every request; revoking every key does not turn it off.
 
-use crate::{Result, ServiceError, Symx};
+use crate::error::{Result, ServiceError};
+use crate::metrics::Metrics;
+use crate::pool::Pool;
 use sha2::{Digest, Sha256};
-use std::sync::atomic::Ordering;
-use symx_storage::ApiKeyRecord;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use symx_storage::{ApiKeyRecord, Storage};
 use symx_types::{ErrorCode, Tenant};
 
 /// What a key may do.
@@ -142,12 +145,16 @@ const PREFIX: &str = "symx_";
 /// How long a key record read from storage is trusted without reading it again.
 pub const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Key records by id (`None`: no such key), for [`KEY_CACHE_TTL`].
-pub(crate) fn key_cache() -> moka::sync::Cache<String, Option<std::sync::Arc<ApiKeyRecord>>> {
-    moka::sync::Cache::builder()
-        .max_capacity(100_000)
-        .time_to_live(KEY_CACHE_TTL)
-        .build()
+/// The stored keys, with a cache of the records recently read.
+#[derive(Debug)]
+pub(crate) struct Keys {
+    storage: Arc<Storage>,
+    pool: Pool,
+    metrics: Metrics,
+    /// Some API key exists: every request must present one.
+    required: AtomicBool,
+    /// Key records by id (`None`: no such key), for [`KEY_CACHE_TTL`].
+    cache: moka::sync::Cache<String, Option<Arc<ApiKeyRecord>>>,
 }
 
 /// Splits `symx_<id>_<secret>`; `None` for anything else.
@@ -188,16 +195,30 @@ fn unauthenticated(message: &str) -> ServiceError {
     ServiceError::new(ErrorCode::Unauthenticated, message)
 }
 
-impl Symx {
+impl Keys {
+    pub(crate) fn open(storage: Arc<Storage>, pool: Pool, metrics: Metrics) -> Result<Self> {
+        let required = AtomicBool::new(!storage.api_keys()?.is_empty());
+        Ok(Self {
+            storage,
+            pool,
+            metrics,
+            required,
+            cache: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(KEY_CACHE_TTL)
+                .build(),
+        })
+    }
+
     /// Whether requests must present a key (some key was ever created).
-    pub fn auth_required(&self) -> bool {
-        self.inner.auth_required.load(Ordering::Acquire)
+    pub(crate) fn required(&self) -> bool {
+        self.required.load(Ordering::Acquire)
     }
 
     /// The caller a presented key stands for. UNAUTHENTICATED when a key is required and
     /// `token` is missing, malformed, unknown, revoked or wrong; the message never says which.
-    pub async fn authenticate(&self, token: Option<&str>) -> Result<Principal> {
-        if !self.auth_required() {
+    pub(crate) async fn authenticate(&self, token: Option<&str>) -> Result<Principal> {
+        if !self.required() {
             return Ok(Principal::open());
         }
         let token = token
@@ -211,16 +232,16 @@ impl Symx {
             id.to_ascii_lowercase(),
             sha256_hex(&secret.to_ascii_lowercase()),
         );
-        let rec = match self.inner.key_cache.get(&id) {
+        let rec = match self.cache.get(&id) {
             Some(cached) => cached,
             None => {
-                let storage = self.inner.storage.clone();
+                let storage = self.storage.clone();
                 let read_id = id.clone();
                 let rec = self
-                    .blocking(move || storage.api_key(&read_id).map_err(ServiceError::from))
+                    .pool.run(move || storage.api_key(&read_id).map_err(ServiceError::from))
                     .await?
                     .map(std::sync::Arc::new);
-                self.inner.key_cache.insert(id, rec.clone());
+                self.cache.insert(id, rec.clone());
                 rec
             }
         };
@@ -241,7 +262,7 @@ impl Symx {
                 })
             }
             _ => {
-                self.inner.metrics.auth_failures.inc();
+                self.metrics.auth_failures.inc();
                 Err(unauthenticated("invalid API key"))
             }
         }
@@ -249,7 +270,7 @@ impl Symx {
 
     /// Creates a key for `tenant` (default: the caller's). Needs `admin`; a key's admin may
     /// only create keys of its own tenant, an open service's caller any.
-    pub async fn create_key(
+    pub(crate) async fn create_key(
         &self,
         by: &Principal,
         tenant: Option<Tenant>,
@@ -294,12 +315,12 @@ impl Symx {
             created_at_ms: symx_storage::now_ms(),
             revoked_at_ms: None,
         };
-        let storage = self.inner.storage.clone();
+        let storage = self.storage.clone();
         let stored = rec.clone();
-        self.blocking(move || storage.put_api_key(&stored).map_err(ServiceError::from))
+        self.pool.run(move || storage.put_api_key(&stored).map_err(ServiceError::from))
             .await?;
-        self.inner.auth_required.store(true, Ordering::Release);
-        self.inner.key_cache.invalidate_all();
+        self.required.store(true, Ordering::Release);
+        self.cache.invalidate_all();
         tracing::info!(key = %id, tenant = %rec.tenant, scopes = ?rec.scopes, "API key created");
         Ok(NewApiKey {
             key: rec.into(),
@@ -308,11 +329,11 @@ impl Symx {
     }
 
     /// The keys the caller administers: its tenant's (every tenant's on an open service).
-    pub async fn list_keys(&self, by: &Principal) -> Result<Vec<ApiKeyView>> {
+    pub(crate) async fn list_keys(&self, by: &Principal) -> Result<Vec<ApiKeyView>> {
         by.require(Scope::Admin)?;
-        let storage = self.inner.storage.clone();
+        let storage = self.storage.clone();
         let all = self
-            .blocking(move || storage.api_keys().map_err(ServiceError::from))
+            .pool.run(move || storage.api_keys().map_err(ServiceError::from))
             .await?;
         Ok(all
             .into_iter()
@@ -322,11 +343,11 @@ impl Symx {
     }
 
     /// Revokes a key of the caller's tenant at once (NOT_FOUND for another tenant's key).
-    pub async fn revoke_key(&self, by: &Principal, id: &str) -> Result<ApiKeyView> {
+    pub(crate) async fn revoke_key(&self, by: &Principal, id: &str) -> Result<ApiKeyView> {
         by.require(Scope::Admin)?;
-        let storage = self.inner.storage.clone();
+        let storage = self.storage.clone();
         let (by, id) = (by.clone(), id.trim().to_ascii_lowercase());
-        self.blocking(move || {
+        self.pool.run(move || {
             let not_found = || ServiceError::new(ErrorCode::NotFound, format!("no API key {id}"));
             let mut rec = storage.api_key(&id)?.ok_or_else(not_found)?;
             if by.key_id.is_some() && rec.tenant != by.tenant {
@@ -341,7 +362,7 @@ impl Symx {
         })
         .await
         .map(|rec| {
-            self.inner.key_cache.invalidate(&rec.id);
+            self.cache.invalidate(&rec.id);
             rec.into()
         })
     }

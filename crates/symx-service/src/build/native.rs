@@ -4,6 +4,7 @@
 //! files, which identifiers and which errors.
 
 use crate::error::{Result, ServiceError};
+use crate::lookups::Lookup;
 use crate::mapped::Mapped;
 use std::path::Path;
 use symx_native::{BuiltNative, ObjectInfo, dsym};
@@ -14,7 +15,7 @@ use symx_types::{ArtifactKind, UploadMetadata};
 #[derive(Debug, Default)]
 pub(crate) struct NativeBuild {
     pub indexes: Vec<(String, Vec<u8>)>,
-    pub lookups: Vec<(String, String)>,
+    pub lookups: Vec<Lookup>,
     pub debug_id: Option<String>,
 }
 
@@ -34,15 +35,12 @@ fn guid_hex(s: &str) -> String {
 impl NativeBuild {
     fn add(&mut self, built: BuiltNative) {
         let info = &built.info;
-        self.lookups
-            .push(("debug_id".into(), info.debug_id.to_ascii_lowercase()));
+        self.lookups.push(Lookup::debug_id(&info.debug_id));
         if let Some(code) = info.code_id.as_deref().filter(|c| !c.is_empty()) {
-            self.lookups
-                .push(("code_id".into(), code.to_ascii_lowercase()));
+            self.lookups.push(Lookup::code_id(code));
         }
         if let Some(go) = &info.go_build_id {
-            self.lookups
-                .push(("go_build_id".into(), go.to_ascii_lowercase()));
+            self.lookups.push(Lookup::GoBuildId(go.to_ascii_lowercase()));
         }
         self.debug_id.get_or_insert_with(|| info.debug_id.clone());
         let name = index_name(self.indexes.len());
@@ -123,8 +121,6 @@ pub(crate) fn build(
                         ));
                     }
                     found.push((info.debug_id.to_ascii_lowercase(), info.arch.clone()));
-                    out.lookups
-                        .push(("uuid".into(), info.debug_id.to_ascii_lowercase()));
                     out.add(built);
                 }
                 std::fs::remove_file(&extracted)?;
