@@ -247,7 +247,15 @@ fn module_paths(line: &str, me: &str) -> Vec<String> {
         };
         let rest = &line[i + start.len()..];
         let end = rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':' || c == '{' || c == '}' || c == ',' || c == ' '))
+            .find(|c: char| {
+                !(c.is_ascii_alphanumeric()
+                    || c == '_'
+                    || c == ':'
+                    || c == '{'
+                    || c == '}'
+                    || c == ','
+                    || c == ' ')
+            })
             .unwrap_or(rest.len());
         let tail = rest[..end].trim_end_matches([' ', ',']);
         let prefix = |p: &str| -> String {

@@ -243,7 +243,10 @@ async fn seed(
 }
 
 fn filters(service: &str, versions: &[&str]) -> Vec<pb::Filter> {
-    vec![filter("service", [service]), filter("version", versions.iter().copied())]
+    vec![
+        filter("service", [service]),
+        filter("version", versions.iter().copied()),
+    ]
 }
 
 #[tokio::test]
@@ -287,7 +290,11 @@ async fn list_filters_pagination_and_attributes() {
         .list(page(
             10,
             1,
-            [filters("shop", &["1.0"]), vec![filter("filename", ["vendor.min.js"])]].concat(),
+            [
+                filters("shop", &["1.0"]),
+                vec![filter("filename", ["vendor.min.js"])],
+            ]
+            .concat(),
         ))
         .await
         .expect("list")
@@ -338,7 +345,11 @@ async fn list_filters_pagination_and_attributes() {
     let jvm = art
         .list(pb::ListRequest {
             mapkind: pb::MapKind::Jvm as i32,
-            filters: [filters("android", &["5.1"]), vec![filter("variant", ["release"])]].concat(),
+            filters: [
+                filters("android", &["5.1"]),
+                vec![filter("variant", ["release"])],
+            ]
+            .concat(),
             ..Default::default()
         })
         .await

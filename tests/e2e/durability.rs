@@ -60,14 +60,15 @@ async fn acknowledged_uploads_survive_kill_9() {
     let list = art
         .list(pb::ListRequest {
             mapkind: pb::MapKind::Js as i32,
-            filters: Some(pb::Filters {
-                service: vec!["web".into()],
-                version: (0..5)
-                    .map(|i| format!("k{i}"))
-                    .chain(["k-inflight".to_owned()])
-                    .collect(),
-                ..Default::default()
-            }),
+            filters: vec![
+                filter("service", ["web"]),
+                filter(
+                    "version",
+                    (0..5)
+                        .map(|i| format!("k{i}"))
+                        .chain(["k-inflight".to_owned()]),
+                ),
+            ],
             page_size: Some(100),
             ..Default::default()
         })
@@ -362,11 +363,10 @@ async fn random_kills_during_writes_deletes_and_purges_lose_nothing_acknowledged
                             let r = art
                                 .delete(pb::DeleteRequest {
                                     mapkind: pb::MapKind::Js as i32,
-                                    filters: Some(pb::Filters {
-                                        service: vec!["chaos".into()],
-                                        version: vec![version.clone()],
-                                        ..Default::default()
-                                    }),
+                                    filters: vec![
+                                        filter("service", ["chaos"]),
+                                        filter("version", [version.clone()]),
+                                    ],
                                     dry_run: false,
                                 })
                                 .await;

@@ -253,13 +253,12 @@ async fn react_artifacts_list_by_platform_and_bundle_and_delete() {
     .expect("ios upload");
     let list = |platform: &str| pb::ListRequest {
         mapkind: pb::MapKind::React as i32,
-        filters: Some(pb::Filters {
-            service: vec!["shop-rn".into()],
-            version: vec!["2.0.0".into()],
-            platform: vec![platform.into()],
-            bundle_name: vec!["index.android.bundle".into()],
-            ..Default::default()
-        }),
+        filters: vec![
+            filter("service", ["shop-rn"]),
+            filter("version", ["2.0.0"]),
+            filter("platform", [platform]),
+            filter("bundle_name", ["index.android.bundle"]),
+        ],
         ..Default::default()
     };
     let android = art.list(list("android")).await.expect("list").into_inner();
@@ -272,12 +271,11 @@ async fn react_artifacts_list_by_platform_and_bundle_and_delete() {
     let deleted = art
         .delete(pb::DeleteRequest {
             mapkind: pb::MapKind::React as i32,
-            filters: Some(pb::Filters {
-                service: vec!["shop-rn".into()],
-                version: vec!["2.0.0".into()],
-                platform: vec!["android".into()],
-                ..Default::default()
-            }),
+            filters: vec![
+                filter("service", ["shop-rn"]),
+                filter("version", ["2.0.0"]),
+                filter("platform", ["android"]),
+            ],
             dry_run: false,
         })
         .await
@@ -338,11 +336,7 @@ async fn malformed_hermes_maps_are_refused_and_nothing_is_stored() {
     let list = art
         .list(pb::ListRequest {
             mapkind: pb::MapKind::React as i32,
-            filters: Some(pb::Filters {
-                service: vec!["shop-rn".into()],
-                version: vec!["9.0.0".into()],
-                ..Default::default()
-            }),
+            filters: vec![filter("service", ["shop-rn"]), filter("version", ["9.0.0"])],
             include_deleted: true,
             ..Default::default()
         })

@@ -89,11 +89,7 @@ fn symx_types_tenant(name: &str) -> symx_types::Tenant {
 fn list_req(service: &str) -> pb::ListRequest {
     pb::ListRequest {
         mapkind: pb::MapKind::Js as i32,
-        filters: Some(pb::Filters {
-            service: vec![service.into()],
-            version: vec!["1.0.0".into()],
-            ..Default::default()
-        }),
+        filters: vec![filter("service", [service]), filter("version", ["1.0.0"])],
         ..Default::default()
     }
 }

@@ -144,9 +144,7 @@ async fn principal(
     };
     let forbidden = |message: &str| refuse(ServiceError::new(ErrorCode::PermissionDenied, message));
     let authenticate = |key: Option<String>| async move {
-        symx.authenticate(key.as_deref())
-            .await
-            .map_err(refuse)
+        symx.authenticate(key.as_deref()).await.map_err(refuse)
     };
     let who = match gate.style {
         Style::Elastic => authenticate(elastic_key(headers)).await?,

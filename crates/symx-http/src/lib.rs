@@ -205,7 +205,9 @@ mod tests {
                 };
                 assert_eq!(resp.status(), want, "{style:?} {code:?}");
                 assert_eq!(
-                    resp.headers().get(header::RETRY_AFTER).map(|v| v.as_bytes()),
+                    resp.headers()
+                        .get(header::RETRY_AFTER)
+                        .map(|v| v.as_bytes()),
                     Some(&b"3"[..]),
                     "{style:?} {code:?}"
                 );

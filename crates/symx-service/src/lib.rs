@@ -33,15 +33,15 @@ pub use access::{
     Admission, ApiKeyView, KEY_CACHE_TTL, NewApiKey, Principal, Refusal, Scope, join_token,
     split_token,
 };
-pub use catalog::query::{
-    Filters, ListPage, ListQuery, SourceMapFile, SourceMapSelector,
-};
+pub use catalog::query::{Filters, ListPage, ListQuery, SourceMapFile, SourceMapSelector};
 pub use catalog::view::ArtifactView;
 pub use config::{Config, ConfigError};
 pub use error::{Result, ServiceError};
 pub use indexes::cache::IndexCache;
 pub use ingest::{UploadOutcome, UploadSession};
-pub use resolve::request::{Frame, FrameResult, StackTrace, SymbolicateRequest, SymbolicateResponse};
+pub use resolve::request::{
+    Frame, FrameResult, StackTrace, SymbolicateRequest, SymbolicateResponse,
+};
 
 use access::admission::Limiter;
 use access::keys::Keys;
@@ -302,7 +302,11 @@ impl Symx {
 
     /// Admits a request of `who`: its key's rate limit first, then, for expensive work
     /// (uploads, symbolicate, reprocess), a slot among `limits.max_concurrent_requests`.
-    pub fn admit(&self, who: &Principal, expensive: bool) -> std::result::Result<Admission, Refusal> {
+    pub fn admit(
+        &self,
+        who: &Principal,
+        expensive: bool,
+    ) -> std::result::Result<Admission, Refusal> {
         self.inner.limiter.admit(who, expensive)
     }
 

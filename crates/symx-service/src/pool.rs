@@ -24,7 +24,12 @@ impl Pool {
         &self,
         f: impl FnOnce() -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let _permit = self.cpu.clone().acquire_owned().await.map_err(|_| shutting_down())?;
+        let _permit = self
+            .cpu
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| shutting_down())?;
         tokio::task::spawn_blocking(f).await?
     }
 }

@@ -5,10 +5,10 @@
 
 use crate::access::keys::Principal;
 use crate::error::ServiceError;
-use symx_types::ErrorCode;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use symx_types::ErrorCode;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Why a request was not admitted, and when to try again.

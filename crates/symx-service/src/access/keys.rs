@@ -238,7 +238,8 @@ impl Keys {
                 let storage = self.storage.clone();
                 let read_id = id.clone();
                 let rec = self
-                    .pool.run(move || storage.api_key(&read_id).map_err(ServiceError::from))
+                    .pool
+                    .run(move || storage.api_key(&read_id).map_err(ServiceError::from))
                     .await?
                     .map(std::sync::Arc::new);
                 self.cache.insert(id, rec.clone());
@@ -317,7 +318,8 @@ impl Keys {
         };
         let storage = self.storage.clone();
         let stored = rec.clone();
-        self.pool.run(move || storage.put_api_key(&stored).map_err(ServiceError::from))
+        self.pool
+            .run(move || storage.put_api_key(&stored).map_err(ServiceError::from))
             .await?;
         self.required.store(true, Ordering::Release);
         self.cache.invalidate_all();
@@ -333,7 +335,8 @@ impl Keys {
         by.require(Scope::Admin)?;
         let storage = self.storage.clone();
         let all = self
-            .pool.run(move || storage.api_keys().map_err(ServiceError::from))
+            .pool
+            .run(move || storage.api_keys().map_err(ServiceError::from))
             .await?;
         Ok(all
             .into_iter()
@@ -347,24 +350,26 @@ impl Keys {
         by.require(Scope::Admin)?;
         let storage = self.storage.clone();
         let (by, id) = (by.clone(), id.trim().to_ascii_lowercase());
-        self.pool.run(move || {
-            let not_found = || ServiceError::new(ErrorCode::NotFound, format!("no API key {id}"));
-            let mut rec = storage.api_key(&id)?.ok_or_else(not_found)?;
-            if by.key_id.is_some() && rec.tenant != by.tenant {
-                return Err(not_found());
-            }
-            if rec.revoked_at_ms.is_none() {
-                rec.revoked_at_ms = Some(symx_storage::now_ms());
-                storage.put_api_key(&rec)?;
-                tracing::info!(key = %rec.id, tenant = %rec.tenant, "API key revoked");
-            }
-            Ok(rec)
-        })
-        .await
-        .map(|rec| {
-            self.cache.invalidate(&rec.id);
-            rec.into()
-        })
+        self.pool
+            .run(move || {
+                let not_found =
+                    || ServiceError::new(ErrorCode::NotFound, format!("no API key {id}"));
+                let mut rec = storage.api_key(&id)?.ok_or_else(not_found)?;
+                if by.key_id.is_some() && rec.tenant != by.tenant {
+                    return Err(not_found());
+                }
+                if rec.revoked_at_ms.is_none() {
+                    rec.revoked_at_ms = Some(symx_storage::now_ms());
+                    storage.put_api_key(&rec)?;
+                    tracing::info!(key = %rec.id, tenant = %rec.tenant, "API key revoked");
+                }
+                Ok(rec)
+            })
+            .await
+            .map(|rec| {
+                self.cache.invalidate(&rec.id);
+                rec.into()
+            })
     }
 }
 

@@ -150,7 +150,11 @@ impl Builder {
     }
 
     /// Runs an index build, counting it and its time in the metrics.
-    fn timed<T, E>(&self, kind: ArtifactKind, build: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    fn timed<T, E>(
+        &self,
+        kind: ArtifactKind,
+        build: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
         let started = Instant::now();
         let out = build();
         self.metrics

@@ -40,7 +40,8 @@ impl NativeBuild {
             self.lookups.push(Lookup::code_id(code));
         }
         if let Some(go) = &info.go_build_id {
-            self.lookups.push(Lookup::GoBuildId(go.to_ascii_lowercase()));
+            self.lookups
+                .push(Lookup::GoBuildId(go.to_ascii_lowercase()));
         }
         self.debug_id.get_or_insert_with(|| info.debug_id.clone());
         let name = index_name(self.indexes.len());

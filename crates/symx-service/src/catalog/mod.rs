@@ -55,7 +55,8 @@ impl Catalog {
         }
         let this = self.clone();
         let all = self
-            .pool.run(move || this.matching(&tenant, &query))
+            .pool
+            .run(move || this.matching(&tenant, &query))
             .await?;
         let total = all.len() as u64;
         let start = (number as u64 - 1).saturating_mul(size as u64);
@@ -76,13 +77,14 @@ impl Catalog {
     pub(crate) async fn artifact(&self, tenant: Tenant, id: &str) -> Result<ArtifactView> {
         let id = ArtifactId::parse(id)?;
         let this = self.clone();
-        self.pool.run(move || {
-            let rec = this.storage().get(&tenant, &id)?.ok_or_else(|| {
-                ServiceError::new(ErrorCode::NotFound, format!("artifact {id} not found"))
-            })?;
-            Ok(ArtifactView::new(&tenant, &rec))
-        })
-        .await
+        self.pool
+            .run(move || {
+                let rec = this.storage().get(&tenant, &id)?.ok_or_else(|| {
+                    ServiceError::new(ErrorCode::NotFound, format!("artifact {id} not found"))
+                })?;
+                Ok(ArtifactView::new(&tenant, &rec))
+            })
+            .await
     }
 
     /// Deletes (softly) what the filters select; with `dry_run`, only says what would go.
@@ -114,7 +116,8 @@ impl Catalog {
         let mut query = ListQuery::new(kind);
         query.filters = filters;
         let out = self
-            .pool.run(move || {
+            .pool
+            .run(move || {
                 let victims = this.matching(&tenant, &query)?;
                 if dry_run {
                     return Ok(victims);
@@ -150,7 +153,8 @@ impl Catalog {
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let this = self.clone();
         let out = self
-            .pool.run(move || {
+            .pool
+            .run(move || {
                 let recs = this.storage().restore(&tenant, &ids, overwrite)?;
                 Ok(recs.iter().map(|r| ArtifactView::new(&tenant, r)).collect())
             })
@@ -160,25 +164,31 @@ impl Catalog {
     }
 
     /// The stored bytes of one file (`part`) of a live artifact.
-    pub(crate) async fn read_file(&self, tenant: Tenant, id: &ArtifactId, part: &str) -> Result<Vec<u8>> {
+    pub(crate) async fn read_file(
+        &self,
+        tenant: Tenant,
+        id: &ArtifactId,
+        part: &str,
+    ) -> Result<Vec<u8>> {
         let this = self.clone();
         let (id, part) = (id.clone(), part.to_owned());
-        self.pool.run(move || {
-            let not_found =
-                || ServiceError::new(ErrorCode::NotFound, format!("artifact {id} not found"));
-            let rec = this.storage().get(&tenant, &id)?.ok_or_else(not_found)?;
-            if rec.deleted_at_ms.is_some() {
-                return Err(not_found());
-            }
-            let file = rec.file(&part).ok_or_else(|| {
-                ServiceError::new(
-                    ErrorCode::NotFound,
-                    format!("artifact {id} has no `{part}` file"),
-                )
-            })?;
-            Ok(this.storage().read_blob(file)?)
-        })
-        .await
+        self.pool
+            .run(move || {
+                let not_found =
+                    || ServiceError::new(ErrorCode::NotFound, format!("artifact {id} not found"));
+                let rec = this.storage().get(&tenant, &id)?.ok_or_else(not_found)?;
+                if rec.deleted_at_ms.is_some() {
+                    return Err(not_found());
+                }
+                let file = rec.file(&part).ok_or_else(|| {
+                    ServiceError::new(
+                        ErrorCode::NotFound,
+                        format!("artifact {id} has no `{part}` file"),
+                    )
+                })?;
+                Ok(this.storage().read_blob(file)?)
+            })
+            .await
     }
 
     /// The Fleet hashes of a live JavaScript artifact (Elastic's list and delete): stored at
@@ -190,36 +200,37 @@ impl Catalog {
     ) -> Result<FleetSummary> {
         let this = self.clone();
         let view = view.clone();
-        self.pool.run(move || {
-            if let Some(bytes) = this.storage().read_index(&tenant, &view.id, "fleet")? {
-                return serde_json::from_slice(&bytes).map_err(|e| {
-                    ServiceError::internal(format!("{}: stored fleet index: {e}", view.id))
-                });
-            }
-            let rec = this.storage().get(&tenant, &view.id)?.ok_or_else(|| {
-                ServiceError::new(
-                    ErrorCode::NotFound,
-                    format!("artifact {} not found", view.id),
-                )
-            })?;
-            let file = rec.file("source_map").ok_or_else(|| {
-                ServiceError::internal(format!("{} has no source_map file", view.id))
-            })?;
-            let map = this.storage().read_blob(file)?;
-            let attr = |k: &str| {
-                view.attributes
-                    .get(k)
-                    .map(String::as_str)
-                    .unwrap_or_default()
-            };
-            Ok(crate::fleet::summary(
-                attr("service"),
-                attr("version"),
-                attr("minified_url"),
-                &map,
-            ))
-        })
-        .await
+        self.pool
+            .run(move || {
+                if let Some(bytes) = this.storage().read_index(&tenant, &view.id, "fleet")? {
+                    return serde_json::from_slice(&bytes).map_err(|e| {
+                        ServiceError::internal(format!("{}: stored fleet index: {e}", view.id))
+                    });
+                }
+                let rec = this.storage().get(&tenant, &view.id)?.ok_or_else(|| {
+                    ServiceError::new(
+                        ErrorCode::NotFound,
+                        format!("artifact {} not found", view.id),
+                    )
+                })?;
+                let file = rec.file("source_map").ok_or_else(|| {
+                    ServiceError::internal(format!("{} has no source_map file", view.id))
+                })?;
+                let map = this.storage().read_blob(file)?;
+                let attr = |k: &str| {
+                    view.attributes
+                        .get(k)
+                        .map(String::as_str)
+                        .unwrap_or_default()
+                };
+                Ok(crate::fleet::summary(
+                    attr("service"),
+                    attr("version"),
+                    attr("minified_url"),
+                    &map,
+                ))
+            })
+            .await
     }
 
     pub(crate) async fn get_sourcemap(
@@ -247,7 +258,7 @@ impl Catalog {
             for service in services {
                 for version in versions {
                     recs.extend(
-                        self.storage
+                        self.storage()
                             .list_release(tenant, query.kind, service, version)?,
                     );
                 }
@@ -293,12 +304,10 @@ impl Catalog {
                     .and_then(|v| self.storage().get(tenant, &v.id).transpose())
                     .transpose()?
             }
-            SourceMapSelector::DebugId(d) => {
-                match self.indexes.js_by_debug_id(tenant, d)? {
-                    Some(id) => self.storage().get(tenant, &id)?,
-                    None => None,
-                }
-            }
+            SourceMapSelector::DebugId(d) => match self.indexes.js_by_debug_id(tenant, d)? {
+                Some(id) => self.storage().get(tenant, &id)?,
+                None => None,
+            },
         };
         let rec = rec
             .filter(|r| r.deleted_at_ms.is_none())

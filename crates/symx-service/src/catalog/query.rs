@@ -104,7 +104,10 @@ impl Filters {
     /// Adds a value of a filter this crate names (a name of [`symx_types::LIST_FILTERS`]).
     pub(crate) fn with(mut self, name: &'static str, value: &str) -> Self {
         if let Some(f) = list_filter(name) {
-            self.values.entry(f.name).or_default().push(value.to_owned());
+            self.values
+                .entry(f.name)
+                .or_default()
+                .push(value.to_owned());
         }
         self
     }
@@ -171,7 +174,9 @@ impl Filters {
                 return false;
             };
             let have = record_value(name, rec);
-            wants.iter().any(|want| matches(filter.matcher, rec, have, want))
+            wants
+                .iter()
+                .any(|want| matches(filter.matcher, rec, have, want))
         })
     }
 }
@@ -215,9 +220,7 @@ fn matches(matcher: Match, rec: &ArtifactRecord, have: Option<&str>, want: &str)
         Match::Exact => have == Some(want),
         Match::IgnoreCase => have.is_some_and(|h| h.eq_ignore_ascii_case(want)),
         Match::Hex => have.is_some_and(|h| h.split(',').any(|x| hex(x) == hex(want))),
-        Match::DebugId => {
-            have.is_some_and(|h| canonical_debug_id(h) == canonical_debug_id(want))
-        }
+        Match::DebugId => have.is_some_and(|h| canonical_debug_id(h) == canonical_debug_id(want)),
         Match::File => filename_matches(rec, want),
     }
 }

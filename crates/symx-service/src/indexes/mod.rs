@@ -59,7 +59,10 @@ impl Indexes {
 
     /// Called after every write: frames may now resolve differently, and `gone` (deleted or
     /// replaced artifacts) must not be served from the cache.
-    pub(crate) fn after_write<'a>(&self, gone: impl IntoIterator<Item = (&'a Tenant, &'a ArtifactId)>) {
+    pub(crate) fn after_write<'a>(
+        &self,
+        gone: impl IntoIterator<Item = (&'a Tenant, &'a ArtifactId)>,
+    ) {
         self.resolves.clear();
         self.repos.clear();
         for (tenant, id) in gone {
@@ -115,7 +118,11 @@ impl Indexes {
     }
 
     /// The source map with debug id `debug_id`, through the resolve cache.
-    pub(crate) fn js_by_debug_id(&self, tenant: &Tenant, debug_id: &str) -> Result<Option<ArtifactId>> {
+    pub(crate) fn js_by_debug_id(
+        &self,
+        tenant: &Tenant,
+        debug_id: &str,
+    ) -> Result<Option<ArtifactId>> {
         self.resolve_first(tenant, JS_KINDS, Lookup::debug_id(debug_id))
     }
 
@@ -164,8 +171,7 @@ impl Indexes {
             Some(f) => Some(self.storage.read_blob(f)?),
             None => None,
         };
-        self.builder
-            .source_map_memory(&map, minified.as_deref())?;
+        self.builder.source_map_memory(&map, minified.as_deref())?;
         let built = self
             .builder
             .source_map(rec.kind, &map, minified.as_deref())?;
@@ -184,7 +190,9 @@ impl Indexes {
         let mapping = self.raw_file(&rec, "jvm_mapping_file")?;
         self.builder.jvm_memory(&mapping)?;
         let built = self.builder.jvm_mapping(&mapping)?;
-        Ok(LoadedIndex::Jvm(symx_proguard::JvmIndex::open(built.bytes)?))
+        Ok(LoadedIndex::Jvm(symx_proguard::JvmIndex::open(
+            built.bytes,
+        )?))
     }
 
     fn load_il2cpp(&self, tenant: &Tenant, id: &ArtifactId) -> Result<LoadedIndex> {
@@ -198,10 +206,9 @@ impl Indexes {
         let rec = self.record(tenant, id)?;
         let mapping = self.raw_file(&rec, "il2cpp_mapping_file")?;
         let need = symx_il2cpp::estimate_build_memory(mapping.len() as u64);
-        self.builder
-            .check_memory("il2cpp_mapping_file", need, || {
-                format!("{} bytes of JSON entries", mapping.len())
-            })?;
+        self.builder.check_memory("il2cpp_mapping_file", need, || {
+            format!("{} bytes of JSON entries", mapping.len())
+        })?;
         let built = self.builder.il2cpp_mapping(&mapping)?;
         Ok(LoadedIndex::Il2cpp(symx_il2cpp::Il2cppIndex::open(
             &built.bytes,
@@ -235,7 +242,9 @@ impl Indexes {
             let part = rec.metadata.upload_type.parts()[0].0;
             let bytes = self.raw_file(&rec, part)?;
             let mut meta = rec.metadata.clone();
-            let built = self.builder.native_bytes(rec.kind, &mut meta, part, &bytes)?;
+            let built = self
+                .builder
+                .native_bytes(rec.kind, &mut meta, part, &bytes)?;
             slices = built
                 .indexes
                 .into_iter()

@@ -29,66 +29,66 @@ pub(crate) fn build_and_commit(
     mut meta: UploadMetadata,
     spooled: Vec<SpooledFile>,
 ) -> Result<UploadOutcome> {
-        let files = spooled
-            .into_iter()
-            .map(|(name, path, size)| {
-                let sha = sha256_file(&path)?;
-                Ok((name, path, sha, size))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let built = kinds::build(builder, &mut meta, &Files(&files))?;
-        let kind = meta.kind();
-        let identity = meta.identity();
-        let id = artifact_id(&tenant, &meta, identity.as_bytes(), &files);
-        let record = ArtifactRecord {
-            id: id.clone(),
-            kind,
-            metadata: meta.clone(),
-            created_at_ms: symx_storage::now_ms(),
-            deleted_at_ms: None,
-            files: files
-                .iter()
-                .map(|(name, _, sha, size)| FileRecord {
-                    part: name.clone(),
-                    sha256: hex::encode(sha),
-                    size: *size,
-                })
-                .collect(),
-            debug_id: built.debug_id,
-            lookups: built.lookups.iter().map(|l| l.row()).collect(),
-            indexes: built.indexes.iter().map(|(n, _)| n.clone()).collect(),
-        };
-        let blobs = files
+    let files = spooled
+        .into_iter()
+        .map(|(name, path, size)| {
+            let sha = sha256_file(&path)?;
+            Ok((name, path, sha, size))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let built = kinds::build(builder, &mut meta, &Files(&files))?;
+    let kind = meta.kind();
+    let identity = meta.identity();
+    let id = artifact_id(&tenant, &meta, identity.as_bytes(), &files);
+    let record = ArtifactRecord {
+        id: id.clone(),
+        kind,
+        metadata: meta.clone(),
+        created_at_ms: symx_storage::now_ms(),
+        deleted_at_ms: None,
+        files: files
             .iter()
-            .map(|(_, path, sha, size)| NewBlob {
-                sha256: *sha,
-                path: path.clone(),
+            .map(|(name, _, sha, size)| FileRecord {
+                part: name.clone(),
+                sha256: hex::encode(sha),
                 size: *size,
             })
-            .collect();
-        let outcome = storage.commit(NewArtifact {
-            tenant: tenant.clone(),
-            record: record.clone(),
-            identity,
-            blobs,
-            indexes: built.indexes,
-            overwrite: meta.overwrite,
-        })?;
-        let (replaced, unchanged) = match outcome {
-            CommitOutcome::Created => (None, false),
-            CommitOutcome::Replaced(old) => (Some(old), false),
-            CommitOutcome::Unchanged => (None, true),
-        };
-        let stored = if unchanged {
-            storage.get(&tenant, &id)?.unwrap_or(record)
-        } else {
-            record
-        };
-        Ok(UploadOutcome {
-            artifact: ArtifactView::new(&tenant, &stored),
-            replaced,
-            unchanged,
+            .collect(),
+        debug_id: built.debug_id,
+        lookups: built.lookups.iter().map(|l| l.row()).collect(),
+        indexes: built.indexes.iter().map(|(n, _)| n.clone()).collect(),
+    };
+    let blobs = files
+        .iter()
+        .map(|(_, path, sha, size)| NewBlob {
+            sha256: *sha,
+            path: path.clone(),
+            size: *size,
         })
+        .collect();
+    let outcome = storage.commit(NewArtifact {
+        tenant: tenant.clone(),
+        record: record.clone(),
+        identity,
+        blobs,
+        indexes: built.indexes,
+        overwrite: meta.overwrite,
+    })?;
+    let (replaced, unchanged) = match outcome {
+        CommitOutcome::Created => (None, false),
+        CommitOutcome::Replaced(old) => (Some(old), false),
+        CommitOutcome::Unchanged => (None, true),
+    };
+    let stored = if unchanged {
+        storage.get(&tenant, &id)?.unwrap_or(record)
+    } else {
+        record
+    };
+    Ok(UploadOutcome {
+        artifact: ArtifactView::new(&tenant, &stored),
+        replaced,
+        unchanged,
+    })
 }
 
 /// The id of an upload: the digest of (tenant, kind, identity, each file's part and content

@@ -26,10 +26,7 @@ pub(super) struct Files<'a>(pub &'a [(String, PathBuf, [u8; 32], u64)]);
 
 impl Files<'_> {
     fn path(&self, part: &str) -> Option<&Path> {
-        self.0
-            .iter()
-            .find(|f| f.0 == part)
-            .map(|f| f.1.as_path())
+        self.0.iter().find(|f| f.0 == part).map(|f| f.1.as_path())
     }
 
     fn required(&self, part: &str) -> Result<&Path> {

@@ -42,7 +42,6 @@ pub(crate) struct Ingest {
     spool_dir: PathBuf,
 }
 
-
 struct SpooledPart {
     name: String,
     path: PathBuf,

@@ -183,4 +183,3 @@ fn resolve_in(js: &JsIndex<Vec<u8>>, id: &ArtifactId, f: &JsFrame, context: u32)
         ),
     }
 }
-

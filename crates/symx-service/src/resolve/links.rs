@@ -21,7 +21,12 @@ pub(crate) struct LinkMemo {
 
 impl LinkMemo {
     /// The repository that links `id`'s frames (its own, or its commit's).
-    fn repo(&mut self, indexes: &Indexes, tenant: &Tenant, id: &ArtifactId) -> Option<Arc<LoadedIndex>> {
+    fn repo(
+        &mut self,
+        indexes: &Indexes,
+        tenant: &Tenant,
+        id: &ArtifactId,
+    ) -> Option<Arc<LoadedIndex>> {
         if let Some(known) = self.by_artifact.get(id) {
             return known.clone();
         }

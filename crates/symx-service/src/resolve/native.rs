@@ -144,8 +144,7 @@ pub(crate) fn resolve(
                 _ => None,
             });
         let il2cpp = entry.il2cpp.get_or_insert_with(|| {
-            il2cpp_of(indexes, tenant, module)
-                .or_else(|| il2cpp_of(indexes, tenant, unity?))
+            il2cpp_of(indexes, tenant, module).or_else(|| il2cpp_of(indexes, tenant, unity?))
         });
         if let Some(index) = il2cpp
             && let LoadedIndex::Il2cpp(map) = &**index

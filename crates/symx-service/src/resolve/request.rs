@@ -6,7 +6,9 @@ use crate::indexes::Indexes;
 use crate::indexes::cache::LoadedIndex;
 use std::collections::HashMap;
 use std::sync::Arc;
-use symx_types::{ArtifactId, FrameStatus, Tenant, JsFrame, JvmFrame, JvmThrowable, NativeFrame, ResolvedFrame};
+use symx_types::{
+    ArtifactId, FrameStatus, JsFrame, JvmFrame, JvmThrowable, NativeFrame, ResolvedFrame, Tenant,
+};
 
 /// A batch of stack traces to resolve.
 #[derive(Clone, Debug, Default)]
@@ -135,4 +137,3 @@ impl Found {
         }
     }
 }
-
