@@ -11,6 +11,7 @@
 //! Keys, scopes and limits are checked before a handler runs (`guard.rs`); handlers act
 //! for the caller's tenant.
 
+use crate::event::UploadEvent;
 use crate::guard::Style;
 use axum::extract::{Extension, Multipart, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -149,8 +150,8 @@ pub(crate) async fn upload(
                     Err(e) => return bad_request(format!("cannot read the event part: {e}")),
                 }
             }
-            let meta: UploadMetadata = match serde_json::from_slice(&bytes) {
-                Ok(m) => m,
+            let meta: UploadMetadata = match serde_json::from_slice::<UploadEvent>(&bytes) {
+                Ok(event) => event.into(),
                 Err(e) => return bad_request(format!("Invalid field: event: {e}")),
             };
             let mut s = match symx.begin_upload(who.tenant().clone(), meta, None).await {

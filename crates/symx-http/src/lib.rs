@@ -41,6 +41,7 @@ pub(crate) fn status_of(code: symx_types::ErrorCode) -> StatusCode {
 
 pub mod datadog;
 pub mod elastic;
+pub mod event;
 mod guard;
 
 /// The router of the HTTP listener.

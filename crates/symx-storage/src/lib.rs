@@ -32,6 +32,7 @@
 //! chunks before their reference), so a large upload's commit holds it for seconds.
 
 mod keys;
+pub mod metadata;
 
 use rocksdb::{
     ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options, WriteBatch,
@@ -190,6 +191,8 @@ pub struct FileRecord {
 pub struct ArtifactRecord {
     pub id: ArtifactId,
     pub kind: ArtifactKind,
+    /// Stored in its own schema ([`metadata`]), not in the form of any API.
+    #[serde(with = "metadata")]
     pub metadata: UploadMetadata,
     /// Unix time in milliseconds of the commit.
     pub created_at_ms: u64,

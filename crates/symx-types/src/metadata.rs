@@ -2,7 +2,6 @@
 //! types, with that document's field constraints.
 
 use crate::{ArtifactKind, UploadType};
-use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A metadata field that is missing or malformed. The message names the field, in the words
@@ -34,63 +33,38 @@ impl fmt::Display for FieldError {
 
 impl std::error::Error for FieldError {}
 
-/// Metadata of one upload. Field names and meanings are those of the Datadog upload document;
-/// which fields apply depends on `upload_type`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Metadata of one upload (the domain type: no wire or stored form; the Datadog event is
+/// `symx_http`'s `UploadEvent`, the stored form `symx_storage::metadata`). Field names and
+/// meanings are those of the Datadog upload document; which fields apply depends on
+/// `upload_type`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UploadMetadata {
-    #[serde(rename = "type")]
     pub upload_type: UploadType,
-    #[serde(default)]
     pub overwrite: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cli_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git_commit_sha: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git_repository_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minified_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_path: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_number: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bundle_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bundle_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub debug_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uuids: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arch: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filename: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_hash: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gnu_build_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub go_build_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub symbol_source: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pdb_sig: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pdb_age: Option<i64>,
     /// Not a Datadog field: what kind of file of its module a native upload is, read from the
     /// file by the server (any value a client sends is replaced): `pdb` or `pe` for
@@ -98,7 +72,6 @@ pub struct UploadMetadata {
     /// `+code` when the file holds the code (a binary, not a split `.debug` file). Part of the
     /// identity, so a PE and its PDB, or a stripped binary, its `.debug` file and the
     /// unstripped binary, are different artifacts of one module.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_class: Option<String>,
 }
 
