@@ -197,7 +197,7 @@ impl Indexes {
 
     fn load_il2cpp(&self, tenant: &Tenant, id: &ArtifactId) -> Result<LoadedIndex> {
         if let Some(bytes) = self.storage.read_index(tenant, id, "il2cpp")? {
-            match symx_il2cpp::Il2cppIndex::open(&bytes) {
+            match symx_il2cpp::Il2cppIndex::open(bytes) {
                 Ok(idx) => return Ok(LoadedIndex::Il2cpp(idx)),
                 Err(symx_il2cpp::Error::IndexVersion(v)) => Self::rebuilding(id, &v),
                 Err(e) => return Err(e.into()),
@@ -211,7 +211,7 @@ impl Indexes {
         })?;
         let built = self.builder.il2cpp_mapping(&mapping)?;
         Ok(LoadedIndex::Il2cpp(symx_il2cpp::Il2cppIndex::open(
-            &built.bytes,
+            built.bytes,
         )?))
     }
 
