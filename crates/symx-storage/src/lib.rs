@@ -27,9 +27,12 @@
 //! * **Schema version.** `meta/schema_version` is written at creation and checked at open.
 //!
 //! Writers are serialised by one commit lock, which makes the identity check and the blob
-//! reference count exact. The index build happens before it; a new blob's chunks are
-//! compressed and written under it (purge takes the same lock, so it never sees written-ahead
-//! chunks before their reference), so a large upload's commit holds it for seconds.
+//! reference count exact. The index build happens before it, and so do a new blob's
+//! compression and write-ahead: the blobs of a commit are registered as in flight first, and
+//! purge (which takes the same lock) and the removal of a replaced artifact leave in-flight
+//! blobs alone, so written-ahead chunks are never collected before their reference lands.
+//! Under the lock a commit only checks the identity, adds the completion markers and writes
+//! its batch (a blob that another writer's removal took meanwhile is written again there).
 
 mod keys;
 pub mod metadata;
@@ -297,6 +300,44 @@ pub struct Storage {
     db: rocksdb::DB,
     path: PathBuf,
     commit_lock: Mutex<()>,
+    /// Blobs being written ahead by commits in progress (sha256 -> commits), which purge and
+    /// removals leave alone.
+    in_flight: Mutex<std::collections::HashMap<[u8; 32], usize>>,
+}
+
+/// A blob prepared outside the commit lock.
+enum Prepared {
+    /// Stored whole when prepared (its marker existed).
+    Complete,
+    /// Its chunks: those written ahead are durable; `inline` ones go into the commit batch.
+    Written {
+        chunks: u32,
+        inline: Vec<(Vec<u8>, Vec<u8>)>,
+    },
+}
+
+/// The blobs of one commit, registered as in flight until it is dropped.
+struct InFlight<'a> {
+    storage: &'a Storage,
+    shas: Vec<[u8; 32]>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut map = self
+            .storage
+            .in_flight
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for sha in &self.shas {
+            if let Some(n) = map.get_mut(sha) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(sha);
+                }
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Storage {
@@ -357,6 +398,7 @@ impl Storage {
             db,
             path: path.to_owned(),
             commit_lock: Mutex::new(()),
+            in_flight: Mutex::new(std::collections::HashMap::new()),
         };
         storage.check_schema()?;
         Ok(storage)
@@ -481,19 +523,38 @@ impl Storage {
         {
             new.record.lookups.push(release);
         }
-        let _guard = self.lock();
         let tenant = &new.tenant;
         let rec = &new.record;
         let identity_cf = self.cf(Column::Identity)?;
         let identity_key = keys::identity(tenant, rec.kind, &new.identity);
-        let existing = self
-            .db
-            .get_cf(identity_cf, &identity_key)?
-            .and_then(|v| String::from_utf8(v).ok())
-            .and_then(|s| ArtifactId::parse(&s).ok());
+        let existing = |this: &Self| -> Result<Option<ArtifactId>> {
+            Ok(this
+                .db
+                .get_cf(identity_cf, &identity_key)?
+                .and_then(|v| String::from_utf8(v).ok())
+                .and_then(|s| ArtifactId::parse(&s).ok()))
+        };
+        // Answers known before any blob is written (checked again under the lock).
+        if let Some(old) = existing(self)? {
+            if !new.overwrite {
+                return Err(Error::AlreadyExists(old));
+            }
+            if old == rec.id && self.get(tenant, &old)?.is_some() {
+                return Ok(CommitOutcome::Unchanged);
+            }
+        }
+        // Blob content, outside the lock: compressed, large blobs written ahead.
+        let _in_flight = self.register(new.blobs.iter().map(|b| b.sha256));
+        let mut inline_bytes = 0usize;
+        let mut prepared = Vec::with_capacity(new.blobs.len());
+        for blob in &new.blobs {
+            prepared.push(self.prepare_blob(blob, &mut inline_bytes)?);
+        }
+
+        let _guard = self.lock();
         let mut batch = WriteBatch::default();
         let mut outcome = CommitOutcome::Created;
-        if let Some(old) = existing {
+        if let Some(old) = existing(self)? {
             if !new.overwrite {
                 return Err(Error::AlreadyExists(old));
             }
@@ -506,51 +567,25 @@ impl Storage {
             }
             outcome = CommitOutcome::Replaced(old);
         }
-
-        // Blob content: inline when small, written ahead when large.
         let blobs_cf = self.cf(Column::Blobs)?;
-        let mut inline_bytes = 0usize;
-        for blob in &new.blobs {
+        for (blob, prepared) in new.blobs.iter().zip(prepared) {
             if self.blob_complete(&blob.sha256)? {
                 continue;
             }
-            let mut file = std::fs::File::open(&blob.path)?;
-            let mut ahead = WriteBatch::default();
-            let mut ahead_bytes = 0usize;
-            let mut chunk_no = 0u32;
-            let mut buf = vec![0u8; CHUNK_SIZE];
-            loop {
-                let n = read_full(&mut file, &mut buf)?;
-                if n == 0 && chunk_no > 0 {
-                    break;
-                }
-                let compressed = zstd::bulk::compress(&buf[..n], ZSTD_LEVEL)?;
-                let key = keys::blob_chunk(&blob.sha256, chunk_no);
-                if blob.size as usize <= INLINE_BLOB_LIMIT
-                    && inline_bytes + compressed.len() <= INLINE_BLOB_LIMIT
-                {
-                    inline_bytes += compressed.len();
-                    batch.put_cf(blobs_cf, key, compressed);
-                } else {
-                    ahead_bytes += compressed.len();
-                    ahead.put_cf(blobs_cf, key, compressed);
-                    if ahead_bytes >= INLINE_BLOB_LIMIT {
-                        self.db
-                            .write_opt(std::mem::take(&mut ahead), &sync_writes())?;
-                        ahead_bytes = 0;
-                    }
-                }
-                chunk_no += 1;
-                if n < CHUNK_SIZE {
-                    break;
-                }
-            }
-            if !ahead.is_empty() {
-                self.db.write_opt(ahead, &sync_writes())?;
+            let (chunks, inline) = match prepared {
+                Prepared::Written { chunks, inline } => (chunks, inline),
+                // Complete when prepared, taken by a removal since: written again, here.
+                Prepared::Complete => match self.write_blob(blob, &mut inline_bytes)? {
+                    Prepared::Written { chunks, inline } => (chunks, inline),
+                    Prepared::Complete => continue,
+                },
+            };
+            for (k, v) in inline {
+                batch.put_cf(blobs_cf, k, v);
             }
             // Complete: every chunk is durable (written ahead) or in this batch.
             let mut marker = Vec::with_capacity(12);
-            marker.extend_from_slice(&chunk_no.to_be_bytes());
+            marker.extend_from_slice(&chunks.to_be_bytes());
             marker.extend_from_slice(&blob.size.to_be_bytes());
             batch.put_cf(blobs_cf, keys::blob_complete(&blob.sha256), marker);
         }
@@ -581,6 +616,84 @@ impl Storage {
         );
         self.db.write_opt(batch, &sync_writes())?;
         Ok(outcome)
+    }
+
+    /// Registers blobs as in flight until the returned guard is dropped.
+    fn register(&self, shas: impl Iterator<Item = [u8; 32]>) -> InFlight<'_> {
+        let shas: Vec<[u8; 32]> = shas.collect();
+        let mut map = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for sha in &shas {
+            *map.entry(*sha).or_default() += 1;
+        }
+        InFlight {
+            storage: self,
+            shas,
+        }
+    }
+
+    /// Whether a commit in progress is writing this blob.
+    fn is_in_flight(&self, sha: &[u8; 32]) -> bool {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains_key(sha)
+    }
+
+    /// A blob of a commit, outside the lock: nothing when it is stored whole already, else
+    /// its chunks compressed, those past the inline budget written ahead (durably).
+    fn prepare_blob(&self, blob: &NewBlob, inline_bytes: &mut usize) -> Result<Prepared> {
+        if self.blob_complete(&blob.sha256)? {
+            return Ok(Prepared::Complete);
+        }
+        self.write_blob(blob, inline_bytes)
+    }
+
+    /// Compresses a blob's chunks: kept for the commit batch while the blob and the commit's
+    /// inline total stay within [`INLINE_BLOB_LIMIT`], else written ahead in bounded batches.
+    fn write_blob(&self, blob: &NewBlob, inline_bytes: &mut usize) -> Result<Prepared> {
+        let blobs_cf = self.cf(Column::Blobs)?;
+        let mut file = std::fs::File::open(&blob.path)?;
+        let mut inline = Vec::new();
+        let mut ahead = WriteBatch::default();
+        let mut ahead_bytes = 0usize;
+        let mut chunk_no = 0u32;
+        let mut buf = vec![0u8; CHUNK_SIZE];
+        loop {
+            let n = read_full(&mut file, &mut buf)?;
+            if n == 0 && chunk_no > 0 {
+                break;
+            }
+            let compressed = zstd::bulk::compress(&buf[..n], ZSTD_LEVEL)?;
+            let key = keys::blob_chunk(&blob.sha256, chunk_no);
+            if blob.size as usize <= INLINE_BLOB_LIMIT
+                && *inline_bytes + compressed.len() <= INLINE_BLOB_LIMIT
+            {
+                *inline_bytes += compressed.len();
+                inline.push((key, compressed));
+            } else {
+                ahead_bytes += compressed.len();
+                ahead.put_cf(blobs_cf, key, compressed);
+                if ahead_bytes >= INLINE_BLOB_LIMIT {
+                    self.db
+                        .write_opt(std::mem::take(&mut ahead), &sync_writes())?;
+                    ahead_bytes = 0;
+                }
+            }
+            chunk_no += 1;
+            if n < CHUNK_SIZE {
+                break;
+            }
+        }
+        if !ahead.is_empty() {
+            self.db.write_opt(ahead, &sync_writes())?;
+        }
+        Ok(Prepared::Written {
+            chunks: chunk_no,
+            inline,
+        })
     }
 
     /// Whether a blob is stored whole (its completion marker exists).
@@ -617,7 +730,8 @@ impl Storage {
             };
             batch.delete_cf(refs_cf, keys::blob_ref(&sha, tenant, &rec.id));
             let reused = keep.iter().any(|k| k.sha256 == f.sha256);
-            if !reused && self.blob_referents(&sha)? <= 1 {
+            // A commit in progress is about to reference it: its chunks stay.
+            if !reused && !self.is_in_flight(&sha) && self.blob_referents(&sha)? <= 1 {
                 self.delete_blob_into(batch, &sha, f.size)?;
             }
         }
@@ -895,7 +1009,8 @@ impl Storage {
             let referenced = match last_sha {
                 Some((s, r)) if s == sha => r,
                 _ => {
-                    let r = self.blob_referents(&sha)? > 0;
+                    // Chunks of a commit in progress count as referenced.
+                    let r = self.is_in_flight(&sha) || self.blob_referents(&sha)? > 0;
                     last_sha = Some((sha, r));
                     r
                 }
