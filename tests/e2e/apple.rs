@@ -106,7 +106,7 @@ async fn fat_dsym_archive_resolves_each_slice_like_llvm_symbolizer() {
             outer
                 .iter()
                 .any(|f| f.function == "geo::farthest(geo::Point const*, int)"
-                    && f.mangled == "_ZN3geo8farthestEPKNS_5PointEi"),
+                    && f.mangled() == "_ZN3geo8farthestEPKNS_5PointEi"),
             "{arch}: no frame in geo::farthest"
         );
         // The inline chain of square<double> inside norm2 inside farthest, innermost first.

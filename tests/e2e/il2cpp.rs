@@ -84,20 +84,17 @@ async fn native_frames_gain_their_csharp_location() {
         for f in &r.frames {
             // Symbol-table answers (no file) have nothing to map.
             if f.source.is_empty() {
-                assert!(f.managed_source.is_empty(), "{f:?}");
+                assert!(f.managed().is_none(), "{f:?}");
                 continue;
             }
             // C++ location kept; C# added where the mapping covers the line.
             assert!(f.source.ends_with("crash.cpp"), "{f:?}");
-            match managed(&mapping, f.lineno) {
+            match managed(&mapping, f.line) {
                 Some((cs, line)) => {
-                    assert_eq!(
-                        (f.managed_source.as_str(), f.managed_lineno),
-                        (cs.as_str(), line)
-                    );
+                    assert_eq!(f.managed().unwrap_or_default(), (cs.as_str(), line));
                     mapped += 1;
                 }
-                None => assert!(f.managed_source.is_empty(), "{f:?}"),
+                None => assert!(f.managed().is_none(), "{f:?}"),
             }
         }
     }

@@ -98,14 +98,14 @@ async fn check_against_reference(
                 assert_eq!(r.artifact_id, id);
                 let f = &r.frames[0];
                 assert_eq!(
-                    (f.source.as_str(), f.lineno, f.colno),
+                    (f.source.as_str(), f.line, f.column),
                     (e.source.as_str(), e.line, e.column),
                     "{dir} {}:{}",
                     c.line,
                     c.column
                 );
                 assert_eq!(
-                    (!f.symbol.is_empty()).then_some(f.symbol.as_str()),
+                    (!f.symbol().is_empty()).then_some(f.symbol()),
                     e.name.as_deref(),
                     "{dir} {}:{} name",
                     c.line,
@@ -179,7 +179,7 @@ async fn real_v8_stack_resolves_to_original_functions_with_context() {
     // `return book.find("missing-sku").price;` in book_lookup, src/app.js line 24 (esbuild
     // names sources relative to the output folder). Positions: source-map 0.7's answers.
     assert_eq!(
-        (f0.source.as_str(), f0.lineno, f0.colno),
+        (f0.source.as_str(), f0.line, f0.column),
         ("../src/app.js", 24, 33)
     );
     assert_eq!(f0.function, "book_lookup");
@@ -198,16 +198,16 @@ async fn real_v8_stack_resolves_to_original_functions_with_context() {
     // `return book_lookup(input);` in runApp (an arrow function bound to a const).
     let f1 = &r[1].frames[0];
     assert_eq!(
-        (f1.source.as_str(), f1.lineno, f1.colno),
+        (f1.source.as_str(), f1.line, f1.column),
         ("../src/app.js", 18, 10)
     );
     // The call site names the callee: the map's name at this position.
-    assert_eq!(f1.symbol, "book_lookup");
+    assert_eq!(f1.symbol(), "book_lookup");
     assert_eq!(f1.function, "runApp");
     // The top-level call inside esbuild's IIFE: no named function encloses it.
     let f2 = &r[2].frames[0];
     assert_eq!(
-        (f2.source.as_str(), f2.lineno, f2.colno),
+        (f2.source.as_str(), f2.line, f2.column),
         ("../src/app.js", 29, 5)
     );
     assert_eq!(f2.function, "");

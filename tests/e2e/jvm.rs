@@ -81,7 +81,7 @@ async fn structured_frames_and_exceptions_over_grpc() {
         frame: Some(pb::frame::Frame::Jvm(pb::JvmFrame {
             class_name: class.into(),
             method: method.into(),
-            lineno: line,
+            line,
             file: "SourceFile".into(),
         })),
     };
@@ -120,14 +120,7 @@ async fn structured_frames_and_exceptions_over_grpc() {
     let chain: Vec<(&str, &str, u32, bool)> = r
         .frames
         .iter()
-        .map(|f| {
-            (
-                f.class_name.as_str(),
-                f.function.as_str(),
-                f.lineno,
-                f.inlined,
-            )
-        })
+        .map(|f| (f.class_name(), f.function.as_str(), f.line, f.inlined))
         .collect();
     assert_eq!(
         chain,

@@ -43,7 +43,7 @@ async fn jvm_request(
                 frame: Some(pb::frame::Frame::Jvm(pb::JvmFrame {
                     class_name: "com.shop.a.a".into(),
                     method: "a".into(),
-                    lineno: 1028,
+                    line: 1028,
                     file: "SourceFile".into(),
                 })),
             }],
@@ -122,12 +122,12 @@ async fn frames_of_every_platform_link_to_tracked_files() {
     assert_eq!(link.path, want_path);
     assert_eq!(link.repository_url, "https://github.com/shop/monorepo");
     assert_eq!(link.commit, COMMIT);
-    assert_eq!(link.line, f.lineno);
+    assert_eq!(link.line, f.line);
     assert_eq!(
         link.url,
         format!(
             "https://github.com/shop/monorepo/blob/{COMMIT}/{want_path}#L{}",
-            f.lineno
+            f.line
         )
     );
 
@@ -155,7 +155,7 @@ async fn frames_of_every_platform_link_to_tracked_files() {
             .as_ref()
             .unwrap_or_else(|| panic!("no link: {f:?}"));
         assert_eq!(l.path, "android/app/src/main/java/com/shop/cart/Cart.java");
-        assert_eq!(l.line, f.lineno);
+        assert_eq!(l.line, f.line);
     }
     // Without the commit the mapping has no repository: resolved, no link.
     let resp = jvm_request(&mut sym, "").await;

@@ -7,6 +7,7 @@ mod catalog;
 mod cli;
 mod datadog;
 mod durability;
+mod formats;
 mod hostile;
 mod http;
 mod il2cpp;

@@ -118,7 +118,7 @@ async fn a_pe_and_its_pdb_are_two_files_of_one_module_found_by_either_id() {
         assert_eq!(r[0].artifact_id, pdb.id, "code `{code}` debug `{debug}`");
         let f = r[0].frames.last().expect("frame");
         assert!(f.source.ends_with("app.cpp"), "{f:?}");
-        assert!(f.lineno > 0, "{f:?}");
+        assert!(f.line > 0, "{f:?}");
         assert!(f.function.starts_with("geo::farthest"), "{f:?}");
     }
     // An id nobody uploaded: missing, naming both ids.
@@ -196,7 +196,7 @@ async fn pdb_names_are_llvm_symbolizers_with_the_signature_beside() {
         }
         // `app_run` is extern "C": no argument list in its name, the signature beside it.
         if let Some(f) = r.frames.iter().find(|f| f.function == "app_run") {
-            assert!(f.signature.starts_with("app_run("), "{f:?}");
+            assert!(f.signature().starts_with("app_run("), "{f:?}");
             c_functions += 1;
         }
     }
@@ -249,7 +249,7 @@ async fn stripped_debug_and_unstripped_files_of_one_elf_module_live_side_by_side
     assert_eq!(r[0].status, pb::FrameStatus::Resolved as i32, "{:?}", r[0]);
     let f = &r[0].frames[0];
     assert_eq!(
-        f.lineno,
+        f.line,
         sample["frames"][0]["line"].as_u64().expect("line") as u32,
         "the file with debug information answers: {f:?}"
     );

@@ -64,14 +64,14 @@ fn check(what: &str, got: &pb::FrameResult, want: &Value) {
         want["source"].as_str().unwrap_or_default(),
         "{what}"
     );
-    assert_eq!(Some(u64::from(f.lineno)), want["line"].as_u64(), "{what}");
+    assert_eq!(Some(u64::from(f.line)), want["line"].as_u64(), "{what}");
     assert_eq!(
-        Some(u64::from(f.colno) - 1),
+        Some(u64::from(f.column) - 1),
         want["column"].as_u64(),
         "{what}"
     );
     assert_eq!(
-        f.symbol,
+        f.symbol(),
         want["name"].as_str().unwrap_or_default(),
         "{what}"
     );
@@ -86,7 +86,7 @@ fn hermes_frame(offset: u32, function_id: Option<u32>) -> pb::Frame {
     pb::Frame {
         frame: Some(pb::frame::Frame::Js(pb::JsFrame {
             abs_path: "index.android.bundle".into(),
-            lineno: 1,
+            line: 1,
             bytecode_offset: Some(offset),
             hermes_function_id: function_id,
             ..Default::default()

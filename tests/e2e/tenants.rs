@@ -18,12 +18,24 @@ struct Keys {
     b_all: String,
 }
 
+/// A scope of the gRPC API by name.
+fn scope(name: &str) -> i32 {
+    let scope = match name {
+        "read" => pb::Scope::Read,
+        "upload" => pb::Scope::Upload,
+        "delete" => pb::Scope::Delete,
+        "admin" => pb::Scope::Admin,
+        other => panic!("no scope {other}"),
+    };
+    scope as i32
+}
+
 async fn create(srv: &TestServer, by: Option<&str>, tenant: &str, scopes: &[&str]) -> String {
     let mut keys = srv.keys().await.expect("client");
     let req = pb::CreateKeyRequest {
         tenant: tenant.into(),
         name: format!("{tenant}-{}", scopes.join("-")),
-        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        scopes: scopes.iter().map(|s| scope(s)).collect(),
     };
     let resp = match by {
         Some(k) => keys.create_key(with_key(req, k)).await,
@@ -43,7 +55,7 @@ async fn setup(srv: &TestServer) -> Keys {
         .create_key(pb::CreateKeyRequest {
             tenant: "globex".into(),
             name: "x".into(),
-            scopes: vec!["admin".into()],
+            scopes: vec![pb::Scope::Admin as i32],
         })
         .await
         .expect_err("anonymous");
@@ -54,7 +66,7 @@ async fn setup(srv: &TestServer) -> Keys {
             pb::CreateKeyRequest {
                 tenant: "globex".into(),
                 name: "x".into(),
-                scopes: vec!["admin".into()],
+                scopes: vec![pb::Scope::Admin as i32],
             },
             &a_admin,
         ))
@@ -265,7 +277,7 @@ async fn tenants_are_isolated_on_every_grpc_call() {
         .expect("A's artifact")
         .into_inner();
     assert_eq!(a_again.id, a.id);
-    assert!(a_again.deleted_at.is_none());
+    assert!(a_again.delete_time.is_none());
     // A deletes its own; B cannot restore it (NOT_FOUND), A can.
     art.delete(with_key(delete_req(false), &k.a_all))
         .await
@@ -355,7 +367,7 @@ async fn scopes_and_revocation_are_enforced() {
         .await
         .expect("revoke")
         .into_inner();
-    assert!(revoked.revoked.is_some());
+    assert!(revoked.revoke_time.is_some());
     let err = art
         .list(with_key(list_req("shop"), &k.a_read))
         .await

@@ -191,8 +191,8 @@ pub fn js_frame(url: &str, line: u32, col: u32) -> pb::Frame {
     pb::Frame {
         frame: Some(pb::frame::Frame::Js(pb::JsFrame {
             abs_path: url.into(),
-            lineno: line,
-            colno: col,
+            line,
+            column: col,
             ..Default::default()
         })),
     }
@@ -466,5 +466,62 @@ pub fn filter<S: Into<String>>(name: &str, values: impl IntoIterator<Item = S>) 
     pb::Filter {
         name: name.to_owned(),
         values: values.into_iter().map(Into::into).collect(),
+    }
+}
+
+/// The platform detail of a resolved frame of the gRPC API, read flat in tests.
+pub trait FrameDetail {
+    /// JavaScript: the original identifier at the position ("" when none).
+    fn symbol(&self) -> &str;
+    /// Native: the mangled name ("" when none).
+    fn mangled(&self) -> &str;
+    /// Native: the offset into the function.
+    fn function_offset(&self) -> Option<u64>;
+    /// Native: the full signature ("" when none).
+    fn signature(&self) -> &str;
+    /// JVM: the original class ("" when none).
+    fn class_name(&self) -> &str;
+    /// Native (Unity IL2CPP): the C# file and line.
+    fn managed(&self) -> Option<(&str, u32)>;
+}
+
+impl FrameDetail for pb::ResolvedFrame {
+    fn symbol(&self) -> &str {
+        match &self.detail {
+            Some(pb::resolved_frame::Detail::Js(d)) => &d.symbol,
+            _ => "",
+        }
+    }
+    fn mangled(&self) -> &str {
+        match &self.detail {
+            Some(pb::resolved_frame::Detail::Native(d)) => &d.mangled,
+            _ => "",
+        }
+    }
+    fn function_offset(&self) -> Option<u64> {
+        match &self.detail {
+            Some(pb::resolved_frame::Detail::Native(d)) => d.function_offset,
+            _ => None,
+        }
+    }
+    fn signature(&self) -> &str {
+        match &self.detail {
+            Some(pb::resolved_frame::Detail::Native(d)) => &d.signature,
+            _ => "",
+        }
+    }
+    fn class_name(&self) -> &str {
+        match &self.detail {
+            Some(pb::resolved_frame::Detail::Jvm(d)) => &d.class_name,
+            _ => "",
+        }
+    }
+    fn managed(&self) -> Option<(&str, u32)> {
+        match &self.detail {
+            Some(pb::resolved_frame::Detail::Native(d)) => {
+                d.managed.as_ref().map(|m| (m.source.as_str(), m.line))
+            }
+            _ => None,
+        }
     }
 }

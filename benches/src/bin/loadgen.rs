@@ -102,8 +102,8 @@ fn requests(pos: &[(u32, u32)], batch: usize, n: usize) -> Vec<pb::SymbolicateRe
                         pb::Frame {
                             frame: Some(pb::frame::Frame::Js(pb::JsFrame {
                                 abs_path: URL.into(),
-                                lineno: l + 1,
-                                colno: c + 1,
+                                line: l + 1,
+                                column: c + 1,
                                 ..Default::default()
                             })),
                         }

@@ -219,8 +219,8 @@ fn request(n: u64, rng: &mut Rng) -> pb::SymbolicateRequest {
             pb::Frame {
                 frame: Some(pb::frame::Frame::Js(pb::JsFrame {
                     abs_path: URL.into(),
-                    lineno: line,
-                    colno: col,
+                    line,
+                    column: col,
                     ..Default::default()
                 })),
             }

@@ -49,9 +49,9 @@ pub fn artifact(a: &pb::Artifact) -> Value {
     json!({
         "id": a.id,
         "mapkind": kind_name(a.mapkind),
-        "created_at": ts(&a.created_at),
-        "deleted_at": ts(&a.deleted_at),
-        "size": a.size,
+        "created_at": ts(&a.create_time),
+        "deleted_at": ts(&a.delete_time),
+        "size": a.size_bytes,
         "debug_id": (!a.debug_id.is_empty()).then_some(&a.debug_id),
         "attributes": a.attributes,
     })
@@ -76,7 +76,7 @@ pub fn artifact_line(a: &pb::Artifact) -> String {
             parts.join(" ")
         }
     };
-    let deleted = if a.deleted_at.is_some() {
+    let deleted = if a.delete_time.is_some() {
         " (deleted)"
     } else {
         ""
@@ -85,7 +85,7 @@ pub fn artifact_line(a: &pb::Artifact) -> String {
         "{}  {}  {} bytes  {what}{deleted}",
         a.id,
         kind_name(a.mapkind),
-        a.size
+        a.size_bytes
     )
 }
 
@@ -108,32 +108,66 @@ pub fn source_map_file(f: &pb::SourceMapFile) -> Value {
     })
 }
 
+/// A resolved frame's platform detail, flattened (the CLI's output keeps one flat object per
+/// frame, whatever the platform).
+#[derive(Default)]
+pub struct Detail<'a> {
+    pub symbol: &'a str,
+    pub mangled: &'a str,
+    pub signature: &'a str,
+    pub function_offset: Option<u64>,
+    pub class_name: &'a str,
+    pub managed: Option<&'a pb::ManagedLocation>,
+}
+
+pub fn detail(f: &pb::ResolvedFrame) -> Detail<'_> {
+    use pb::resolved_frame::Detail as D;
+    match &f.detail {
+        Some(D::Js(js)) => Detail {
+            symbol: &js.symbol,
+            ..Detail::default()
+        },
+        Some(D::Native(n)) => Detail {
+            mangled: &n.mangled,
+            signature: &n.signature,
+            function_offset: n.function_offset,
+            managed: n.managed.as_ref(),
+            ..Detail::default()
+        },
+        Some(D::Jvm(j)) => Detail {
+            class_name: &j.class_name,
+            ..Detail::default()
+        },
+        None => Detail::default(),
+    }
+}
+
 pub fn frame_result(r: &pb::FrameResult) -> Value {
     json!({
         "status": status_name(r.status),
         "artifact_id": (!r.artifact_id.is_empty()).then_some(&r.artifact_id),
         "message": (!r.message.is_empty()).then_some(&r.message),
-        "frames": r.frames.iter().map(|f| json!({
+        "frames": r.frames.iter().map(|f| { let d = detail(f); json!({
             "source": f.source,
-            "lineno": f.lineno,
-            "colno": f.colno,
-            "symbol": (!f.symbol.is_empty()).then_some(&f.symbol),
+            "lineno": f.line,
+            "colno": f.column,
+            "symbol": (!d.symbol.is_empty()).then_some(d.symbol),
             "function": (!f.function.is_empty()).then_some(&f.function),
             "pre_context": f.pre_context,
             "context_line": f.context_line,
             "post_context": f.post_context,
             "inlined": f.inlined,
-            "mangled": (!f.mangled.is_empty()).then_some(&f.mangled),
-            "signature": (!f.signature.is_empty()).then_some(&f.signature),
-            "function_offset": f.function_offset,
-            "class_name": (!f.class_name.is_empty()).then_some(&f.class_name),
-            "managed_source": (!f.managed_source.is_empty()).then_some(&f.managed_source),
-            "managed_lineno": (!f.managed_source.is_empty()).then_some(f.managed_lineno),
+            "mangled": (!d.mangled.is_empty()).then_some(d.mangled),
+            "signature": (!d.signature.is_empty()).then_some(d.signature),
+            "function_offset": d.function_offset,
+            "class_name": (!d.class_name.is_empty()).then_some(d.class_name),
+            "managed_source": d.managed.map(|m| &m.source),
+            "managed_lineno": d.managed.map(|m| m.line),
             "source_link": f.source_link.as_ref().map(|l| json!({
                 "repository_url": l.repository_url, "commit": l.commit, "path": l.path,
                 "line": l.line, "url": l.url,
             })),
-        })).collect::<Vec<_>>(),
+        })}).collect::<Vec<_>>(),
         "ambiguous": r.ambiguous,
     })
 }
@@ -142,11 +176,11 @@ pub fn result_line(r: &pb::FrameResult) -> String {
     match r.frames.first() {
         Some(f) if r.status == pb::FrameStatus::Resolved as i32 => {
             let name = if f.function.is_empty() {
-                &f.symbol
+                detail(f).symbol
             } else {
                 &f.function
             };
-            format!("at {name} ({}:{}:{})", f.source, f.lineno, f.colno)
+            format!("at {name} ({}:{}:{})", f.source, f.line, f.column)
         }
         _ => format!("[{}] {}", status_name(r.status), r.message),
     }
@@ -204,7 +238,7 @@ fn frame_from_json(v: &Value) -> Result<pb::Frame> {
             frame: Some(pb::frame::Frame::Jvm(pb::JvmFrame {
                 class_name: class.to_owned(),
                 method: method.to_owned(),
-                lineno: v
+                line: v
                     .get("lineno")
                     .and_then(Value::as_u64)
                     .map(|n| n.min(u32::MAX as u64) as u32)
@@ -239,8 +273,8 @@ fn frame_from_json(v: &Value) -> Result<pb::Frame> {
     Ok(pb::Frame {
         frame: Some(pb::frame::Frame::Js(pb::JsFrame {
             abs_path: url.to_owned(),
-            lineno: line,
-            colno: col,
+            line,
+            column: col,
             function: str_field(v, "function").unwrap_or_default().to_owned(),
             debug_id: str_field(v, "debug_id").unwrap_or_default().to_owned(),
             bytecode_offset,

@@ -147,8 +147,12 @@ struct ListArgs {
     filters: FilterArgs,
     #[arg(long)]
     page_size: Option<u32>,
-    #[arg(long)]
+    #[arg(long, conflicts_with = "page_token")]
     page: Option<u32>,
+    /// Continue a listing after the page this token ends (the `next_page_token` printed with
+    /// the previous page): stable while uploads land, unlike `--page`.
+    #[arg(long)]
+    page_token: Option<String>,
     /// Include soft-deleted artifacts.
     #[arg(long)]
     include_deleted: bool,
@@ -296,28 +300,52 @@ fn print_key(k: &pb::ApiKey, json: bool) {
             .map(|t| symx_types::time::format_rfc3339(t.seconds, t.nanos))
             .unwrap_or_default()
     };
+    let scopes: Vec<&str> = k.scopes.iter().map(|s| scope_name(*s)).collect();
     if json {
         println!(
             "{}",
             serde_json::json!({
-                "id": k.id, "tenant": k.tenant, "name": k.name, "scopes": k.scopes,
-                "created": time(&k.created), "revoked": time(&k.revoked),
+                "id": k.id, "tenant": k.tenant, "name": k.name, "scopes": scopes,
+                "created": time(&k.create_time), "revoked": time(&k.revoke_time),
             })
         );
     } else {
-        let revoked = match &k.revoked {
-            Some(_) => format!("  revoked {}", time(&k.revoked)),
+        let revoked = match &k.revoke_time {
+            Some(_) => format!("  revoked {}", time(&k.revoke_time)),
             None => String::new(),
         };
         println!(
             "{}  tenant={}  scopes={}  name={}  created {}{revoked}",
             k.id,
             k.tenant,
-            k.scopes.join(","),
+            scopes.join(","),
             k.name,
-            time(&k.created)
+            time(&k.create_time)
         );
     }
+}
+
+/// A scope as the CLI and the HTTP fronts name it.
+fn scope_name(s: i32) -> &'static str {
+    match pb::Scope::try_from(s) {
+        Ok(pb::Scope::Read) => "read",
+        Ok(pb::Scope::Upload) => "upload",
+        Ok(pb::Scope::Delete) => "delete",
+        Ok(pb::Scope::Admin) => "admin",
+        _ => "unknown",
+    }
+}
+
+/// A scope named on the command line.
+fn scope_from_name(name: &str) -> Result<i32> {
+    let scope = match name.trim() {
+        "read" => pb::Scope::Read,
+        "upload" => pb::Scope::Upload,
+        "delete" => pb::Scope::Delete,
+        "admin" => pb::Scope::Admin,
+        other => bail!("unknown scope `{other}`: use read, upload, delete or admin"),
+    };
+    Ok(scope as i32)
 }
 
 async fn keys(cmd: KeysCommand, ch: Conn, json: bool) -> Result<()> {
@@ -332,7 +360,10 @@ async fn keys(cmd: KeysCommand, ch: Conn, json: bool) -> Result<()> {
                 .create_key(pb::CreateKeyRequest {
                     tenant: tenant.unwrap_or_default(),
                     name,
-                    scopes,
+                    scopes: scopes
+                        .iter()
+                        .map(|s| scope_from_name(s))
+                        .collect::<Result<_>>()?,
                 })
                 .await
                 .map_err(rpc_error)?
@@ -424,6 +455,7 @@ async fn run(cli: Cli) -> Result<()> {
                     page_size: args.page_size,
                     page_number: args.page,
                     include_deleted: args.include_deleted,
+                    page_token: args.page_token.clone().unwrap_or_default(),
                 })
                 .await
                 .map_err(rpc_error)?
@@ -435,19 +467,20 @@ async fn run(cli: Cli) -> Result<()> {
                         "artifacts": resp.artifacts.iter().map(json::artifact).collect::<Vec<_>>(),
                         "total_filtered_count": resp.total_filtered_count,
                         "has_more_results": resp.has_more_results,
+                        "next_page_token": (!resp.next_page_token.is_empty()).then_some(&resp.next_page_token),
                     })
                 );
             } else {
                 print_artifacts(&resp.artifacts, false);
+                let more = if resp.next_page_token.is_empty() {
+                    String::new()
+                } else {
+                    format!("; more with --page-token {}", resp.next_page_token)
+                };
                 println!(
-                    "{} of {} shown{}",
+                    "{} of {} shown{more}",
                     resp.artifacts.len(),
-                    resp.total_filtered_count,
-                    if resp.has_more_results {
-                        "; more with --page"
-                    } else {
-                        ""
-                    }
+                    resp.total_filtered_count
                 );
             }
             Ok(())
@@ -587,8 +620,8 @@ async fn symbolicate(args: SymbolicateArgs, ch: Conn, as_json: bool) -> Result<(
         let frame = match l {
             stacktrace::StackLine::Frame { frame, .. } => pb::frame::Frame::Js(pb::JsFrame {
                 abs_path: frame.url.clone(),
-                lineno: frame.line,
-                colno: frame.column,
+                line: frame.line,
+                column: frame.column,
                 function: frame.function.clone().unwrap_or_default(),
                 debug_id: String::new(),
                 bytecode_offset: frame.bytecode.then_some(frame.column),
@@ -608,7 +641,7 @@ async fn symbolicate(args: SymbolicateArgs, ch: Conn, as_json: bool) -> Result<(
             stacktrace::StackLine::Jvm { frame, .. } => pb::frame::Frame::Jvm(pb::JvmFrame {
                 class_name: frame.class.clone(),
                 method: frame.method.clone(),
-                lineno: frame.line,
+                line: frame.line,
                 file: frame.file.clone().unwrap_or_default(),
             }),
             stacktrace::StackLine::Throwable { throwable, .. } => {
@@ -686,7 +719,7 @@ async fn symbolicate(args: SymbolicateArgs, ch: Conn, as_json: bool) -> Result<(
                 Some(r) if r.status == pb::FrameStatus::Resolved as i32 && r.frames.is_empty() => {}
                 Some(r) if r.status == pb::FrameStatus::Resolved as i32 => {
                     for (i, f) in r.frames.iter().enumerate() {
-                        let location = match (f.source.is_empty(), f.lineno) {
+                        let location = match (f.source.is_empty(), f.line) {
                             (true, _) => "Unknown Source".to_owned(),
                             (false, 0) => f.source.clone(),
                             (false, n) => format!("{}:{n}", f.source),
@@ -697,7 +730,8 @@ async fn symbolicate(args: SymbolicateArgs, ch: Conn, as_json: bool) -> Result<(
                         } else {
                             frame.indent.clone()
                         };
-                        println!("{indent}at {}.{}({location})", f.class_name, f.function);
+                        let class = json::detail(f).class_name;
+                        println!("{indent}at {class}.{}({location})", f.function);
                     }
                 }
                 // Frames the mapping does not rename (JDK, libraries) stay as printed.
@@ -709,14 +743,14 @@ async fn symbolicate(args: SymbolicateArgs, ch: Conn, as_json: bool) -> Result<(
                 Some(r) if r.status == pb::FrameStatus::Resolved as i32 && !r.frames.is_empty() => {
                     for f in &r.frames {
                         let name = if f.function.is_empty() {
-                            &f.symbol
+                            json::detail(f).symbol
                         } else {
                             &f.function
                         };
                         if name.is_empty() {
-                            println!("    at {}:{}:{}", f.source, f.lineno, f.colno);
+                            println!("    at {}:{}:{}", f.source, f.line, f.column);
                         } else {
-                            println!("    at {name} ({}:{}:{})", f.source, f.lineno, f.colno);
+                            println!("    at {name} ({}:{}:{})", f.source, f.line, f.column);
                         }
                     }
                 }
@@ -729,16 +763,16 @@ async fn symbolicate(args: SymbolicateArgs, ch: Conn, as_json: bool) -> Result<(
                     // ndk-stack prints it.
                     println!("{raw}");
                     for f in &r.frames {
+                        let d = json::detail(f);
                         let inlined = if f.inlined { " (inlined)" } else { "" };
                         // Unity IL2CPP: the C# location the C++ was generated from.
-                        let managed = if f.managed_source.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" [C# {}:{}]", f.managed_source, f.managed_lineno)
+                        let managed = match d.managed {
+                            Some(m) => format!(" [C# {}:{}]", m.source, m.line),
+                            None => String::new(),
                         };
                         println!(
                             "    #{:02} {} at {}:{}{inlined}{managed}",
-                            frame.index, f.function, f.source, f.lineno
+                            frame.index, f.function, f.source, f.line
                         );
                     }
                 }

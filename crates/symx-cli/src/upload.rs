@@ -551,7 +551,7 @@ async fn send(
     for (_, p) in &plan.parts {
         total += size_of(p)?;
     }
-    meta.total_size = Some(total);
+    meta.total_size_bytes = Some(total);
     let (tx, rx) = tokio::sync::mpsc::channel::<pb::UploadRequest>(4);
     let parts = plan.parts.clone();
     let bar = bar.clone();

@@ -137,12 +137,39 @@ pub fn artifact_to_pb(v: &ArtifactView) -> pb::Artifact {
     pb::Artifact {
         id: v.id.to_string(),
         mapkind: kind_to_pb(v.kind) as i32,
-        created_at: Some(timestamp(v.created_at_ms)),
-        deleted_at: v.deleted_at_ms.map(timestamp),
-        size: v.size as i64,
+        create_time: Some(timestamp(v.created_at_ms)),
+        delete_time: v.deleted_at_ms.map(timestamp),
+        size_bytes: v.size as i64,
         debug_id: v.debug_id.clone().unwrap_or_default(),
         attributes: v.attributes.clone().into_iter().collect(),
     }
+}
+
+/// The platform of each input frame, per stack trace: which detail its answers carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Platform {
+    Js,
+    Native,
+    Jvm,
+    Other,
+}
+
+/// The platforms of a request's frames, in order.
+pub fn platforms_of(r: &pb::SymbolicateRequest) -> Vec<Vec<Platform>> {
+    r.stacktraces
+        .iter()
+        .map(|st| {
+            st.frames
+                .iter()
+                .map(|f| match f.frame {
+                    Some(pb::frame::Frame::Js(_)) => Platform::Js,
+                    Some(pb::frame::Frame::Native(_)) => Platform::Native,
+                    Some(pb::frame::Frame::Jvm(_)) => Platform::Jvm,
+                    None => Platform::Other,
+                })
+                .collect()
+        })
+        .collect()
 }
 
 pub fn symbolicate_from_pb(r: pb::SymbolicateRequest) -> SymbolicateRequest {
@@ -167,8 +194,8 @@ pub fn symbolicate_from_pb(r: pb::SymbolicateRequest) -> SymbolicateRequest {
                     .map(|f| match f.frame {
                         Some(pb::frame::Frame::Js(js)) => Frame::Js(JsFrame {
                             url: js.abs_path,
-                            line: js.lineno,
-                            column: js.colno,
+                            line: js.line,
+                            column: js.column,
                             function: opt(js.function),
                             debug_id: opt(js.debug_id),
                             bytecode_offset: js.bytecode_offset,
@@ -184,7 +211,7 @@ pub fn symbolicate_from_pb(r: pb::SymbolicateRequest) -> SymbolicateRequest {
                         Some(pb::frame::Frame::Jvm(j)) => Frame::Jvm(JvmFrame {
                             class: j.class_name,
                             method: j.method,
-                            line: j.lineno,
+                            line: j.line,
                             file: opt(j.file),
                         }),
                         None => Frame::Unsupported {
@@ -212,7 +239,7 @@ fn status_to_pb(s: FrameStatus) -> pb::FrameStatus {
     }
 }
 
-fn frame_result_to_pb(r: FrameResult) -> pb::FrameResult {
+fn frame_result_to_pb(r: FrameResult, platform: Platform) -> pb::FrameResult {
     pb::FrameResult {
         status: status_to_pb(r.status) as i32,
         artifact_id: r.artifact_id.map(|i| i.to_string()).unwrap_or_default(),
@@ -221,21 +248,33 @@ fn frame_result_to_pb(r: FrameResult) -> pb::FrameResult {
             .frames
             .into_iter()
             .map(|f| pb::ResolvedFrame {
+                detail: Some(match platform {
+                    Platform::Native => pb::resolved_frame::Detail::Native(pb::NativeDetail {
+                        mangled: f.mangled.unwrap_or_default(),
+                        function_offset: f.function_offset,
+                        signature: f.signature.unwrap_or_default(),
+                        managed: f.managed_source.map(|source| pb::ManagedLocation {
+                            source,
+                            line: f.managed_line,
+                        }),
+                    }),
+                    Platform::Jvm => pb::resolved_frame::Detail::Jvm(pb::JvmDetail {
+                        class_name: f.class_name.unwrap_or_default(),
+                    }),
+                    Platform::Js | Platform::Other => {
+                        pb::resolved_frame::Detail::Js(pb::JsDetail {
+                            symbol: f.symbol.unwrap_or_default(),
+                        })
+                    }
+                }),
+                inlined: f.inlined,
                 source: f.source,
-                lineno: f.line,
-                colno: f.column,
-                symbol: f.symbol.unwrap_or_default(),
+                line: f.line,
+                column: f.column,
                 function: f.function.unwrap_or_default(),
                 pre_context: f.pre_context,
                 context_line: f.context_line,
                 post_context: f.post_context,
-                inlined: f.inlined,
-                mangled: f.mangled.unwrap_or_default(),
-                signature: f.signature.unwrap_or_default(),
-                function_offset: f.function_offset,
-                class_name: f.class_name.unwrap_or_default(),
-                managed_source: f.managed_source.unwrap_or_default(),
-                managed_lineno: f.managed_line,
                 source_link: f.source_link.map(|l| pb::SourceLink {
                     repository_url: l.repository_url,
                     commit: l.commit,
@@ -249,14 +288,30 @@ fn frame_result_to_pb(r: FrameResult) -> pb::FrameResult {
     }
 }
 
-pub fn symbolicate_to_pb(r: SymbolicateResponse) -> pb::SymbolicateResponse {
+/// The answer to a request whose frames had `platforms` ([`platforms_of`]).
+pub fn symbolicate_to_pb(
+    r: SymbolicateResponse,
+    platforms: &[Vec<Platform>],
+) -> pb::SymbolicateResponse {
     pb::SymbolicateResponse {
         stacktraces: r
             .stacktraces
             .into_iter()
             .zip(r.exceptions.into_iter().chain(std::iter::repeat(None)))
-            .map(|(frames, exception)| pb::SymbolicatedStackTrace {
-                frames: frames.into_iter().map(frame_result_to_pb).collect(),
+            .enumerate()
+            .map(|(si, (frames, exception))| pb::SymbolicatedStackTrace {
+                frames: frames
+                    .into_iter()
+                    .enumerate()
+                    .map(|(fi, f)| {
+                        let platform = platforms
+                            .get(si)
+                            .and_then(|p| p.get(fi))
+                            .copied()
+                            .unwrap_or(Platform::Other);
+                        frame_result_to_pb(f, platform)
+                    })
+                    .collect(),
                 exception: exception.map(|e| pb::JvmThrowable {
                     class_name: e.class,
                     message: e.message.unwrap_or_default(),

@@ -171,7 +171,7 @@ impl ArtifactService for ArtifactApi {
                 "the first message of an upload must carry UploadMetadata",
             ));
         };
-        let declared = meta.total_size;
+        let declared = meta.total_size_bytes;
         let meta = metadata_from_pb(meta).map_err(status)?;
         let mut session = self
             .symx
@@ -214,6 +214,7 @@ impl ArtifactService for ArtifactApi {
         query.filters = filters_from_pb(req.filters)?;
         query.page_size = req.page_size;
         query.page_number = req.page_number;
+        query.page_token = Some(req.page_token).filter(|t| !t.is_empty());
         query.include_deleted = req.include_deleted;
         let page = within(&self.symx, async {
             self.symx.list(tenant, query).await.map_err(status)
@@ -223,6 +224,7 @@ impl ArtifactService for ArtifactApi {
             artifacts: page.artifacts.iter().map(artifact_to_pb).collect(),
             total_filtered_count: page.total_filtered_count as i64,
             has_more_results: page.has_more_results,
+            next_page_token: page.next_page_token.unwrap_or_default(),
         }))
     }
 
@@ -352,12 +354,14 @@ impl SymbolicationService for SymbolicationApi {
     ) -> Result<Response<pb::SymbolicateResponse>, Status> {
         let (who, _admission) = admit(&self.symx, &request, Scope::Read, true).await?;
         let tenant = who.tenant().clone();
-        let req = symbolicate_from_pb(request.into_inner());
+        let req = request.into_inner();
+        let platforms = platforms_of(&req);
+        let req = symbolicate_from_pb(req);
         let resp = within(&self.symx, async {
             self.symx.symbolicate(tenant, req).await.map_err(status)
         })
         .await?;
-        Ok(Response::new(symbolicate_to_pb(resp)))
+        Ok(Response::new(symbolicate_to_pb(resp, &platforms)))
     }
 
     type ReprocessStream = ReprocessStream;
@@ -379,11 +383,13 @@ impl SymbolicationService for SymbolicationApi {
                 let _held = admission.clone();
                 async move {
                     let event = event?;
-                    let req = symbolicate_from_pb(event.request.unwrap_or_default());
+                    let req = event.request.unwrap_or_default();
+                    let platforms = platforms_of(&req);
+                    let req = symbolicate_from_pb(req);
                     Ok(match symx.symbolicate(tenant, req).await {
                         Ok(resp) => pb::ReprocessResult {
                             id: event.id,
-                            response: Some(symbolicate_to_pb(resp)),
+                            response: Some(symbolicate_to_pb(resp, &platforms)),
                             ..Default::default()
                         },
                         // The event's answer, in the words of the one gRPC mapping.
@@ -413,10 +419,41 @@ fn key_to_pb(k: &symx_service::ApiKeyView) -> pb::ApiKey {
         id: k.id.clone(),
         tenant: k.tenant.to_string(),
         name: k.name.clone(),
-        scopes: k.scopes.clone(),
-        created: Some(timestamp(k.created_at_ms)),
-        revoked: k.revoked_at_ms.map(timestamp),
+        scopes: k
+            .scopes
+            .iter()
+            .filter_map(|s| Scope::parse(s).ok())
+            .map(|s| scope_to_pb(s) as i32)
+            .collect(),
+        create_time: Some(timestamp(k.created_at_ms)),
+        revoke_time: k.revoked_at_ms.map(timestamp),
     }
+}
+
+fn scope_to_pb(s: Scope) -> pb::Scope {
+    match s {
+        Scope::Read => pb::Scope::Read,
+        Scope::Upload => pb::Scope::Upload,
+        Scope::Delete => pb::Scope::Delete,
+        Scope::Admin => pb::Scope::Admin,
+    }
+}
+
+/// The scopes of a CreateKey request, by the names the service knows them by.
+fn scopes_from_pb(scopes: &[i32]) -> Result<Vec<String>, Status> {
+    scopes
+        .iter()
+        .map(|&s| match pb::Scope::try_from(s) {
+            Ok(pb::Scope::Read) => Ok(Scope::Read.as_str().to_owned()),
+            Ok(pb::Scope::Upload) => Ok(Scope::Upload.as_str().to_owned()),
+            Ok(pb::Scope::Delete) => Ok(Scope::Delete.as_str().to_owned()),
+            Ok(pb::Scope::Admin) => Ok(Scope::Admin.as_str().to_owned()),
+            Ok(pb::Scope::Unspecified) | Err(_) => Err(invalid(
+                "scopes",
+                format!("scope {s} is not one of read, upload, delete, admin"),
+            )),
+        })
+        .collect()
 }
 
 #[tonic::async_trait]
@@ -433,7 +470,7 @@ impl KeyService for KeyApi {
         };
         let created = self
             .symx
-            .create_key(&who, tenant, &req.name, &req.scopes)
+            .create_key(&who, tenant, &req.name, &scopes_from_pb(&req.scopes)?)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::CreateKeyResponse {

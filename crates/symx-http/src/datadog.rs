@@ -325,6 +325,7 @@ fn query(raw: &str, route: Route) -> Result<(symx_service::ListQuery, bool), Bad
             filters: f,
             include_deleted: false,
             unscoped: false,
+            page_token: None,
         },
         dry_run.unwrap_or(true),
     ))

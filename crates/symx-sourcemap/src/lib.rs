@@ -157,19 +157,162 @@ mod tests {
         }
     }
 
+    /// Base64 VLQ, as source maps encode `mappings`.
+    fn vlq(out: &mut String, v: i64) {
+        const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut n = if v < 0 { ((-v) << 1) | 1 } else { v << 1 };
+        loop {
+            let mut digit = n & 31;
+            n >>= 5;
+            if n > 0 {
+                digit |= 32;
+            }
+            out.push(B64[digit as usize] as char);
+            if n == 0 {
+                break;
+            }
+        }
+    }
+
+    /// A valid source map (and a minified file it describes) from generated segments:
+    /// per generated line, segments of (column, source, original line, original column,
+    /// name); `sources_content` embeds text for the context lines.
+    /// A generated segment: (column, source, original line, original column, name).
+    type Segment = (u32, u32, u32, u32, Option<u32>);
+
+    fn generated_map(lines: &[Vec<Segment>]) -> Vec<u8> {
+        let (mut src, mut oline, mut ocol, mut name) = (0i64, 0i64, 0i64, 0i64);
+        let mut mappings = String::new();
+        for (i, segs) in lines.iter().enumerate() {
+            if i > 0 {
+                mappings.push(';');
+            }
+            let mut sorted = segs.clone();
+            sorted.sort_by_key(|s| s.0);
+            let mut col = 0i64;
+            for (k, (c, s, l, oc, n)) in sorted.iter().enumerate() {
+                if k > 0 {
+                    mappings.push(',');
+                }
+                let (s, l) = (i64::from(*s % 3), i64::from(*l % 40));
+                vlq(&mut mappings, i64::from(*c) - col);
+                vlq(&mut mappings, s - src);
+                vlq(&mut mappings, l - oline);
+                vlq(&mut mappings, i64::from(*oc) - ocol);
+                (col, src, oline, ocol) = (i64::from(*c), s, l, i64::from(*oc));
+                if let Some(n) = n {
+                    let n = i64::from(*n % 4);
+                    vlq(&mut mappings, n - name);
+                    name = n;
+                }
+            }
+        }
+        let content: Vec<String> = (0..3)
+            .map(|s| {
+                (0..40)
+                    .map(|l| format!("line {l} of source {s}\n"))
+                    .collect()
+            })
+            .collect();
+        serde_json::json!({
+            "version": 3,
+            "file": "app.min.js",
+            "sources": ["a.ts", "b.ts", "c.ts"],
+            "sourcesContent": content,
+            "names": ["alpha", "beta", "gamma", "delta"],
+            "mappings": mappings,
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    /// A minified file of `lines` lines, each the generated code padded past every generated
+    /// column (120).
+    fn minified_file(lines: usize, code: &str) -> String {
+        (0..lines).map(|_| format!("{code:<130}\n")).collect()
+    }
+
+    fn segments() -> impl proptest::strategy::Strategy<Value = Vec<Vec<Segment>>> {
+        proptest::collection::vec(
+            proptest::collection::vec(
+                (
+                    0u32..120,
+                    0u32..3,
+                    0u32..40,
+                    0u32..80,
+                    proptest::option::of(0u32..4),
+                ),
+                0..12,
+            ),
+            1..8,
+        )
+    }
+
     proptest::proptest! {
+        /// Generated maps are valid, so the builder runs past parsing into the mappings, the
+        /// scope scanner and the index writer: every one builds, opens, and answers every
+        /// position without a panic; a mutated one (bytes flipped in its JSON) never panics.
         #[test]
-        fn no_input_panics_the_builder(map in proptest::collection::vec(proptest::num::u8::ANY, 0..512),
-                                       js in ".{0,200}") {
-            let _ = build_index(&map, Some(js.as_bytes()));
-            let _ = scopes::find_scopes(&js);
+        fn generated_and_mutated_maps_build_or_fail_cleanly(
+            lines in segments(),
+            code in "(function [a-z]{1,3}\\([a-z]?\\)\\{ *[a-z]{0,5} *\\}){1,4}",
+            flips in proptest::collection::vec((0usize..4096, proptest::num::u8::ANY), 0..6),
+        ) {
+            let map = generated_map(&lines);
+            let minified = minified_file(lines.len(), &code);
+            let built = build_index(&map, Some(minified.as_bytes()));
+            proptest::prop_assert!(built.is_ok(), "a valid map was refused: {:?}", built.err());
+            if let Ok(built) = built {
+                let idx = JsIndex::open(built.bytes.as_slice());
+                proptest::prop_assert!(idx.is_ok());
+                if let Ok(idx) = idx {
+                    for line in 1..=lines.len() as u32 + 1 {
+                        for col in [1u32, 2, 10, 60, 121, 500] {
+                            let _ = idx.resolve(line, col, 3);
+                        }
+                    }
+                }
+            }
+            let mut mutated = map.clone();
+            for (at, v) in &flips {
+                if !mutated.is_empty() {
+                    let i = at % mutated.len();
+                    mutated[i] = *v;
+                }
+            }
+            if let Ok(built) = build_index(&mutated, Some(minified.as_bytes())) {
+                let idx = JsIndex::open(built.bytes.as_slice());
+                proptest::prop_assert!(idx.is_ok(), "a built index does not open");
+            }
+            let _ = scopes::find_scopes(&minified);
         }
 
+        /// A valid index with bytes changed or cut: opening checks every section, so it is
+        /// refused or answers lookups without a panic (the damage lands past the header: the
+        /// mutations are spread over the whole buffer).
         #[test]
-        fn no_index_bytes_panic_a_lookup(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..400),
-                                         line in 0u32..10, col in 0u32..100) {
-            if let Ok(idx) = JsIndex::open(bytes.as_slice()) {
-                let _ = idx.resolve(line, col, 3);
+        fn damaged_indexes_never_panic_a_lookup(
+            lines in segments(),
+            flips in proptest::collection::vec((proptest::num::u32::ANY, proptest::num::u8::ANY), 1..8),
+            cut in proptest::option::of(proptest::num::u32::ANY),
+            line in 1u32..10, col in 1u32..200,
+        ) {
+            let map = generated_map(&lines);
+            let built = build_index(&map, None);
+            proptest::prop_assert!(built.is_ok());
+            if let Ok(built) = built {
+                let mut bytes = built.bytes;
+                for (at, v) in &flips {
+                    let i = *at as usize % bytes.len();
+                    bytes[i] = *v;
+                }
+                if let Some(c) = cut {
+                    bytes.truncate(c as usize % (bytes.len() + 1));
+                }
+                if let Ok(idx) = JsIndex::open(bytes.as_slice()) {
+                    let _ = idx.resolve(line, col, 3);
+                    let _ = idx.minified_line_lengths();
+                }
             }
         }
     }

@@ -845,6 +845,33 @@ impl Storage {
         Ok(out)
     }
 
+    /// Replaces a derived index of a stored artifact, durably (a format migration writes the
+    /// rebuilt index back; tests put an index of an older format in place). NOT_FOUND when the
+    /// artifact does not list an index of that name.
+    pub fn replace_index(
+        &self,
+        tenant: &Tenant,
+        id: &ArtifactId,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<()> {
+        let _guard = self.lock();
+        let known = self
+            .get(tenant, id)?
+            .is_some_and(|rec| rec.indexes.iter().any(|n| n == name));
+        if !known {
+            return Err(Error::NotFound(id.clone()));
+        }
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            self.cf(Column::Index)?,
+            keys::index(tenant, id, name),
+            bytes,
+        );
+        self.db.write_opt(batch, &sync_writes())?;
+        Ok(())
+    }
+
     /// A derived index of an artifact.
     pub fn read_index(
         &self,

@@ -11,7 +11,7 @@ use crate::indexes::Indexes;
 use crate::indexes::cache::LoadedIndex;
 use crate::pool::Pool;
 use crate::urls::{UrlKey, file_name};
-use query::{Filters, ListPage, ListQuery, SourceMapFile, SourceMapSelector};
+use query::{Cursor, Filters, ListPage, ListQuery, SourceMapFile, SourceMapSelector};
 use std::sync::Arc;
 use symx_storage::ArtifactRecord;
 use symx_types::{ArtifactId, ArtifactKind, ErrorCode, Tenant};
@@ -46,6 +46,16 @@ impl Catalog {
                 ),
             ));
         }
+        let cursor = match query.page_token.as_deref().filter(|t| !t.is_empty()) {
+            Some(_) if query.page_number.is_some() => {
+                return Err(ServiceError::invalid(
+                    "page_token",
+                    "give page_token or page[number], not both",
+                ));
+            }
+            Some(token) => Some(Cursor::parse(token)?),
+            None => None,
+        };
         let number = query.page_number.unwrap_or(1);
         if number == 0 {
             return Err(ServiceError::invalid(
@@ -58,18 +68,26 @@ impl Catalog {
             .pool
             .run(move || this.matching(&tenant, &query))
             .await?;
-        let total = all.len() as u64;
-        let start = (number as u64 - 1).saturating_mul(size as u64);
-        let artifacts: Vec<ArtifactView> = all
-            .into_iter()
-            .skip(start.min(total) as usize)
-            .take(size as usize)
-            .collect();
-        let has_more = start + (artifacts.len() as u64) < total;
+        let total = all.len();
+        // A token starts after its artifact in the listing's order (uploads meanwhile land
+        // before it, newest first, and shift nothing); a number counts from the top.
+        let start = match &cursor {
+            Some(c) => all.partition_point(|v| !c.precedes(v)),
+            None => (number as usize - 1)
+                .saturating_mul(size as usize)
+                .min(total),
+        };
+        let artifacts: Vec<ArtifactView> =
+            all.into_iter().skip(start).take(size as usize).collect();
+        let has_more = start + artifacts.len() < total;
+        let next_page_token = has_more
+            .then(|| artifacts.last().map(|v| Cursor::of(v).token()))
+            .flatten();
         Ok(ListPage {
             artifacts,
-            total_filtered_count: total,
+            total_filtered_count: total as u64,
             has_more_results: has_more,
+            next_page_token,
         })
     }
 

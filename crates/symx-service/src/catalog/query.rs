@@ -30,6 +30,53 @@ pub struct ListQuery {
     /// List every artifact of the kind, without the filters a mapkind otherwise requires
     /// (Elastic's `GET /api/apm/sourcemaps` lists them all).
     pub unscoped: bool,
+    /// The [`ListPage::next_page_token`] of the previous page: the page starts after the last
+    /// artifact of that one in the listing's order, whatever was uploaded meanwhile. Not
+    /// together with `page_number`.
+    pub page_token: Option<String>,
+}
+
+/// Where a page ends in the listing's order (newest first, then by id): the token of the
+/// next page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Cursor {
+    pub created_at_ms: u64,
+    pub id: String,
+}
+
+impl Cursor {
+    pub(crate) fn of(view: &ArtifactView) -> Self {
+        Self {
+            created_at_ms: view.created_at_ms,
+            id: view.id.to_string(),
+        }
+    }
+
+    pub(crate) fn token(&self) -> String {
+        format!("{:x}.{}", self.created_at_ms, self.id)
+    }
+
+    pub(crate) fn parse(token: &str) -> Result<Self> {
+        let bad = || {
+            ServiceError::invalid(
+                "page_token",
+                format!("page_token `{token}` is not a token this server gave"),
+            )
+        };
+        let (ms, id) = token.split_once('.').ok_or_else(bad)?;
+        let created_at_ms = u64::from_str_radix(ms, 16).map_err(|_| bad())?;
+        ArtifactId::parse(id).map_err(|_| bad())?;
+        Ok(Self {
+            created_at_ms,
+            id: id.to_owned(),
+        })
+    }
+
+    /// Whether `view` comes after this cursor in the listing's order.
+    pub(crate) fn precedes(&self, view: &ArtifactView) -> bool {
+        view.created_at_ms < self.created_at_ms
+            || (view.created_at_ms == self.created_at_ms && view.id.as_str() > self.id.as_str())
+    }
 }
 
 impl ListQuery {
@@ -45,6 +92,7 @@ impl ListQuery {
             filters: Filters::default(),
             include_deleted: false,
             unscoped: false,
+            page_token: None,
         }
     }
 }
@@ -54,6 +102,8 @@ pub struct ListPage {
     pub artifacts: Vec<ArtifactView>,
     pub total_filtered_count: u64,
     pub has_more_results: bool,
+    /// When artifacts follow: the token of the next page ([`ListQuery::page_token`]).
+    pub next_page_token: Option<String>,
 }
 
 /// How the get call names a JS source map.
