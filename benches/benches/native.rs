@@ -26,29 +26,7 @@ fn binary() -> PathBuf {
 
 /// 10,000 addresses inside the program's functions (from `nm -S`), spread evenly.
 fn addresses(bin: &Path) -> Vec<u64> {
-    let out = Command::new("nm")
-        .args(["-S", "--defined-only"])
-        .arg(bin)
-        .output()
-        .unwrap_or_else(|e| panic!("nm: {e}"));
-    let mut funcs: Vec<(u64, u64)> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            let addr = u64::from_str_radix(w.next()?, 16).ok()?;
-            let size = u64::from_str_radix(w.next()?, 16).ok()?;
-            let kind = w.next()?;
-            (matches!(kind, "t" | "T") && size > 0).then_some((addr, size))
-        })
-        .collect();
-    funcs.sort();
-    assert!(funcs.len() > 1000, "too few functions in {}", bin.display());
-    (0..10_000u64)
-        .map(|i| {
-            let (addr, size) = funcs[(i as usize * funcs.len()) / 10_000];
-            addr + (i * 7919) % size
-        })
-        .collect()
+    symx_benches::function_addresses(bin, 10_000).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn llvm_symbolizer(bin: &Path, addrs: &[u64]) -> usize {

@@ -9,69 +9,12 @@
 //!   same frames, in the same run.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use std::fmt::Write;
 use std::hint::black_box;
 use std::time::Duration;
 use symx_proguard::{JvmIndex, TraceState, build_index};
 
-/// A mapping of about `target` bytes; returns it and (obfuscated class, method, line) frames
-/// that hit line ranges, a third of them inside inline chains.
-fn mapping(target: usize) -> (String, Vec<(String, String, u32)>) {
-    let mut out = String::with_capacity(target + 4096);
-    out.push_str("# compiler: R8\n# compiler_version: 8.2.42\n# min_api: 24\n");
-    out.push_str("# {\"id\":\"com.android.tools.r8.mapping\",\"version\":\"2.2\"}\n");
-    let mut frames = Vec::new();
-    let mut c = 0usize;
-    while out.len() < target {
-        let pkg = c / 50;
-        let obf = format!("a{pkg}.b{}", c % 50);
-        let _ = writeln!(
-            out,
-            "com.example.feature{pkg}.ui.Screen{c}Presenter -> {obf}:"
-        );
-        let _ = writeln!(
-            out,
-            "# {{\"id\":\"sourceFile\",\"fileName\":\"Screen{c}Presenter.kt\"}}"
-        );
-        let _ = writeln!(out, "    java.lang.String title -> a");
-        let _ = writeln!(out, "    int count -> b");
-        let mut line = 1u32;
-        for m in 0..12u32 {
-            let name = ["a", "b", "c", "d", "e", "f"][(m % 6) as usize];
-            let orig = 20 + m * 15;
-            let _ = writeln!(
-                out,
-                "    {line}:{}:void onEvent{m}(android.os.Bundle,int):{orig}:{} -> {name}",
-                line + 4,
-                orig + 4
-            );
-            frames.push((obf.clone(), name.to_owned(), line + 2));
-            line += 5;
-            if m % 3 == 0 {
-                // An inline chain: helper inlined into onEventM at one obfuscated line.
-                let _ = writeln!(
-                    out,
-                    "    {line}:{line}:boolean com.example.core.Checks{}.isValid(java.lang.Object):{}:{} -> {name}",
-                    c % 97,
-                    40 + m,
-                    40 + m
-                );
-                let _ = writeln!(
-                    out,
-                    "    {line}:{line}:void onEvent{m}(android.os.Bundle,int):{} -> {name}",
-                    orig + 7
-                );
-                frames.push((obf.clone(), name.to_owned(), line));
-                line += 1;
-            }
-        }
-        c += 1;
-    }
-    (out, frames)
-}
-
 fn benches(c: &mut Criterion) {
-    let (text, frames) = mapping(20 << 20);
+    let (text, frames) = symx_benches::jvm_mapping(20 << 20);
     eprintln!(
         "mapping: {} bytes, {} sampled frames",
         text.len(),

@@ -207,3 +207,88 @@ pub fn request(positions: &[(u32, u32)], frames: usize, offset: usize) -> Symbol
         debug_ids: Default::default(),
     }
 }
+
+/// A mapping of about `target` bytes; returns it and (obfuscated class, method, line) frames
+/// that hit line ranges, a third of them inside inline chains.
+pub fn jvm_mapping(target: usize) -> (String, Vec<(String, String, u32)>) {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(target + 4096);
+    out.push_str("# compiler: R8\n# compiler_version: 8.2.42\n# min_api: 24\n");
+    out.push_str("# {\"id\":\"com.android.tools.r8.mapping\",\"version\":\"2.2\"}\n");
+    let mut frames = Vec::new();
+    let mut c = 0usize;
+    while out.len() < target {
+        let pkg = c / 50;
+        let obf = format!("a{pkg}.b{}", c % 50);
+        let _ = writeln!(
+            out,
+            "com.example.feature{pkg}.ui.Screen{c}Presenter -> {obf}:"
+        );
+        let _ = writeln!(
+            out,
+            "# {{\"id\":\"sourceFile\",\"fileName\":\"Screen{c}Presenter.kt\"}}"
+        );
+        let _ = writeln!(out, "    java.lang.String title -> a");
+        let _ = writeln!(out, "    int count -> b");
+        let mut line = 1u32;
+        for m in 0..12u32 {
+            let name = ["a", "b", "c", "d", "e", "f"][(m % 6) as usize];
+            let orig = 20 + m * 15;
+            let _ = writeln!(
+                out,
+                "    {line}:{}:void onEvent{m}(android.os.Bundle,int):{orig}:{} -> {name}",
+                line + 4,
+                orig + 4
+            );
+            frames.push((obf.clone(), name.to_owned(), line + 2));
+            line += 5;
+            if m % 3 == 0 {
+                // An inline chain: helper inlined into onEventM at one obfuscated line.
+                let _ = writeln!(
+                    out,
+                    "    {line}:{line}:boolean com.example.core.Checks{}.isValid(java.lang.Object):{}:{} -> {name}",
+                    c % 97,
+                    40 + m,
+                    40 + m
+                );
+                let _ = writeln!(
+                    out,
+                    "    {line}:{line}:void onEvent{m}(android.os.Bundle,int):{} -> {name}",
+                    orig + 7
+                );
+                frames.push((obf.clone(), name.to_owned(), line));
+                line += 1;
+            }
+        }
+        c += 1;
+    }
+    (out, frames)
+}
+
+/// Up to `n` addresses inside the functions of an ELF file (from `nm -S`: functions with a
+/// size), spread evenly, each at a different offset into its function.
+pub fn function_addresses(bin: &std::path::Path, n: usize) -> Result<Vec<u64>> {
+    let out = std::process::Command::new("nm")
+        .args(["-S", "--defined-only"])
+        .arg(bin)
+        .output()
+        .context("nm (binutils) runs")?;
+    let mut funcs: Vec<(u64, u64)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let addr = u64::from_str_radix(w.next()?, 16).ok()?;
+            let size = u64::from_str_radix(w.next()?, 16).ok()?;
+            let kind = w.next()?;
+            (matches!(kind, "t" | "T") && size > 0).then_some((addr, size))
+        })
+        .collect();
+    funcs.sort();
+    anyhow::ensure!(!funcs.is_empty(), "no sized functions in {}", bin.display());
+    Ok((0..n as u64)
+        .map(|i| {
+            let (addr, size) = funcs[(i as usize * funcs.len()) / n];
+            addr + (i * 7919) % size
+        })
+        .collect())
+}

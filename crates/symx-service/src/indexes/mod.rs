@@ -110,11 +110,9 @@ impl Indexes {
         kinds: &'static [ArtifactKind],
         lookup: Lookup,
     ) -> Result<Option<ArtifactId>> {
-        let key = ResolveKey::First(tenant.clone(), kinds, lookup);
-        self.resolves.get_or_resolve(key.clone(), || match &key {
-            ResolveKey::First(_, _, lookup) => self.first_of(tenant, kinds, lookup),
-            _ => Ok(None),
-        })
+        let key = ResolveKey::First(tenant.clone(), kinds, lookup.clone());
+        self.resolves
+            .get_or_resolve(key, || self.first_of(tenant, kinds, &lookup))
     }
 
     /// The source map with debug id `debug_id`, through the resolve cache.
