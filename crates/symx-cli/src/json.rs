@@ -2,6 +2,7 @@
 //! Field names follow the proto (and so the Datadog documents).
 
 use anyhow::{Result, bail};
+use serde::Serialize;
 use serde_json::{Value, json};
 use symx_proto::v1 as pb;
 
@@ -142,34 +143,88 @@ pub fn detail(f: &pb::ResolvedFrame) -> Detail<'_> {
     }
 }
 
-pub fn frame_result(r: &pb::FrameResult) -> Value {
-    json!({
-        "status": status_name(r.status),
-        "artifact_id": (!r.artifact_id.is_empty()).then_some(&r.artifact_id),
-        "message": (!r.message.is_empty()).then_some(&r.message),
-        "frames": r.frames.iter().map(|f| { let d = detail(f); json!({
-            "source": f.source,
-            "lineno": f.line,
-            "colno": f.column,
-            "symbol": (!d.symbol.is_empty()).then_some(d.symbol),
-            "function": (!f.function.is_empty()).then_some(&f.function),
-            "pre_context": f.pre_context,
-            "context_line": f.context_line,
-            "post_context": f.post_context,
-            "inlined": f.inlined,
-            "mangled": (!d.mangled.is_empty()).then_some(d.mangled),
-            "signature": (!d.signature.is_empty()).then_some(d.signature),
-            "function_offset": d.function_offset,
-            "class_name": (!d.class_name.is_empty()).then_some(d.class_name),
-            "managed_source": d.managed.map(|m| &m.source),
-            "managed_lineno": d.managed.map(|m| m.line),
-            "source_link": f.source_link.as_ref().map(|l| json!({
-                "repository_url": l.repository_url, "commit": l.commit, "path": l.path,
-                "line": l.line, "url": l.url,
-            })),
-        })}).collect::<Vec<_>>(),
-        "ambiguous": r.ambiguous,
-    })
+/// One answer as the CLI prints it: serialized straight from the response, no JSON tree in
+/// between (fields in alphabetical order, as the output has always had them).
+#[derive(Serialize)]
+pub struct FrameResultJson<'a> {
+    ambiguous: bool,
+    artifact_id: Option<&'a str>,
+    frames: Vec<ResolvedFrameJson<'a>>,
+    message: Option<&'a str>,
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+struct ResolvedFrameJson<'a> {
+    class_name: Option<&'a str>,
+    colno: u32,
+    context_line: Option<&'a str>,
+    function: Option<&'a str>,
+    function_offset: Option<u64>,
+    inlined: bool,
+    lineno: u32,
+    managed_lineno: Option<u32>,
+    managed_source: Option<&'a str>,
+    mangled: Option<&'a str>,
+    post_context: &'a [String],
+    pre_context: &'a [String],
+    signature: Option<&'a str>,
+    source: &'a str,
+    source_link: Option<SourceLinkJson<'a>>,
+    symbol: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct SourceLinkJson<'a> {
+    commit: &'a str,
+    line: u32,
+    path: &'a str,
+    repository_url: &'a str,
+    url: &'a str,
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
+pub fn frame_result(r: &pb::FrameResult) -> FrameResultJson<'_> {
+    FrameResultJson {
+        ambiguous: r.ambiguous,
+        artifact_id: non_empty(&r.artifact_id),
+        message: non_empty(&r.message),
+        status: status_name(r.status),
+        frames: r
+            .frames
+            .iter()
+            .map(|f| {
+                let d = detail(f);
+                ResolvedFrameJson {
+                    class_name: non_empty(d.class_name),
+                    colno: f.column,
+                    context_line: f.context_line.as_deref(),
+                    function: non_empty(&f.function),
+                    function_offset: d.function_offset,
+                    inlined: f.inlined,
+                    lineno: f.line,
+                    managed_lineno: d.managed.map(|m| m.line),
+                    managed_source: d.managed.map(|m| m.source.as_str()),
+                    mangled: non_empty(d.mangled),
+                    post_context: &f.post_context,
+                    pre_context: &f.pre_context,
+                    signature: non_empty(d.signature),
+                    source: &f.source,
+                    source_link: f.source_link.as_ref().map(|l| SourceLinkJson {
+                        commit: &l.commit,
+                        line: l.line,
+                        path: &l.path,
+                        repository_url: &l.repository_url,
+                        url: &l.url,
+                    }),
+                    symbol: non_empty(d.symbol),
+                }
+            })
+            .collect(),
+    }
 }
 
 pub fn result_line(r: &pb::FrameResult) -> String {
@@ -186,12 +241,40 @@ pub fn result_line(r: &pb::FrameResult) -> String {
     }
 }
 
-pub fn response(r: &pb::SymbolicateResponse) -> Value {
-    json!({
-        "stacktraces": r.stacktraces.iter().map(|st| json!({
-            "frames": st.frames.iter().map(frame_result).collect::<Vec<_>>()
-        })).collect::<Vec<_>>()
-    })
+/// A symbolicate answer as the CLI prints it (see [`FrameResultJson`]).
+#[derive(Serialize)]
+pub struct ResponseJson<'a> {
+    stacktraces: Vec<StackTraceJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct StackTraceJson<'a> {
+    frames: Vec<FrameResultJson<'a>>,
+}
+
+pub fn response(r: &pb::SymbolicateResponse) -> ResponseJson<'_> {
+    ResponseJson {
+        stacktraces: r
+            .stacktraces
+            .iter()
+            .map(|st| StackTraceJson {
+                frames: st.frames.iter().map(frame_result).collect(),
+            })
+            .collect(),
+    }
+}
+
+/// Writes `value` as one line of JSON to standard output, through one buffer (standard
+/// output is line-buffered: a large answer would otherwise be searched for newlines and
+/// written piece by piece).
+pub fn print(value: &impl Serialize) -> Result<()> {
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    serde_json::to_writer(&mut out, value)?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(())
 }
 
 fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {

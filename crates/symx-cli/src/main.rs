@@ -588,7 +588,7 @@ async fn symbolicate(args: SymbolicateArgs, ch: Conn, as_json: bool) -> Result<(
             .map_err(rpc_error)?
             .into_inner();
         if as_json {
-            println!("{}", json::response(&resp));
+            json::print(&json::response(&resp))?;
         } else {
             for (i, st) in resp.stacktraces.iter().enumerate() {
                 println!("stack trace {i}:");
@@ -681,12 +681,12 @@ async fn symbolicate(args: SymbolicateArgs, ch: Conn, as_json: bool) -> Result<(
         .map_err(rpc_error)?
         .into_inner();
     if as_json {
-        let v: Vec<serde_json::Value> = resp
+        let v: Vec<json::FrameResultJson> = resp
             .stacktraces
             .iter()
             .flat_map(|s| s.frames.iter().map(json::frame_result))
             .collect();
-        println!("{}", serde_json::Value::Array(v));
+        json::print(&v)?;
         return Ok(());
     }
     let answer = |slot: Option<(usize, Option<usize>)>| {

@@ -188,7 +188,7 @@ pub async fn run(args: ReprocessArgs, ch: Conn) -> Result<()> {
                 Ok(mut v) => {
                     let symx = match results.remove(&i.to_string()) {
                         Some(r) if r.error.is_empty() => {
-                            json::response(&r.response.unwrap_or_default())
+                            serde_json::to_value(json::response(&r.response.unwrap_or_default()))?
                         }
                         Some(r) => {
                             let mut e = serde_json::json!({
