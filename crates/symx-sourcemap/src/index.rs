@@ -99,6 +99,59 @@ pub struct JsIndex<B: AsRef<[u8]>> {
     buf: B,
     sections: [(usize, usize); SECTION_COUNT],
     n_lines: u32,
+    /// Radix tables of the longest lines (a Hermes map's one line, a one-line bundle),
+    /// derived at open: the summary search of such a line starts in a bucket of a few blocks
+    /// instead of spanning the whole line.
+    radix: Vec<LineRadix>,
+    /// The same for the function-scope breakpoints of long lines.
+    scope_radix: Vec<LineRadix>,
+}
+
+/// Lines with at least this many summary blocks get a radix table.
+const RADIX_MIN_BLOCKS: usize = 1024;
+/// Summary blocks per radix bucket, on average.
+const RADIX_BLOCKS_PER_BUCKET: usize = 4;
+
+/// For one long line: `starts[k]` is the first summary block of the line whose first column
+/// is at least `k << shift` (the line's blocks are sorted by column).
+#[derive(Clone, Debug)]
+struct LineRadix {
+    line: u32,
+    shift: u32,
+    starts: Vec<u32>,
+}
+
+impl LineRadix {
+    /// The blocks `[from, to)` among which the first block past `col` lies (`end`: the
+    /// line's end block, for a column past every bucket).
+    fn bucket(&self, col: u32, end: usize) -> (usize, usize) {
+        let k = (col >> self.shift) as usize;
+        let at = |i: usize| self.starts.get(i).map_or(end, |&s| s as usize);
+        let from = at(k);
+        (from, at(k + 1).max(from))
+    }
+}
+
+/// The radix table of blocks `[first, end)` of `line`, whose first columns `col(k)` ascend.
+fn radix_of(line: u32, first: usize, end: usize, col: impl Fn(usize) -> u32) -> LineRadix {
+    let max = u64::from(col(end - 1)) + 1;
+    let buckets = ((end - first) / RADIX_BLOCKS_PER_BUCKET).max(1) as u64;
+    let shift = max.div_ceil(buckets).next_power_of_two().trailing_zeros();
+    let n = (max >> shift) as usize + 2;
+    let mut starts = Vec::with_capacity(n);
+    let mut j = first;
+    for k in 0..n {
+        let from = (k as u64) << shift;
+        while j < end && u64::from(col(j)) < from {
+            j += 1;
+        }
+        starts.push(j as u32);
+    }
+    LineRadix {
+        line,
+        shift,
+        starts,
+    }
 }
 
 impl<B: AsRef<[u8]>> std::fmt::Debug for JsIndex<B> {
@@ -178,10 +231,12 @@ impl<B: AsRef<[u8]>> JsIndex<B> {
         if !consistent {
             return Err(bad("section sizes disagree"));
         }
-        let index = Self {
+        let mut index = Self {
             buf,
             sections,
             n_lines,
+            radix: Vec::new(),
+            scope_radix: Vec::new(),
         };
         // The line table must be monotonic and end at the token count.
         let mut prev = 0;
@@ -192,7 +247,70 @@ impl<B: AsRef<[u8]>> JsIndex<B> {
             }
             prev = v;
         }
+        index.radix = index.radix_tables();
+        index.scope_radix = index.scope_radix_tables();
         Ok(index)
+    }
+
+    /// The radix tables of the lines with at least [`RADIX_MIN_BLOCKS`] summary blocks.
+    fn radix_tables(&self) -> Vec<LineRadix> {
+        let (boff, _) = self.sections[Section::Blocks as usize];
+        let b = self.buf.as_ref();
+        let block_col = |k: usize| word(b, boff + k * 4).unwrap_or(u32::MAX);
+        let mut out = Vec::new();
+        for line in 0..self.n_lines {
+            let (Some(lo), Some(hi)) = (
+                self.w(Section::Lines, line as usize),
+                self.w(Section::Lines, line as usize + 1),
+            ) else {
+                continue;
+            };
+            let (fb, eb) = ((lo as usize).div_ceil(BLOCK), (hi as usize).div_ceil(BLOCK));
+            if eb.saturating_sub(fb) < RADIX_MIN_BLOCKS {
+                continue;
+            }
+            out.push(radix_of(line, fb, eb, block_col));
+        }
+        out
+    }
+
+    /// The radix tables of the function-scope breakpoints of lines with at least
+    /// [`RADIX_MIN_BLOCKS`] summary blocks (the summary holds each block's first (line,
+    /// column); one line's blocks are contiguous and sorted by column).
+    fn scope_radix_tables(&self) -> Vec<LineRadix> {
+        let n = self.sections[Section::ScopeFn as usize].1 / 4;
+        let blocks = n.div_ceil(BLOCK);
+        let at = |k: usize| {
+            (
+                self.w(Section::ScopeBlocks, k * 2).unwrap_or(u32::MAX),
+                self.w(Section::ScopeBlocks, k * 2 + 1).unwrap_or(u32::MAX),
+            )
+        };
+        let mut out = Vec::new();
+        let mut k = 0;
+        while k < blocks {
+            let line = at(k).0;
+            let mut end = k;
+            while end < blocks && at(end).0 == line {
+                end += 1;
+            }
+            if end - k >= RADIX_MIN_BLOCKS {
+                out.push(radix_of(line, k, end, |j| at(j).1));
+            }
+            k = end;
+        }
+        out
+    }
+
+    /// Bytes this index holds in memory: its buffer and the tables derived at open.
+    pub fn memory(&self) -> usize {
+        self.buf.as_ref().len()
+            + self
+                .radix
+                .iter()
+                .chain(&self.scope_radix)
+                .map(|r| r.starts.len() * 4 + 32)
+                .sum::<usize>()
     }
 
     pub fn bytes(&self) -> &[u8] {
@@ -270,7 +388,18 @@ impl<B: AsRef<[u8]>> JsIndex<B> {
         let end_block = hi.div_ceil(BLOCK);
         if first_block < end_block {
             let block_col = |k: usize| word(b, boff + k * 4).unwrap_or(u32::MAX);
-            let bl = upper_bound(first_block, end_block, |k| block_col(k) <= col);
+            // A long line's radix table narrows the search to one bucket's blocks.
+            let (from, to) = match self.radix.iter().find(|r| r.line == line) {
+                Some(r) => {
+                    let (a, b) = r.bucket(col, end_block);
+                    (
+                        a.clamp(first_block, end_block),
+                        b.clamp(first_block, end_block),
+                    )
+                }
+                None => (first_block, end_block),
+            };
+            let bl = upper_bound(from, to, |k| block_col(k) <= col);
             // Blocks [first_block, bl) start at or before col.
             if bl == first_block {
                 r = (first_block * BLOCK).min(hi);
@@ -308,10 +437,14 @@ impl<B: AsRef<[u8]>> JsIndex<B> {
             let c = self.w(s, i * 2 + 1).unwrap_or(u32::MAX) as u64;
             (l << 32) | c
         };
-        // Summary first: the last block whose first breakpoint is <= key.
-        let bl = upper_bound(0, n.div_ceil(BLOCK), |k| {
-            pair(Section::ScopeBlocks, k) <= key
-        });
+        // Summary first: the last block whose first breakpoint is <= key (within one bucket
+        // of a long line's radix table: blocks of earlier lines are all <= key).
+        let blocks = n.div_ceil(BLOCK);
+        let (from, to) = match self.scope_radix.iter().find(|r| r.line == line) {
+            Some(r) => r.bucket(col, blocks),
+            None => (0, blocks),
+        };
+        let bl = upper_bound(from, to, |k| pair(Section::ScopeBlocks, k) <= key);
         if bl == 0 {
             return None;
         }
@@ -320,6 +453,28 @@ impl<B: AsRef<[u8]>> JsIndex<B> {
         });
         // l > (bl - 1) * BLOCK: that breakpoint is <= key by the summary.
         let id = self.w(Section::ScopeFn, l.checked_sub(1)?)?;
+        if id == NONE {
+            return None;
+        }
+        self.string(Section::Funcs, id)
+    }
+
+    /// [`function_at`](Self::function_at) by a linear scan of every breakpoint (the oracle of
+    /// the summary and radix searches in tests).
+    #[cfg(test)]
+    pub(crate) fn function_at_linear(&self, line: u32, col: u32) -> Option<&str> {
+        let n = self.sections[Section::ScopeFn as usize].1 / 4;
+        let key = ((line as u64) << 32) | col as u64;
+        let mut last = None;
+        for i in 0..n {
+            let l = self.w(Section::Scopes, i * 2)? as u64;
+            let c = self.w(Section::Scopes, i * 2 + 1)? as u64;
+            if (l << 32) | c > key {
+                break;
+            }
+            last = Some(i);
+        }
+        let id = self.w(Section::ScopeFn, last?)?;
         if id == NONE {
             return None;
         }

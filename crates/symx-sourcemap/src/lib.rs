@@ -157,6 +157,98 @@ mod tests {
         }
     }
 
+    /// Lines long enough for a radix table (a Hermes map's one line, one-line bundles): the
+    /// table must never change an answer either. Columns cluster and leave gaps, so buckets
+    /// hold from none to many blocks.
+    #[test]
+    fn long_lines_with_radix_tables_agree_with_a_linear_scan() {
+        let mut b = sourcemap::SourceMapBuilder::new(None);
+        let src = b.add_source("a.js");
+        let mut expected = Vec::new();
+        for line in 0..2u32 {
+            let mut col = 0u32;
+            for i in 0..40_000u32 {
+                // Dense runs, then jumps of up to ~100k columns.
+                col += if i % 997 == 0 {
+                    1 + (i * 7919) % 100_000
+                } else {
+                    1 + i % 7
+                };
+                let s = (i % 11 != 0).then_some(src);
+                b.add_raw(line, col, i, 3, s, None, false);
+                expected.push((line, col, s.map(|_| i)));
+            }
+        }
+        let mut out = Vec::new();
+        b.into_sourcemap().to_writer(&mut out).expect("write map");
+        let built = build_index(&out, None).expect("build");
+        let idx = JsIndex::open(built.bytes.as_slice()).expect("open");
+        assert!(
+            idx.memory() > built.bytes.len(),
+            "the long lines got radix tables"
+        );
+        for line in 0..2u32 {
+            let mine: Vec<_> = expected.iter().filter(|e| e.0 == line).collect();
+            let last = mine.last().map_or(0, |e| e.1);
+            let mut at = 0usize;
+            for col in (0..last + 200).step_by(13) {
+                while at < mine.len() && mine[at].1 <= col {
+                    at += 1;
+                }
+                let got = idx.lookup(line, col);
+                match at.checked_sub(1).map(|i| mine[i].2) {
+                    None | Some(None) => assert!(got.is_err(), "{line}:{col} {got:?}"),
+                    Some(Some(src_line)) => {
+                        assert_eq!(got.map(|m| m.src_line), Ok(src_line), "{line}:{col}")
+                    }
+                }
+            }
+        }
+    }
+
+    /// A one-line bundle of 30,000 functions: enough scope breakpoints for the scope radix
+    /// table, whose answers must be the linear scan's.
+    #[test]
+    fn enclosing_functions_of_a_long_line_agree_with_a_linear_scan() {
+        let mut js = String::new();
+        let mut b = sourcemap::SourceMapBuilder::new(None);
+        let src = b.add_source("a.js");
+        for i in 0..30_000u32 {
+            let start = js.len() as u32;
+            js.push_str(&format!("function f{i}(){{g()}}"));
+            let name = b.add_name(&format!("original{i}"));
+            // The function's name token, mapped to its original name.
+            b.add_raw(0, start + 9, i, 0, Some(src), Some(name), false);
+            b.add_raw(
+                0,
+                start + 9 + format!("f{i}").len() as u32 + 3,
+                i,
+                4,
+                Some(src),
+                None,
+                false,
+            );
+        }
+        let mut out = Vec::new();
+        b.into_sourcemap().to_writer(&mut out).expect("write map");
+        let built = build_index(&out, Some(js.as_bytes())).expect("build");
+        let idx = JsIndex::open(built.bytes.as_slice()).expect("open");
+        assert!(
+            idx.memory() > built.bytes.len(),
+            "the line got radix tables"
+        );
+        let mut named = 0;
+        for col in (0..js.len() as u32 + 50).step_by(5) {
+            let want = idx.function_at_linear(0, col);
+            named += usize::from(want.is_some());
+            assert_eq!(idx.function_at(0, col), want, "column {col}");
+        }
+        assert!(
+            named > 10_000,
+            "too few positions inside named functions: {named}"
+        );
+    }
+
     /// Base64 VLQ, as source maps encode `mappings`.
     fn vlq(out: &mut String, v: i64) {
         const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -49,7 +49,7 @@ impl LoadedIndex {
     /// the key and moka's bookkeeping).
     pub fn weight(&self) -> u32 {
         let bytes = match self {
-            Self::Js(idx) => idx.bytes().len(),
+            Self::Js(idx) => idx.memory(),
             Self::Native(n) => n.slices.iter().map(|i| i.bytes().len() + 64).sum(),
             Self::Jvm(idx) => idx.bytes().len(),
             Self::Repo(idx) => idx.weight(),
