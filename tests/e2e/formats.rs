@@ -1,6 +1,8 @@
 //! The contract of every persisted index format: an index of an older version is rebuilt from
 //! the stored raw artifact when it is loaded, and answers exactly as the current one did.
 
+use crate::jvm::upload_mapping;
+use crate::native::Expected;
 use symx_e2e::*;
 use symx_proto::v1 as pb;
 
@@ -17,13 +19,10 @@ fn request() -> pb::SymbolicateRequest {
             ..Default::default()
         })),
     };
-    let expected: Vec<serde_json::Value> =
+    let expected: Vec<Expected> =
         serde_json::from_slice(&std::fs::read(fixture("native/elf/expected.json")).expect("json"))
             .expect("expected");
-    let addresses: Vec<u64> = expected
-        .iter()
-        .filter_map(|e| e["address"].as_u64())
-        .collect();
+    let addresses: Vec<u64> = expected.iter().map(|e| e.address).collect();
     pb::SymbolicateRequest {
         stacktraces: vec![
             pb::StackTrace {
@@ -109,23 +108,8 @@ async fn every_index_kind_is_rebuilt_from_its_raw_artifact() {
     .await
     .expect("il2cpp");
     ids.push(il2cpp.artifact.expect("artifact").id);
-    let jvm = upload(
-        &mut art,
-        pb::UploadMetadata {
-            r#type: pb::UploadType::JvmMappingFile as i32,
-            service: "shop-android".into(),
-            version: "5.1.0".into(),
-            variant: "release".into(),
-            ..Default::default()
-        },
-        &[(
-            "jvm_mapping_file",
-            std::fs::read(fixture("jvm/proguard/mapping.txt")).expect("mapping"),
-        )],
-    )
-    .await
-    .expect("jvm");
-    ids.push(jvm.artifact.expect("artifact").id);
+    ids.push(upload_mapping(&srv).await.id);
+
     drop(art);
     let mut sym = srv.symbolication().await.expect("client");
     let before = sym
@@ -199,12 +183,7 @@ async fn every_index_kind_is_rebuilt_from_its_raw_artifact() {
         after, before,
         "rebuilt indexes answer as the current ones did"
     );
-    let metrics = reqwest::get(format!("{}/metrics", srv.http()))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("body");
+    let metrics = srv.metrics().await;
     for kind in ["js", "elf", "il2cpp", "jvm"] {
         assert!(
             metrics.contains(&format!("symx_index_builds_total{{kind=\"{kind}\"}} 1")),

@@ -282,12 +282,7 @@ async fn per_frame_statuses_never_fail_the_batch() {
         ]
     );
     // Counted as skipped in the frame metrics, not as missing.
-    let metrics = reqwest::get(format!("{}/metrics", srv.http()))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = srv.metrics().await;
     let count = |status: &str| -> f64 {
         metrics
             .lines()
@@ -339,12 +334,7 @@ async fn index_survives_restart_without_reparsing() {
     .await;
     assert_eq!(r[0].status, pb::FrameStatus::Resolved as i32);
     // The persisted index was loaded, not rebuilt from the raw map.
-    let metrics = reqwest::get(format!("{}/metrics", srv.http()))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("body");
+    let metrics = srv.metrics().await;
     assert!(
         !metrics.contains("symx_index_builds_total{kind=\"js\"}"),
         "index rebuilt after restart:\n{metrics}"

@@ -20,7 +20,8 @@ fn jvm_meta() -> pb::UploadMetadata {
     }
 }
 
-async fn upload_mapping(srv: &TestServer) -> pb::Artifact {
+/// The fixture mapping, uploaded for shop-android 5.1.0 `release`.
+pub(crate) async fn upload_mapping(srv: &TestServer) -> pb::Artifact {
     let mut art = srv.artifacts().await.expect("client");
     upload(
         &mut art,

@@ -17,12 +17,7 @@ fn list_req() -> pb::ListRequest {
 }
 
 async fn metric(srv: &TestServer, line_start: &str) -> f64 {
-    let text = reqwest::get(format!("{}/metrics", srv.http()))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = srv.metrics().await;
     text.lines()
         .find(|l| l.starts_with(line_start))
         .and_then(|l| l.rsplit(' ').next())

@@ -81,6 +81,16 @@ impl TestServer {
     }
 
     /// Stops the server and starts a new one on the same data directory (new ports).
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.http()))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics body")
+    }
+
     pub async fn restart(self) -> anyhow::Result<Self> {
         let Self { server, dir } = self;
         server.shutdown().await?;

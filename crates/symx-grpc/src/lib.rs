@@ -54,6 +54,12 @@ pub fn status(e: ServiceError) -> Status {
     } else {
         tracing::error!(code = ?e.code, error = %e, "request failed");
     }
+    let code = code_of(e.code);
+    let message = e.message_with_field();
+    // Most errors carry neither: a plain status, no details header to encode.
+    if e.field.is_none() && e.retry_after.is_none() {
+        return Status::new(code, message);
+    }
     let mut details = ErrorDetails::new();
     if let Some(field) = &e.field {
         details.add_bad_request_violation(field.clone(), e.message.clone());
@@ -65,12 +71,7 @@ pub fn status(e: ServiceError) -> Status {
             metadata.insert("retry-after", v);
         }
     }
-    Status::with_error_details_and_metadata(
-        code_of(e.code),
-        e.message_with_field(),
-        details,
-        metadata,
-    )
+    Status::with_error_details_and_metadata(code, message, details, metadata)
 }
 
 /// A request field at fault.

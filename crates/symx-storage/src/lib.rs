@@ -305,15 +305,24 @@ pub struct Storage {
     in_flight: Mutex<std::collections::HashMap<[u8; 32], usize>>,
 }
 
+/// Compressed chunks (key, value) that go into a commit's batch.
+type InlineChunks = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// A blob prepared outside the commit lock.
 enum Prepared {
     /// Stored whole when prepared (its marker existed).
     Complete,
     /// Its chunks: those written ahead are durable; `inline` ones go into the commit batch.
-    Written {
-        chunks: u32,
-        inline: Vec<(Vec<u8>, Vec<u8>)>,
-    },
+    Written { chunks: u32, inline: InlineChunks },
+}
+
+/// Who holds an identity, for a commit.
+enum Holder {
+    Free,
+    /// The committed artifact itself (same identity, same content).
+    Same,
+    /// Another artifact (and its record, unless it vanished).
+    Other(ArtifactId, Option<Box<ArtifactRecord>>),
 }
 
 /// The blobs of one commit, registered as in flight until it is dropped.
@@ -527,21 +536,9 @@ impl Storage {
         let rec = &new.record;
         let identity_cf = self.cf(Column::Identity)?;
         let identity_key = keys::identity(tenant, rec.kind, &new.identity);
-        let existing = |this: &Self| -> Result<Option<ArtifactId>> {
-            Ok(this
-                .db
-                .get_cf(identity_cf, &identity_key)?
-                .and_then(|v| String::from_utf8(v).ok())
-                .and_then(|s| ArtifactId::parse(&s).ok()))
-        };
         // Answers known before any blob is written (checked again under the lock).
-        if let Some(old) = existing(self)? {
-            if !new.overwrite {
-                return Err(Error::AlreadyExists(old));
-            }
-            if old == rec.id && self.get(tenant, &old)?.is_some() {
-                return Ok(CommitOutcome::Unchanged);
-            }
+        if let Holder::Same = self.holder(&new, &identity_key)? {
+            return Ok(CommitOutcome::Unchanged);
         }
         // Blob content, outside the lock: compressed, large blobs written ahead.
         let _in_flight = self.register(new.blobs.iter().map(|b| b.sha256));
@@ -553,20 +550,16 @@ impl Storage {
 
         let _guard = self.lock();
         let mut batch = WriteBatch::default();
-        let mut outcome = CommitOutcome::Created;
-        if let Some(old) = existing(self)? {
-            if !new.overwrite {
-                return Err(Error::AlreadyExists(old));
+        let outcome = match self.holder(&new, &identity_key)? {
+            Holder::Free => CommitOutcome::Created,
+            Holder::Same => return Ok(CommitOutcome::Unchanged),
+            Holder::Other(old, old_rec) => {
+                if let Some(old_rec) = old_rec {
+                    self.remove_into(&mut batch, tenant, &old_rec, &rec.files)?;
+                }
+                CommitOutcome::Replaced(old)
             }
-            let old_rec = self.get(tenant, &old)?;
-            if old == rec.id && old_rec.is_some() {
-                return Ok(CommitOutcome::Unchanged);
-            }
-            if let Some(old_rec) = old_rec {
-                self.remove_into(&mut batch, tenant, &old_rec, &rec.files)?;
-            }
-            outcome = CommitOutcome::Replaced(old);
-        }
+        };
         let blobs_cf = self.cf(Column::Blobs)?;
         for (blob, prepared) in new.blobs.iter().zip(prepared) {
             if self.blob_complete(&blob.sha256)? {
@@ -575,10 +568,7 @@ impl Storage {
             let (chunks, inline) = match prepared {
                 Prepared::Written { chunks, inline } => (chunks, inline),
                 // Complete when prepared, taken by a removal since: written again, here.
-                Prepared::Complete => match self.write_blob(blob, &mut inline_bytes)? {
-                    Prepared::Written { chunks, inline } => (chunks, inline),
-                    Prepared::Complete => continue,
-                },
+                Prepared::Complete => self.write_blob(blob, &mut inline_bytes)?,
             };
             for (k, v) in inline {
                 batch.put_cf(blobs_cf, k, v);
@@ -618,6 +608,27 @@ impl Storage {
         Ok(outcome)
     }
 
+    /// Who holds the identity a commit asks for: nobody, the same artifact (nothing to do),
+    /// or another one (replaced; ALREADY_EXISTS unless `overwrite`).
+    fn holder(&self, new: &NewArtifact, identity_key: &[u8]) -> Result<Holder> {
+        let Some(old) = self
+            .db
+            .get_cf(self.cf(Column::Identity)?, identity_key)?
+            .and_then(|v| String::from_utf8(v).ok())
+            .and_then(|s| ArtifactId::parse(&s).ok())
+        else {
+            return Ok(Holder::Free);
+        };
+        if !new.overwrite {
+            return Err(Error::AlreadyExists(old));
+        }
+        let old_rec = self.get(&new.tenant, &old)?;
+        if old == new.record.id && old_rec.is_some() {
+            return Ok(Holder::Same);
+        }
+        Ok(Holder::Other(old, old_rec.map(Box::new)))
+    }
+
     /// Registers blobs as in flight until the returned guard is dropped.
     fn register(&self, shas: impl Iterator<Item = [u8; 32]>) -> InFlight<'_> {
         let shas: Vec<[u8; 32]> = shas.collect();
@@ -648,12 +659,14 @@ impl Storage {
         if self.blob_complete(&blob.sha256)? {
             return Ok(Prepared::Complete);
         }
-        self.write_blob(blob, inline_bytes)
+        let (chunks, inline) = self.write_blob(blob, inline_bytes)?;
+        Ok(Prepared::Written { chunks, inline })
     }
 
     /// Compresses a blob's chunks: kept for the commit batch while the blob and the commit's
     /// inline total stay within [`INLINE_BLOB_LIMIT`], else written ahead in bounded batches.
-    fn write_blob(&self, blob: &NewBlob, inline_bytes: &mut usize) -> Result<Prepared> {
+    /// Returns the chunk count and the chunks kept for the batch.
+    fn write_blob(&self, blob: &NewBlob, inline_bytes: &mut usize) -> Result<(u32, InlineChunks)> {
         let blobs_cf = self.cf(Column::Blobs)?;
         let mut file = std::fs::File::open(&blob.path)?;
         let mut inline = Vec::new();
@@ -690,10 +703,7 @@ impl Storage {
         if !ahead.is_empty() {
             self.db.write_opt(ahead, &sync_writes())?;
         }
-        Ok(Prepared::Written {
-            chunks: chunk_no,
-            inline,
-        })
+        Ok((chunk_no, inline))
     }
 
     /// Whether a blob is stored whole (its completion marker exists).

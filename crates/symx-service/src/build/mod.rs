@@ -60,14 +60,7 @@ impl Builder {
                 let minified = path_of("minified_file").map(Mapped::open).transpose()?;
                 self.source_map_memory(&map, minified.as_deref())
             }
-            ArtifactKind::Il2cpp => {
-                let len = files.iter().map(|f| f.2).sum::<u64>();
-                let need = symx_il2cpp::estimate_build_memory(len);
-                self.check_memory("il2cpp_mapping_file", need, || {
-                    format!("{len} bytes of JSON entries")
-                })?;
-                Ok(need)
-            }
+            ArtifactKind::Il2cpp => self.il2cpp_memory(files.iter().map(|f| f.2).sum()),
             ArtifactKind::Jvm => match path_of("jvm_mapping_file") {
                 Some(path) => self.jvm_memory(&Mapped::open(path)?),
                 None => Ok(0),
@@ -121,6 +114,16 @@ impl Builder {
         let estimate = symx_proguard::estimate_build_memory(mapping);
         self.check_memory("jvm_mapping_file", estimate.bytes, || estimate.largest())?;
         Ok(estimate.bytes)
+    }
+
+    /// The build memory of an IL2CPP line mapping of `len` bytes, refused past
+    /// `limits.max_build_memory`.
+    pub(crate) fn il2cpp_memory(&self, len: u64) -> Result<u64> {
+        let need = symx_il2cpp::estimate_build_memory(len);
+        self.check_memory("il2cpp_mapping_file", need, || {
+            format!("{len} bytes of JSON entries")
+        })?;
+        Ok(need)
     }
 
     /// Refuses a build estimated to take more than `limits.max_build_memory`, naming the

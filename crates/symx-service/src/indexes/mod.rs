@@ -203,10 +203,7 @@ impl Indexes {
         }
         let rec = self.record(tenant, id)?;
         let mapping = self.raw_file(&rec, "il2cpp_mapping_file")?;
-        let need = symx_il2cpp::estimate_build_memory(mapping.len() as u64);
-        self.builder.check_memory("il2cpp_mapping_file", need, || {
-            format!("{} bytes of JSON entries", mapping.len())
-        })?;
+        self.builder.il2cpp_memory(mapping.len() as u64)?;
         let built = self.builder.il2cpp_mapping(&mapping)?;
         Ok(LoadedIndex::Il2cpp(symx_il2cpp::Il2cppIndex::open(
             built.bytes,
