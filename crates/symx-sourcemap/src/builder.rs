@@ -85,19 +85,16 @@ pub fn raw_fields(map: &[u8]) -> Result<RawMapFields, Error> {
 }
 
 /// The map without the junk line the spec allows before it to defeat XSSI (`)]}'`). The rule is
-/// the sourcemap crate's (which decodes the map here): a first line made only of `)`, `]`, `}`
-/// and `'` characters is skipped, so the build-memory estimate and the builder read the same
-/// JSON. Anything else is returned as given.
+/// the sourcemap crate's (which decodes the map here): when the first byte is one of `)`, `]`,
+/// `}`, `'`, the whole first line is skipped, so the build-memory estimate and the builder
+/// read the same JSON. Anything else is returned as given.
 pub(crate) fn strip_xssi(map: &[u8]) -> &[u8] {
-    let junk = |b: &u8| matches!(b, b')' | b']' | b'}' | b'\'');
-    if !map.first().is_some_and(junk) {
+    if !matches!(map.first(), Some(b')' | b']' | b'}' | b'\'')) {
         return map;
     }
-    let end = map.iter().position(|b| !junk(b)).unwrap_or(map.len());
-    match &map[end..] {
-        [b'\n', ..] => &map[end..],
-        [b'\r', b'\n', ..] => &map[end + 1..],
-        _ => map,
+    match memchr::memchr(b'\n', map) {
+        Some(nl) => &map[nl..],
+        None => map,
     }
 }
 
