@@ -92,7 +92,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("symx_lookup_with_inline_chain", |b| {
         b.iter(|| {
             i = (i + 1) % addrs.len();
-            black_box(idx.lookup_vaddr(addrs[i])).len()
+            black_box(idx.lookup_vaddr(addrs[i]).count())
         })
     });
     g.finish();
@@ -133,7 +133,7 @@ fn benches(c: &mut Criterion) {
             let idx = NativeIndex::open(built.bytes).unwrap_or_else(|e| panic!("{e}"));
             addrs
                 .iter()
-                .map(|a| idx.lookup_vaddr(*a).len())
+                .map(|a| idx.lookup_vaddr(*a).count())
                 .sum::<usize>()
         })
     });

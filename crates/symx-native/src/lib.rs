@@ -46,23 +46,19 @@
 //! slice) and `pe_symbol_file` uploads.
 
 use std::borrow::Cow;
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
 use symbolic::common::Name;
 use symbolic::debuginfo::{Archive, FileFormat, Object};
 use symbolic::demangle::{Demangle, DemangleOptions};
-use symbolic::symcache::transform::{Function, SourceLocation, Transformer};
-use symbolic::symcache::{SymCache, SymCacheConverter};
 use symx_types::{ErrorCode, HasErrorCode};
 
+mod convert;
 pub mod dsym;
 mod ids;
+mod index;
 mod lines;
 
 pub use ids::go_build_id;
-
-const MAGIC: &[u8; 8] = b"SYMXNAT4";
-const HEADER_LEN: usize = 24;
+pub use index::{Frames, NativeFrame, NativeIndex};
 
 /// Errors of this crate. Messages name the format and what is wrong with it.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -305,14 +301,13 @@ fn build_object(object: &Object<'_>) -> Result<BuiltNative, Error> {
         return Err(Error::NoSymbols);
     }
     let windows = matches!(object.file_format(), FileFormat::Pe | FileFormat::Pdb);
-    let names = Rc::new(RefCell::new(Vec::new()));
-    let source = Rc::new(Cell::new(NameSource::DebugInfo));
     // PDB: the addresses of C++ public symbols (decorated `?` names). A procedure there is
     // named as its public symbol demangles (with its argument list); any other keeps its
     // name without the list. (What llvm-symbolizer answers: the public symbol's name when one
     // sits at the function's address, else the procedure's.)
     let symbols = bounded_symbols(object, sections.as_ref());
-    let cplusplus: std::collections::HashSet<u64> = if object.file_format() == FileFormat::Pdb {
+    let pdb = object.file_format() == FileFormat::Pdb;
+    let cplusplus: std::collections::HashSet<u64> = if pdb {
         symbols
             .iter()
             .filter(|s| s.name.as_deref().is_some_and(|n| n.starts_with('?')))
@@ -321,24 +316,10 @@ fn build_object(object: &Object<'_>) -> Result<BuiltNative, Error> {
     } else {
         Default::default()
     };
-    let mut converter = SymCacheConverter::new();
-    converter.add_transformer(DemangleAtBuild {
-        names: names.clone(),
-        source: source.clone(),
-        windows,
-        seen: std::collections::HashMap::new(),
-        paths: Vec::new(),
-        by_address: std::collections::HashMap::new(),
-        by_content: std::collections::HashMap::new(),
-        key: String::new(),
-        last: ([usize::MAX; 6], 0),
-    });
-    converter.set_arch(object.arch());
-    converter.set_debug_id(object.debug_id());
+    let mut converter = convert::Converter::new(windows, object.data());
     let session = object
         .debug_session()
         .map_err(|e| Error::InvalidObject(e.to_string()))?;
-    let pdb = object.file_format() == FileFormat::Pdb;
     // The code debug-information functions cover (their line records), merged.
     let mut covered: Vec<(u64, u64)> = Vec::new();
     let first_rows = if pdb {
@@ -351,11 +332,11 @@ fn build_object(object: &Object<'_>) -> Result<BuiltNative, Error> {
         if !first_rows.is_empty() {
             first_row_at_its_address(&mut function, &first_rows);
         }
-        source.set(match (pdb, cplusplus.contains(&function.address)) {
+        let source = match (pdb, cplusplus.contains(&function.address)) {
             (true, cxx) => NameSource::PdbProcedure { cxx },
             (false, _) => NameSource::DebugInfo,
-        });
-        converter.process_symbolic_function(&function);
+        };
+        converter.add_function(&function, source);
         for line in &function.lines {
             let end = line.address.saturating_add(line.size.unwrap_or(1).max(1));
             match covered.last_mut() {
@@ -365,39 +346,23 @@ fn build_object(object: &Object<'_>) -> Result<BuiltNative, Error> {
         }
     }
     covered.sort_unstable();
-    source.set(NameSource::SymbolTable);
     line_table_functions(
         object,
         info.has_debug_info && !pdb,
         sections.as_ref(),
         &symbols,
         &covered,
-        |f| converter.process_symbolic_function(f),
+        |f| converter.add_function(f, NameSource::SymbolTable),
     );
-    for symbol in symbols {
-        converter.process_symbolic_symbol(&symbol);
+    for symbol in &symbols {
+        converter.add_symbol(symbol);
     }
-    let mut cache = Vec::with_capacity(object.data().len() / 4);
-    converter
-        .serialize(&mut cache)
-        .map_err(|e| Error::InvalidObject(format!("cannot write the index: {e}")))?;
-    let mut out = Vec::with_capacity(HEADER_LEN + cache.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&info.load_address.to_le_bytes());
-    out.extend_from_slice(&(cache.len() as u64).to_le_bytes());
-    out.extend_from_slice(&cache);
-    let mut pairs = std::mem::take(&mut *names.borrow_mut());
-    pairs.sort();
-    pairs.dedup_by(|a, b| a.0 == b.0);
-    write_name_table(&mut out, &pairs)?;
-    for id in [
-        info.debug_id.as_str(),
+    let bytes = converter.finish(
+        info.load_address,
+        &info.debug_id,
         info.code_id.as_deref().unwrap_or_default(),
-    ] {
-        out.extend_from_slice(&(id.len() as u32).to_le_bytes());
-        out.extend_from_slice(id.as_bytes());
-    }
-    Ok(BuiltNative { bytes: out, info })
+    )?;
+    Ok(BuiltNative { bytes, info })
 }
 
 /// Symbols no subprogram covers (`covered`, sorted line ranges) may still have line-table
@@ -743,366 +708,4 @@ pub fn split_signature(full: &str) -> Option<(&str, &str)> {
         }
     }
     None
-}
-
-/// Demangles every function name as it goes into the SymCache, remembering the original.
-/// The converter calls it for every occurrence (inlinees included), so each distinct name is
-/// demangled once and remembered.
-///
-/// It also resolves every file to its full path once, at build (compilation directory,
-/// directory and name joined as llvm-symbolizer and addr2line join them: `..` and `.` are
-/// kept, so answers equal theirs byte for byte): the path becomes the
-/// file's name (directory and compilation directory dropped) and its `srcsrv_revision`, the
-/// one file string a SymCache hands out borrowed. A lookup then reads the path in place;
-/// `File::full_path` would join and clean three strings into a new `String` on every call
-/// (~900 ns of a 1.2 us lookup, measured in `benches/benches/native.rs`). Source-server
-/// revisions (PDB srcsrv streams) are not kept: nothing here reads them.
-struct DemangleAtBuild {
-    names: Rc<RefCell<Vec<(String, String)>>>,
-    /// Whether the converter is reading debug-information functions or symbols.
-    source: Rc<Cell<NameSource>>,
-    /// PE or PDB: C symbols carry calling-convention decorations.
-    windows: bool,
-    seen: std::collections::HashMap<String, Option<String>>,
-    /// Cleaned full paths, each once.
-    paths: Vec<String>,
-    /// (address, length) of comp_dir, directory and name -> index in `paths`.
-    by_address: std::collections::HashMap<[usize; 6], usize>,
-    /// `comp_dir \0 directory \0 name \0` -> index in `paths` (for owned strings).
-    by_content: std::collections::HashMap<String, usize>,
-    key: String,
-    /// The previous line record's address key and path index.
-    last: ([usize; 6], usize),
-}
-
-impl Transformer for DemangleAtBuild {
-    fn transform_function<'f>(&'f mut self, mut f: Function<'f>) -> Function<'f> {
-        let mut raw = f.name.as_ref();
-        if self.windows {
-            raw = undecorated_windows_name(raw);
-        }
-        raw = match self.source.get() {
-            NameSource::DebugInfo => without_clone_suffix(raw),
-            NameSource::SymbolTable => without_llvm_suffix(raw),
-            NameSource::PdbProcedure { cxx } => {
-                if let Some((name, _)) = split_signature(raw) {
-                    let marker = if cxx { "\0c" } else { "" };
-                    let encoded = format!("{raw}\0{}{marker}", name.len());
-                    f.name = Cow::Owned(encoded);
-                }
-                return f;
-            }
-        };
-        let trimmed = (raw.len() != f.name.len()).then(|| raw.to_owned());
-        let raw = trimmed.as_deref().unwrap_or(raw);
-        let demangled = match self.seen.get(raw) {
-            Some(d) => d.clone(),
-            None => {
-                let d = Name::from(raw)
-                    .demangle(DemangleOptions::complete())
-                    .filter(|d| d != raw);
-                if let Some(d) = &d {
-                    self.names.borrow_mut().push((d.clone(), raw.to_owned()));
-                }
-                self.seen.insert(raw.to_owned(), d.clone());
-                d
-            }
-        };
-        if let Some(d) = demangled {
-            f.name = Cow::Owned(d);
-        } else if let Some(t) = trimmed {
-            f.name = Cow::Owned(t);
-        }
-        f
-    }
-
-    fn transform_source_location<'f>(
-        &'f mut self,
-        mut sl: SourceLocation<'f>,
-    ) -> SourceLocation<'f> {
-        let file = &sl.file;
-        // DWARF hands out borrowed strings: their addresses identify a file cheaply (the
-        // converter calls this for every line record). Owned ones are keyed by content.
-        let parts = [
-            file.comp_dir.as_ref(),
-            file.directory.as_ref(),
-            Some(&file.name),
-        ];
-        let by_address = parts
-            .iter()
-            .all(|p| p.is_none_or(|c| matches!(c, Cow::Borrowed(_))));
-        let mut address_key = [0usize; 6];
-        let known = if by_address {
-            for (i, p) in parts.iter().enumerate() {
-                if let Some(p) = p {
-                    address_key[2 * i] = p.as_ptr() as usize;
-                    address_key[2 * i + 1] = p.len();
-                }
-            }
-            // Consecutive line records mostly share their file: one compare, no hashing.
-            if self.last.0 == address_key {
-                Some(self.last.1)
-            } else {
-                self.by_address.get(&address_key).copied()
-            }
-        } else {
-            self.key.clear();
-            for p in parts {
-                self.key.push_str(p.map(|c| c.as_ref()).unwrap_or_default());
-                self.key.push('\0');
-            }
-            self.by_content.get(self.key.as_str()).copied()
-        };
-        let at = match known {
-            Some(at) => at,
-            None => {
-                let prefix = symbolic::common::join_path(
-                    file.comp_dir.as_deref().unwrap_or_default(),
-                    file.directory.as_deref().unwrap_or_default(),
-                );
-                let full = symbolic::common::join_path(&prefix, &file.name);
-                self.paths.push(full);
-                let at = self.paths.len() - 1;
-                if by_address {
-                    self.by_address.insert(address_key, at);
-                } else {
-                    self.by_content.insert(self.key.clone(), at);
-                }
-                at
-            }
-        };
-        if by_address {
-            self.last = (address_key, at);
-        }
-        let full = self.paths[at].as_str();
-        sl.file.name = Cow::Borrowed(full);
-        sl.file.directory = None;
-        sl.file.comp_dir = None;
-        sl.file.srcsrv_revision = Some(Cow::Borrowed(full));
-        sl
-    }
-}
-
-fn write_name_table(out: &mut Vec<u8>, pairs: &[(String, String)]) -> Result<(), Error> {
-    let too_big = || Error::InvalidObject("symbol names exceed 4 GiB".into());
-    let count = u32::try_from(pairs.len()).map_err(|_| too_big())?;
-    let mut strings: Vec<u8> = Vec::new();
-    let mut table = Vec::with_capacity(pairs.len() * 16);
-    for (d, m) in pairs {
-        for s in [d, m] {
-            let off = u32::try_from(strings.len()).map_err(|_| too_big())?;
-            table.extend_from_slice(&off.to_le_bytes());
-            table.extend_from_slice(&(s.len() as u32).to_le_bytes());
-            strings.extend_from_slice(s.as_bytes());
-        }
-    }
-    let bytes = u32::try_from(strings.len()).map_err(|_| too_big())?;
-    out.extend_from_slice(&count.to_le_bytes());
-    out.extend_from_slice(&bytes.to_le_bytes());
-    out.extend_from_slice(&table);
-    out.extend_from_slice(&strings);
-    Ok(())
-}
-
-/// One frame of an inline chain, borrowed from the index. Lines are 1-based (0: unknown).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NativeFrame<'a> {
-    /// The function name as llvm-symbolizer prints it: demangled (C++, Rust, Swift,
-    /// Objective-C; C++ names from DWARF with their parameter list, as the demangler gives
-    /// them), PDB names without their argument list.
-    pub function: &'a str,
-    /// The full signature with its argument list, when the name has one (PDB type
-    /// information, or a demangled C++ name).
-    pub signature: Option<&'a str>,
-    /// The full path of the source file (compilation directory, directory and name joined).
-    pub file: Option<&'a str>,
-    pub line: u32,
-    /// True for every frame but the outermost: code inlined into its caller.
-    pub inlined: bool,
-    /// Offset of the address into the function (outermost frame only).
-    pub function_offset: Option<u64>,
-}
-
-/// A persisted native index, checked at open and read in place.
-#[derive(Clone)]
-pub struct NativeIndex<B: AsRef<[u8]>> {
-    buf: B,
-    load_address: u64,
-    /// Where the SymCache ends and the name table begins.
-    cache_end: usize,
-    names: usize,
-    /// Where the debug id and the code id sit: (start, len) each.
-    debug_id: (usize, usize),
-    code_id: (usize, usize),
-}
-
-fn word(b: &[u8], at: usize) -> Option<u32> {
-    let s = b.get(at..at.checked_add(4)?)?;
-    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-}
-
-impl<B: AsRef<[u8]>> std::fmt::Debug for NativeIndex<B> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NativeIndex")
-            .field("bytes", &self.buf.as_ref().len())
-            .field("load_address", &self.load_address)
-            .finish()
-    }
-}
-
-impl<B: AsRef<[u8]>> NativeIndex<B> {
-    pub fn open(buf: B) -> Result<Self, Error> {
-        let b = buf.as_ref();
-        let bad = |m: &str| Error::BadIndex(m.to_owned());
-        if b.len() >= 8 && b[..7] == MAGIC[..7] && b[7] != MAGIC[7] {
-            return Err(Error::IndexVersion(
-                String::from_utf8_lossy(&b[..8]).into_owned(),
-            ));
-        }
-        if b.len() < HEADER_LEN || &b[..8] != MAGIC {
-            return Err(bad("missing SYMXNAT4 header"));
-        }
-        let u64_at = |at: usize| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&b[at..at + 8]);
-            u64::from_le_bytes(w)
-        };
-        let load_address = u64_at(8);
-        let cache_end = usize::try_from(u64_at(16))
-            .ok()
-            .and_then(|len| HEADER_LEN.checked_add(len))
-            .filter(|end| end + 8 <= b.len())
-            .ok_or_else(|| bad("SymCache length out of bounds"))?;
-        SymCache::parse(&b[HEADER_LEN..cache_end]).map_err(|e| Error::BadIndex(e.to_string()))?;
-        let names = word(b, cache_end).ok_or_else(|| bad("truncated name table"))? as usize;
-        let strings_len = word(b, cache_end + 4).ok_or_else(|| bad("truncated name table"))?;
-        let strings_at = cache_end + 8 + names * 16;
-        let mut at = strings_at + strings_len as usize;
-        if at > b.len() {
-            return Err(bad("name table out of bounds"));
-        }
-        let mut ids = [(0, 0); 2];
-        for id in &mut ids {
-            let len = word(b, at).ok_or_else(|| bad("truncated ids"))? as usize;
-            let start = at + 4;
-            b.get(start..start + len)
-                .and_then(|s| std::str::from_utf8(s).ok())
-                .ok_or_else(|| bad("ids out of bounds"))?;
-            *id = (start, len);
-            at = start + len;
-        }
-        Ok(Self {
-            load_address,
-            cache_end,
-            names,
-            debug_id: ids[0],
-            code_id: ids[1],
-            buf,
-        })
-    }
-
-    fn name_at(&self, i: usize, which: usize) -> Option<&str> {
-        std::str::from_utf8(self.name_bytes_at(i, which)?).ok()
-    }
-
-    fn name_bytes_at(&self, i: usize, which: usize) -> Option<&[u8]> {
-        let b = self.buf.as_ref();
-        let entry = self.cache_end + 8 + i * 16 + which * 8;
-        let off = word(b, entry)? as usize;
-        let len = word(b, entry + 4)? as usize;
-        let strings = self.cache_end + 8 + self.names * 16;
-        let start = strings.checked_add(off)?;
-        b.get(start..start.checked_add(len)?)
-    }
-
-    /// The mangled name a demangled function name came from, if it was mangled. (Compared as
-    /// bytes: UTF-8 order is byte order, and only the answer needs validating.)
-    pub fn mangled_name(&self, demangled: &str) -> Option<&str> {
-        let (mut l, mut r) = (0, self.names);
-        while l < r {
-            let m = l + (r - l) / 2;
-            match self.name_bytes_at(m, 0)?.cmp(demangled.as_bytes()) {
-                std::cmp::Ordering::Less => l = m + 1,
-                std::cmp::Ordering::Greater => r = m,
-                std::cmp::Ordering::Equal => return self.name_at(m, 1),
-            }
-        }
-        None
-    }
-
-    pub fn bytes(&self) -> &[u8] {
-        self.buf.as_ref()
-    }
-
-    pub fn load_address(&self) -> u64 {
-        self.load_address
-    }
-
-    fn id_at(&self, (start, len): (usize, usize)) -> &str {
-        // Checked at open.
-        std::str::from_utf8(&self.buf.as_ref()[start..start + len]).unwrap_or_default()
-    }
-
-    /// The debug id of the object this index was built from.
-    pub fn debug_id(&self) -> &str {
-        self.id_at(self.debug_id)
-    }
-
-    /// The code id of the object this index was built from ("" when it has none).
-    pub fn code_id(&self) -> &str {
-        self.id_at(self.code_id)
-    }
-
-    /// The same string borrowed from the index buffer for the index's lifetime. (`File` hands
-    /// out its strings for its own lifetime only, though they point into this buffer.)
-    fn reborrow(&self, s: &str) -> Option<&str> {
-        let b = self.buf.as_ref();
-        let start = (s.as_ptr() as usize).checked_sub(b.as_ptr() as usize)?;
-        std::str::from_utf8(b.get(start..start.checked_add(s.len())?)?).ok()
-    }
-
-    /// The inline chain at a module-relative address (an offset from the image base),
-    /// innermost first. Empty when no function covers the address.
-    pub fn lookup_relative(&self, addr: u64) -> Vec<NativeFrame<'_>> {
-        // Re-parsing the SymCache header is a few bounds checks: it keeps the index a plain
-        // byte buffer that the cache can own without self-references.
-        let Some(Ok(cache)) = self
-            .buf
-            .as_ref()
-            .get(HEADER_LEN..self.cache_end)
-            .map(SymCache::parse)
-        else {
-            return Vec::new();
-        };
-        let locations: Vec<_> = cache.lookup(addr).collect();
-        let n = locations.len();
-        locations
-            .into_iter()
-            .enumerate()
-            .map(|(i, loc)| {
-                let func = loc.function();
-                let outermost = i + 1 == n;
-                let (function, signature) = answer_name(func.name(), outermost);
-                NativeFrame {
-                    function,
-                    signature,
-                    // Written at build (see `DemangleAtBuild`); an index without it has none.
-                    file: loc.file().and_then(|f| self.reborrow(f.srcsrv_revision()?)),
-                    line: loc.line(),
-                    inlined: !outermost,
-                    function_offset: (outermost && func.entry_pc() != u32::MAX)
-                        .then(|| addr.saturating_sub(u64::from(func.entry_pc()))),
-                }
-            })
-            .collect()
-    }
-
-    /// The inline chain at a virtual address as the file states it (what `nm`, `objdump`
-    /// and `llvm-symbolizer` print).
-    pub fn lookup_vaddr(&self, vaddr: u64) -> Vec<NativeFrame<'_>> {
-        match vaddr.checked_sub(self.load_address) {
-            Some(rel) => self.lookup_relative(rel),
-            None => Vec::new(),
-        }
-    }
 }

@@ -36,7 +36,7 @@ fn compare(binary: &str) -> (usize, Vec<String>) {
         serde_json::from_slice(&fixture(&format!("{binary}.expected.json"))).expect("json");
     let mut wrong = Vec::new();
     for e in &expected {
-        let got = idx.lookup_vaddr(e.address);
+        let got: Vec<_> = idx.lookup_vaddr(e.address).collect();
         let same = got.len() == e.frames.len()
             && got.iter().zip(&e.frames).all(|(g, w)| {
                 g.function.split('(').next() == Some(w.function.as_str())
@@ -93,7 +93,7 @@ fn hot_part_is_named_after_the_function_and_end_of_code_is_no_function() {
         .collect();
     assert!(hot.len() > 10);
     for e in hot {
-        let got = idx.lookup_vaddr(e.address);
+        let got: Vec<_> = idx.lookup_vaddr(e.address).collect();
         assert_eq!(
             got.last().map(|f| f.function),
             Some("checked_div"),
@@ -112,7 +112,7 @@ fn hot_part_is_named_after_the_function_and_end_of_code_is_no_function() {
     assert!(unresolved > 100);
     for e in expected.iter().filter(outside) {
         assert!(
-            idx.lookup_vaddr(e.address).is_empty(),
+            idx.lookup_vaddr(e.address).next().is_none(),
             "{:#x} resolves",
             e.address
         );

@@ -261,8 +261,8 @@ fn resolve_in(
             ),
         );
     };
-    let chain = idx.lookup_relative(rel);
-    if chain.is_empty() {
+    let mut chain = idx.lookup_relative(rel).peekable();
+    if chain.peek().is_none() {
         return FrameResult::miss(
             FrameStatus::OutOfRange,
             Some(id.clone()),
@@ -275,13 +275,10 @@ fn resolve_in(
         message: None,
         ambiguous: false,
         frames: chain
-            .into_iter()
             .map(|f| ResolvedFrame {
                 source: f.file.unwrap_or_default().to_owned(),
                 line: f.line,
-                mangled: idx
-                    .mangled_name(f.signature.unwrap_or(f.function))
-                    .map(str::to_owned),
+                mangled: f.mangled.map(str::to_owned),
                 signature: f.signature.map(str::to_owned),
                 function: Some(f.function.to_owned()),
                 inlined: f.inlined,
