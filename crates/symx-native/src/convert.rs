@@ -13,7 +13,7 @@
 //! distinct file (see [`Paths`]). At the end, only the locations, functions, files and
 //! strings the address map reaches are written.
 
-use crate::index::{self, FunctionEntry, Location, NO_STR, NONE, Str};
+use crate::index::{self, FunctionEntry, NO_STR, NONE, Str};
 use crate::{Error, NameSource, answer_name, split_signature};
 use std::collections::HashMap;
 use symbolic::common::Name;
@@ -29,6 +29,16 @@ enum Op {
     Fill,
     /// Maps "no function" where nothing was mapped.
     End,
+}
+
+/// A location while converting: the function, the file (a path id; NONE: unknown), the line
+/// (0: unknown) and the location it was inlined into (NONE: outermost).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Location {
+    function: u32,
+    file: u32,
+    line: u32,
+    parent: u32,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -447,10 +457,8 @@ impl Converter {
         }
         let mut location_map = vec![NONE; self.locations.len()];
         let mut function_map = vec![NONE; self.functions.len()];
-        let mut file_map = vec![NONE; self.paths.paths.len()];
         let mut locations = Vec::new();
         let mut functions: Vec<(u32, u32)> = Vec::new();
-        let mut files: Vec<u32> = Vec::new();
         for (i, l) in self.locations.iter().enumerate() {
             if !used[i] {
                 continue;
@@ -460,19 +468,10 @@ impl Converter {
                 *f = functions.len() as u32;
                 functions.push(self.functions[l.function as usize]);
             }
-            let file = match file_map.get_mut(l.file as usize) {
-                Some(m) if *m == NONE => {
-                    *m = files.len() as u32;
-                    files.push(l.file);
-                    *m
-                }
-                Some(m) => *m,
-                None => NONE,
-            };
             location_map[i] = locations.len() as u32;
             locations.push(Location {
                 function: *f,
-                file,
+                file: l.file,
                 line: l.line,
                 parent: if l.parent == NONE {
                     NONE
@@ -487,6 +486,7 @@ impl Converter {
             }
         }
 
+        // A function's strings next to each other, in the order functions are written.
         let mut strings = Strings::default();
         let naming = &self.naming;
         let function_entries = functions
@@ -508,9 +508,16 @@ impl Converter {
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        let file_entries = files
+        let locations = locations
             .iter()
-            .map(|&p| strings.add(&self.paths.paths[p as usize]))
+            .map(|l| {
+                Ok(index::Location {
+                    function: l.function,
+                    line: l.line,
+                    parent: l.parent,
+                    path: strings.opt(self.paths.paths.get(l.file as usize).map(String::as_str))?,
+                })
+            })
             .collect::<Result<Vec<_>, Error>>()?;
         let debug_id = strings.add(debug_id)?;
         let code_id = strings.add(code_id)?;
@@ -519,7 +526,6 @@ impl Converter {
             ranges: &ranges,
             locations: &locations,
             functions: &function_entries,
-            files: &file_entries,
             strings: &strings.bytes,
             debug_id,
             code_id,

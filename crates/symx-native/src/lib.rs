@@ -60,6 +60,9 @@ mod lines;
 pub use ids::go_build_id;
 pub use index::{Frames, NativeFrame, NativeIndex};
 
+/// Functions per hand-over from the reading thread to the converting one.
+const BATCH: usize = 256;
+
 /// Errors of this crate. Messages name the format and what is wrong with it.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum Error {
@@ -320,31 +323,62 @@ fn build_object(object: &Object<'_>) -> Result<BuiltNative, Error> {
     let session = object
         .debug_session()
         .map_err(|e| Error::InvalidObject(e.to_string()))?;
-    // The code debug-information functions cover (their line records), merged.
-    let mut covered: Vec<(u64, u64)> = Vec::new();
     let first_rows = if pdb {
         lines::pdb_first_rows(object.data())
     } else {
         Default::default()
     };
-    for function in session.functions() {
-        let mut function = function.map_err(|e| Error::InvalidObject(e.to_string()))?;
-        if !first_rows.is_empty() {
-            first_row_at_its_address(&mut function, &first_rows);
-        }
-        let source = match (pdb, cplusplus.contains(&function.address)) {
-            (true, cxx) => NameSource::PdbProcedure { cxx },
-            (false, _) => NameSource::DebugInfo,
-        };
-        converter.add_function(&function, source);
-        for line in &function.lines {
-            let end = line.address.saturating_add(line.size.unwrap_or(1).max(1));
-            match covered.last_mut() {
-                Some(last) if last.1 == line.address => last.1 = end,
-                _ => covered.push((line.address, end)),
+    // Two threads: this one reads the debug information into functions (symbolic's session,
+    // on gimli or pdb; a PDB session cannot leave its thread), the other converts them.
+    // Batches keep the hand-over cheap; the bounded channel keeps a few batches in flight.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<symbolic::debuginfo::Function<'_>>>(4);
+    let cplusplus = &cplusplus;
+    let (mut converter, mut covered) = std::thread::scope(|scope| {
+        let converting = scope.spawn(move || {
+            // The code debug-information functions cover (their line records), merged.
+            let mut covered: Vec<(u64, u64)> = Vec::new();
+            for function in rx.iter().flatten() {
+                let source = match (pdb, cplusplus.contains(&function.address)) {
+                    (true, cxx) => NameSource::PdbProcedure { cxx },
+                    (false, _) => NameSource::DebugInfo,
+                };
+                converter.add_function(&function, source);
+                for line in &function.lines {
+                    let end = line.address.saturating_add(line.size.unwrap_or(1).max(1));
+                    match covered.last_mut() {
+                        Some(last) if last.1 == line.address => last.1 = end,
+                        _ => covered.push((line.address, end)),
+                    }
+                }
             }
+            (converter, covered)
+        });
+        let read = || -> Result<(), Error> {
+            let mut batch = Vec::with_capacity(BATCH);
+            for function in session.functions() {
+                let mut function = function.map_err(|e| Error::InvalidObject(e.to_string()))?;
+                if !first_rows.is_empty() {
+                    first_row_at_its_address(&mut function, &first_rows);
+                }
+                batch.push(function);
+                if batch.len() == BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    if tx.send(full).is_err() {
+                        break;
+                    }
+                }
+            }
+            let _ = tx.send(batch);
+            Ok(())
+        };
+        let read = read();
+        drop(tx);
+        match converting.join() {
+            Ok(done) => read.map(|()| done),
+            // A panic while converting: `guarded` turns it into an error.
+            Err(panic) => std::panic::resume_unwind(panic),
         }
-    }
+    })?;
     covered.sort_unstable();
     line_table_functions(
         object,
