@@ -15,7 +15,7 @@
 
 use crate::index::{self, FunctionEntry, NO_STR, NONE, Str};
 use crate::{Error, NameSource, answer_name, split_signature};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use symbolic::common::Name;
 use symbolic::debuginfo::{FileInfo, Function, Symbol};
 use symbolic::demangle::{Demangle, DemangleOptions};
@@ -84,8 +84,8 @@ impl Naming {
             windows,
             seen: Default::default(),
             stored: Vec::new(),
-            stored_ids: HashMap::new(),
-            mangled: HashMap::new(),
+            stored_ids: HashMap::default(),
+            mangled: HashMap::default(),
         }
     }
 
@@ -168,8 +168,8 @@ impl Paths {
         Self {
             data: (data.as_ptr() as usize, data.as_ptr() as usize + data.len()),
             paths: Vec::new(),
-            by_address: HashMap::new(),
-            by_content: HashMap::new(),
+            by_address: HashMap::default(),
+            by_content: HashMap::default(),
             key: String::new(),
             last: ([usize::MAX; 6], 0),
         }
@@ -257,9 +257,9 @@ impl Converter {
             paths: Paths::new(data),
             ops: Vec::new(),
             locations: Vec::new(),
-            location_ids: HashMap::new(),
+            location_ids: HashMap::default(),
             functions: Vec::new(),
-            function_ids: HashMap::new(),
+            function_ids: HashMap::default(),
             last_addr: None,
         }
     }

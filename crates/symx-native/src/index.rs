@@ -592,7 +592,10 @@ mod tests {
             if n > 0 && n % 7 != 0 {
                 assert_eq!(frames.len(), 1);
                 assert_eq!((frames[0].function, frames[0].file), ("f", Some("p")));
-                assert_eq!(frames[0].function_offset, Some(u64::from(last - starts[0] + 5)));
+                assert_eq!(
+                    frames[0].function_offset,
+                    Some(u64::from(last - starts[0] + 5))
+                );
             }
         }
     }
@@ -609,6 +612,9 @@ mod tests {
         let mut not_utf8 = index_of(&[0x10], "fp", (1, 1));
         let last = not_utf8.len() - 1;
         not_utf8[last] = 0xff;
-        assert!(matches!(NativeIndex::open(not_utf8), Err(Error::BadIndex(_))));
+        assert!(matches!(
+            NativeIndex::open(not_utf8),
+            Err(Error::BadIndex(_))
+        ));
     }
 }

@@ -61,7 +61,7 @@ pub use ids::go_build_id;
 pub use index::{Frames, NativeFrame, NativeIndex};
 
 /// Functions per hand-over from the reading thread to the converting one.
-const BATCH: usize = 256;
+const BATCH: usize = 1024;
 
 /// Errors of this crate. Messages name the format and what is wrong with it.
 #[derive(Clone, Debug, thiserror::Error)]
