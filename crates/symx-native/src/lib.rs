@@ -2,22 +2,27 @@
 //! PDB), a persisted index per object out, and address lookups on that index with the whole
 //! inline chain, innermost first. [`dsym`] reads dSYM zip archives within fixed bounds.
 //!
-//! The index is symbolic's SymCache (built once, at upload; read in place) inside a small
-//! container of ours (`SYMXNAT4`):
+//! The index is our own format, `SYMXNAT5` (the `index` module has the layout), built once at upload
+//! and read in place: an address table with a summary (a lookup reads two summary entries and
+//! searches about four ranges), source locations linked to the location they were inlined
+//! into, functions with the names a lookup answers, and one string table. A lookup is an
+//! iterator over the chain that borrows every string from the index and allocates nothing
+//! (54 ns with a whole inline chain on the bench binary; `BENCHMARKS.md`).
 //!
-//! ```text
-//! magic "SYMXNAT4" | load address u64 | SymCache length u64 | SymCache | name table | ids
-//! name table: count u32 | bytes u32 | count x (demangled off, len, mangled off, len) u32 |
-//!             UTF-8 bytes
-//! ids:        debug id length u32 | debug id | code id length u32 | code id   (UTF-8)
-//! ```
+//! Building reads the debug information through symbolic's debug session (DWARF with gimli,
+//! PDB with pdb, Mach-O and fat archives with symbolic's own readers) on one thread, and
+//! converts its functions on another (the `convert` module): the address map follows the rules
+//! symbolic's SymCache converter established (the reference tests pin them), names are
+//! demangled once per distinct name (symbolic's demanglers: C++, Rust legacy and v0, Swift,
+//! Objective-C), paths joined once per distinct file. Symbol tables, dynamic symbols, PE
+//! exports and line rows without a subprogram come through `object` and gimli (`lines`).
 //!
-//! A SymCache function name is the name a lookup answers, or, for PDB procedures with an
-//! argument list, `<signature>\0<n>` or `<signature>\0<n>\0c`: the answer is the
-//! signature's first `n` bytes, or the whole signature for an outermost frame marked `c`
-//! (below). Both read in place.
+//! A PDB procedure's stored name is the name a lookup answers, or, while converting,
+//! `<signature>\0<n>` or `<signature>\0<n>\0c`: the answer is the signature's first `n` bytes,
+//! or the whole signature for an outermost frame marked `c` (below); the index stores both
+//! answers (outermost and inlined) and the signature.
 //!
-//! What goes into the SymCache is decided here, not by symbolic's `process_object`:
+//! What goes into the index is decided here:
 //! - function names are the DWARF (or PDB) subprogram's. symbolic names a DWARF function after
 //!   the symbol at its lowest address, which for gcc's hot/cold splitting is the `.cold` part
 //!   (`foo.cold` for an address in `foo`); compiler clone suffixes (`.cold`, `.part.N`,
@@ -38,7 +43,7 @@
 //!
 //! The load address lets lookups take the addresses tools print (virtual addresses in the
 //! file) as well as module-relative ones. Names are demangled once, at build time, so a lookup
-//! returns ready names; the mangled originals sit in the name table, sorted by demangled name.
+//! returns ready names; each function keeps the mangled name its name came from.
 //!
 //! This crate does no IO (archives are read from a `Read + Seek` the caller opens) and knows
 //! nothing of storage, tenants or transports. The service builds these indexes for
@@ -240,8 +245,8 @@ pub struct BuiltNative {
 }
 
 /// Peak bytes of a build per byte of debug information (DWARF or PDB), the file's own bytes
-/// apart: symbolic's converter holds every function, inline record and line row of the
-/// object while it writes the SymCache. Measured by the workspace's `memory` test
+/// apart: the converter holds every location, function name, path and range operation of the
+/// object while it writes the index. Measured by the workspace's `memory` test
 /// (`tests/memory/`), which checks the estimate stays above the measured peak.
 const PER_DEBUG_BYTE: u64 = 5;
 const BUILD_BASE: u64 = 16 << 20;
@@ -683,8 +688,8 @@ pub fn undecorated_windows_name(name: &str) -> &str {
     }
 }
 
-/// The function name a lookup answers and the full signature, from a SymCache name (see the
-/// module docs for `<signature>\0<n>[\0c]`), for an outermost or an inlined frame.
+/// The function name a lookup answers and the full signature, from a stored name (see the
+/// crate docs for `<signature>\0<n>[\0c]`), for an outermost or an inlined frame.
 fn answer_name(stored: &str, outermost: bool) -> (&str, Option<&str>) {
     if let Some((full, rest)) = stored.split_once('\0') {
         let (n, cxx) = match rest.split_once('\0') {

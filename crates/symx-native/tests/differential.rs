@@ -19,7 +19,7 @@
 
 use object::{Object as _, ObjectSection as _, ObjectSymbol as _, SectionKind, SymbolKind};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use symx_native::{NativeIndex, build_index};
 
@@ -79,7 +79,7 @@ fn samples(bytes: &[u8]) -> Vec<u64> {
     out
 }
 
-fn llvm_symbolizer(file: &PathBuf, addrs: &[u64]) -> Vec<Vec<Frame>> {
+fn llvm_symbolizer(file: &Path, addrs: &[u64]) -> Vec<Vec<Frame>> {
     let mut child = Command::new("llvm-symbolizer-14")
         .args(["--inlining", "--demangle", "--output-style=JSON"])
         .arg(format!("--obj={}", file.display()))
@@ -123,7 +123,7 @@ fn llvm_symbolizer(file: &PathBuf, addrs: &[u64]) -> Vec<Vec<Frame>> {
 
 /// binutils' answers: `addr2line -a -i -f -C`, an address line, then a function line and a
 /// `file:line` line per frame (`??` and `??:0`: nothing; ` (discriminator N)` dropped).
-fn addr2line(file: &PathBuf, addrs: &[u64]) -> Vec<Vec<Frame>> {
+fn addr2line(file: &Path, addrs: &[u64]) -> Vec<Vec<Frame>> {
     let mut child = Command::new("addr2line")
         .args(["-a", "-i", "-f", "-C", "-e"])
         .arg(file)
