@@ -1,8 +1,10 @@
 //! Native benchmarks on a real Rust program in the dev profile (29.5 MB of DWARF; built by
 //! `benches/data/make-native.sh` into `bench-data/native.bin`).
 //!
-//! * `native_build`: our index build (symbolic's SymCache behind our header).
-//! * `native_lookup`: one warm lookup with the whole inline chain, demangled.
+//! * `native_build`: our index build (`SYMXNAT5`), against symbolic's own SymCache conversion.
+//! * `native_lookup`: one warm lookup with the whole inline chain, demangled, against the
+//!   `addr2line` crate's `Context::find_frames` (gimli, parsed lazily and kept warm) on the same
+//!   addresses; `native_lookup_parts` times a plain SymCache lookup (what `SYMXNAT4` wrapped).
 //! * `native_10k`: index build plus 10,000 lookups, against `llvm-symbolizer --inlining` on the
 //!   same 10,000 addresses (a child process fed on stdin), in the same run.
 
@@ -63,6 +65,47 @@ fn plain_symcache(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+type Reader<'a> = gimli::EndianSlice<'a, gimli::RunTimeEndian>;
+
+/// The addr2line crate's context over the file's DWARF sections (uncompressed, read in place).
+fn addr2line_context(bytes: &[u8]) -> addr2line::Context<Reader<'_>> {
+    use object::{Object as _, ObjectSection as _};
+    let file = object::File::parse(bytes).unwrap_or_else(|e| panic!("{e}"));
+    let endian = if file.is_little_endian() {
+        gimli::RunTimeEndian::Little
+    } else {
+        gimli::RunTimeEndian::Big
+    };
+    let load = |id: gimli::SectionId| -> Result<&[u8], gimli::Error> {
+        Ok(file
+            .section_by_name(id.name())
+            .and_then(|s| s.data().ok())
+            .unwrap_or(&[]))
+    };
+    let sections = gimli::DwarfSections::load(load).unwrap_or_else(|e| panic!("{e}"));
+    let dwarf = sections.borrow(|s| gimli::EndianSlice::new(s, endian));
+    addr2line::Context::from_dwarf(dwarf).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// One lookup with addr2line: every frame's raw function name, file and line.
+fn addr2line_frames(context: &addr2line::Context<Reader<'_>>, addr: u64) -> usize {
+    let Ok(mut frames) = context.find_frames(addr).skip_all_loads() else {
+        return 0;
+    };
+    let mut n = 0;
+    while let Ok(Some(frame)) = frames.next() {
+        n += frame
+            .function
+            .and_then(|f| f.raw_name().ok().map(|s| s.len()))
+            .unwrap_or(0);
+        n += frame
+            .location
+            .map(|l| l.file.map_or(0, str::len) + l.line.unwrap_or(0) as usize)
+            .unwrap_or(0);
+    }
+    n
+}
+
 fn benches(c: &mut Criterion) {
     let bin = binary();
     let bytes = std::fs::read(&bin).unwrap_or_else(|e| panic!("{e}"));
@@ -93,6 +136,20 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) % addrs.len();
             black_box(idx.lookup_vaddr(addrs[i]).count())
+        })
+    });
+    // Baseline: the addr2line crate, every address looked up once first so that its lazily
+    // parsed units, functions and line tables are warm; frames with raw names (not demangled)
+    // and file/line.
+    let context = addr2line_context(&bytes);
+    for a in &addrs {
+        black_box(addr2line_frames(&context, *a));
+    }
+    let mut i = 0usize;
+    g.bench_function("baseline_addr2line_find_frames", |b| {
+        b.iter(|| {
+            i = (i + 1) % addrs.len();
+            black_box(addr2line_frames(&context, addrs[i]))
         })
     });
     g.finish();

@@ -79,7 +79,7 @@ fn source_slot(source: NameSource) -> usize {
 }
 
 impl Naming {
-    fn new(windows: bool) -> Self {
+    pub(crate) fn new(windows: bool) -> Self {
         Self {
             windows,
             seen: Default::default(),
@@ -97,6 +97,22 @@ impl Naming {
         self.stored_ids.insert(s.clone(), id);
         self.stored.push(s);
         id
+    }
+
+    /// The stored-name ids of a function and its inlinees, in pre-order (the function, then
+    /// each inlinee's subtree in turn): what [`Converter::add_function`] takes. Names are
+    /// decided on the thread that reads the debug information, so demangling runs beside the
+    /// conversion.
+    pub(crate) fn names_of(
+        &mut self,
+        function: &Function<'_>,
+        source: NameSource,
+        out: &mut Vec<u32>,
+    ) {
+        out.push(self.id(function.name.as_str(), source));
+        for inlinee in &function.inlinees {
+            self.names_of(inlinee, source, out);
+        }
     }
 
     /// The id of the name stored for a function named `name` read from `source`.
@@ -236,7 +252,6 @@ impl Paths {
 
 /// Collects an object's functions and symbols and writes the index.
 pub(crate) struct Converter {
-    naming: Naming,
     paths: Paths,
     ops: Vec<RangeOp>,
     locations: Vec<Location>,
@@ -251,9 +266,8 @@ pub(crate) struct Converter {
 
 impl Converter {
     /// `data`: the object's bytes, which the functions and symbols borrow from.
-    pub(crate) fn new(windows: bool, data: &[u8]) -> Self {
+    pub(crate) fn new(data: &[u8]) -> Self {
         Self {
-            naming: Naming::new(windows),
             paths: Paths::new(data),
             ops: Vec::new(),
             locations: Vec::new(),
@@ -285,24 +299,40 @@ impl Converter {
         self.ops.push(RangeOp { addr, location, op });
     }
 
-    /// Adds a function with its line records and inlinees; names as `source` says.
-    pub(crate) fn add_function(&mut self, function: &Function<'_>, source: NameSource) {
-        self.add_recursive(function, source, &[(0, NONE)]);
+    /// Adds a function with its line records and inlinees. `names`: from
+    /// [`Naming::names_of`], starting at `*cursor`, which moves past the function's subtree.
+    pub(crate) fn add_function(
+        &mut self,
+        function: &Function<'_>,
+        names: &[u32],
+        cursor: &mut usize,
+    ) {
+        self.add_recursive(function, names, cursor, &[(0, NONE)]);
     }
 
     /// `calls`: (address, call-site location) pairs sorted by address, never empty: the
     /// location each of this function's records was inlined into, from that address on.
-    fn add_recursive(&mut self, function: &Function<'_>, source: NameSource, calls: &[(u32, u32)]) {
-        if function.size == 0 || function.address > u64::from(u32::MAX) {
+    fn add_recursive(
+        &mut self,
+        function: &Function<'_>,
+        names: &[u32],
+        cursor: &mut usize,
+        calls: &[(u32, u32)],
+    ) {
+        let name = names.get(*cursor).copied();
+        *cursor += 1;
+        let Some(name) =
+            name.filter(|_| function.size > 0 && function.address <= u64::from(u32::MAX))
+        else {
+            *cursor += descendants(function);
             return;
-        }
+        };
         let comp_dir = std::str::from_utf8(function.compilation_dir).ok();
         let entry = if function.inline {
             NONE
         } else {
             function.address as u32
         };
-        let name = self.naming.id(function.name.as_str(), source);
         let function_id = self.function_id(name, entry);
 
         // The addresses inlinees cover: this function's own records map only the rest.
@@ -367,9 +397,11 @@ impl Converter {
             });
             self.op(entry, bare, Op::Fill);
         }
-        if !callee_calls.is_empty() {
+        if callee_calls.is_empty() {
+            *cursor += descendants(function);
+        } else {
             for inlinee in &function.inlinees {
-                self.add_recursive(inlinee, source, &callee_calls);
+                self.add_recursive(inlinee, names, cursor, &callee_calls);
             }
         }
         let end = function.end_address() as u32;
@@ -382,11 +414,11 @@ impl Converter {
 
     /// Adds a symbol-table function (no file, no line): it maps its address where no
     /// function did.
-    pub(crate) fn add_symbol(&mut self, symbol: &Symbol<'_>) {
+    pub(crate) fn add_symbol(&mut self, symbol: &Symbol<'_>, naming: &mut Naming) {
         let Some(name) = symbol.name.as_deref() else {
             return;
         };
-        let name = self.naming.id(name, NameSource::SymbolTable);
+        let name = naming.id(name, NameSource::SymbolTable);
         let addr = symbol.address as u32;
         let function = self.function_id(name, addr);
         let location = self.location_id(Location {
@@ -442,6 +474,7 @@ impl Converter {
     /// made (so parents keep lower ids than their children).
     pub(crate) fn finish(
         mut self,
+        naming: &Naming,
         load_address: u64,
         debug_id: &str,
         code_id: &str,
@@ -488,7 +521,6 @@ impl Converter {
 
         // A function's strings next to each other, in the order functions are written.
         let mut strings = Strings::default();
-        let naming = &self.naming;
         let function_entries = functions
             .iter()
             .map(|&(name, entry)| {
@@ -531,6 +563,11 @@ impl Converter {
             code_id,
         })
     }
+}
+
+/// The number of inlinees below a function, at every depth.
+fn descendants(function: &Function<'_>) -> usize {
+    function.inlinees.iter().map(|i| 1 + descendants(i)).sum()
 }
 
 /// The string table being written: each distinct string once.

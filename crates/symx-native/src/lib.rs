@@ -324,7 +324,8 @@ fn build_object(object: &Object<'_>) -> Result<BuiltNative, Error> {
     } else {
         Default::default()
     };
-    let mut converter = convert::Converter::new(windows, object.data());
+    let converter = convert::Converter::new(object.data());
+    let mut naming = convert::Naming::new(windows);
     let session = object
         .debug_session()
         .map_err(|e| Error::InvalidObject(e.to_string()))?;
@@ -334,40 +335,47 @@ fn build_object(object: &Object<'_>) -> Result<BuiltNative, Error> {
         Default::default()
     };
     // Two threads: this one reads the debug information into functions (symbolic's session,
-    // on gimli or pdb; a PDB session cannot leave its thread), the other converts them.
-    // Batches keep the hand-over cheap; the bounded channel keeps a few batches in flight.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<symbolic::debuginfo::Function<'_>>>(4);
-    let cplusplus = &cplusplus;
+    // on gimli or pdb; a PDB session cannot leave its thread) and names them (demangling), the
+    // other converts them. Batches (functions, and their names in pre-order) keep the
+    // hand-over cheap; the bounded channel keeps a few batches in flight.
+    type Batch<'f> = (Vec<symbolic::debuginfo::Function<'f>>, Vec<u32>);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch<'_>>(4);
     let (mut converter, mut covered) = std::thread::scope(|scope| {
         let converting = scope.spawn(move || {
+            let mut converter = converter;
             // The code debug-information functions cover (their line records), merged.
             let mut covered: Vec<(u64, u64)> = Vec::new();
-            for function in rx.iter().flatten() {
-                let source = match (pdb, cplusplus.contains(&function.address)) {
-                    (true, cxx) => NameSource::PdbProcedure { cxx },
-                    (false, _) => NameSource::DebugInfo,
-                };
-                converter.add_function(&function, source);
-                for line in &function.lines {
-                    let end = line.address.saturating_add(line.size.unwrap_or(1).max(1));
-                    match covered.last_mut() {
-                        Some(last) if last.1 == line.address => last.1 = end,
-                        _ => covered.push((line.address, end)),
+            for (functions, names) in rx {
+                let mut cursor = 0;
+                for function in &functions {
+                    converter.add_function(function, &names, &mut cursor);
+                    for line in &function.lines {
+                        let end = line.address.saturating_add(line.size.unwrap_or(1).max(1));
+                        match covered.last_mut() {
+                            Some(last) if last.1 == line.address => last.1 = end,
+                            _ => covered.push((line.address, end)),
+                        }
                     }
                 }
             }
             (converter, covered)
         });
-        let read = || -> Result<(), Error> {
-            let mut batch = Vec::with_capacity(BATCH);
+        let mut read = || -> Result<(), Error> {
+            let mut batch: Batch<'_> = (Vec::with_capacity(BATCH), Vec::new());
             for function in session.functions() {
                 let mut function = function.map_err(|e| Error::InvalidObject(e.to_string()))?;
                 if !first_rows.is_empty() {
                     first_row_at_its_address(&mut function, &first_rows);
                 }
-                batch.push(function);
-                if batch.len() == BATCH {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                let source = match (pdb, cplusplus.contains(&function.address)) {
+                    (true, cxx) => NameSource::PdbProcedure { cxx },
+                    (false, _) => NameSource::DebugInfo,
+                };
+                naming.names_of(&function, source, &mut batch.1);
+                batch.0.push(function);
+                if batch.0.len() == BATCH {
+                    let full =
+                        std::mem::replace(&mut batch, (Vec::with_capacity(BATCH), Vec::new()));
                     if tx.send(full).is_err() {
                         break;
                     }
@@ -385,18 +393,24 @@ fn build_object(object: &Object<'_>) -> Result<BuiltNative, Error> {
         }
     })?;
     covered.sort_unstable();
+    let mut names = Vec::new();
     line_table_functions(
         object,
         info.has_debug_info && !pdb,
         sections.as_ref(),
         &symbols,
         &covered,
-        |f| converter.add_function(f, NameSource::SymbolTable),
+        |f| {
+            names.clear();
+            naming.names_of(f, NameSource::SymbolTable, &mut names);
+            converter.add_function(f, &names, &mut 0);
+        },
     );
     for symbol in &symbols {
-        converter.add_symbol(symbol);
+        converter.add_symbol(symbol, &mut naming);
     }
     let bytes = converter.finish(
+        &naming,
         info.load_address,
         &info.debug_id,
         info.code_id.as_deref().unwrap_or_default(),
