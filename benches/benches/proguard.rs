@@ -5,8 +5,8 @@
 //! * `jvm_build`: our index build (line validation + the proguard crate's cache) from the
 //!   mapping's bytes; target: ready within 0.5 s.
 //! * `jvm_remap`: one warm frame remapped (inline chain expanded) on one core; target: at
-//!   least 3,000,000 frames/s. Baseline: the proguard crate's in-memory `ProguardMapper` on the
-//!   same frames, in the same run.
+//!   least 3,000,000 frames/s. Baselines: the proguard crate's `ProguardCache` and its
+//!   in-memory `ProguardMapper` on the same frames, in the same run.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -51,6 +51,21 @@ fn benches(c: &mut Criterion) {
             let (class, method, line) = &frames[i];
             let mut st = TraceState::default();
             black_box(idx.remap_frame(&mut st, class, method, *line, None))
+        })
+    });
+    // Baseline: the proguard crate's cache alone (what symx answered every frame from before
+    // its member table), frames collected.
+    let mut cache_bytes = Vec::new();
+    proguard::ProguardCache::write(&proguard::ProguardMapping::new(bytes), &mut cache_bytes)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cache = proguard::ProguardCache::parse(&cache_bytes).unwrap_or_else(|e| panic!("{e}"));
+    let mut i = 0usize;
+    g.bench_function("baseline_proguard_cache_remap_frame", |b| {
+        b.iter(|| {
+            i = (i + 7919) % frames.len();
+            let (class, method, line) = &frames[i];
+            let frame = proguard::StackFrame::new(class, method, *line as usize);
+            black_box(cache.remap_frame(&frame).count())
         })
     });
     let mut i = 0usize;

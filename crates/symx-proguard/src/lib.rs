@@ -1,15 +1,23 @@
 //! ProGuard and R8 mapping files: the mapping's bytes in, a persisted index out, and remapping
 //! of frames, classes and throwables on that index in place.
 //!
-//! The index is the `proguard` crate's `ProguardCache` (classes and members sorted for binary
-//! search, read in place) inside a small container of ours (`SYMXJVM2`), with a table of the
-//! alternatives of frames without a line:
+//! The index (`SYMXJVM3`) holds a member table of our own (the `fast` module: a hash of
+//! obfuscated classes, their methods, and every member with its original class, method, file
+//! and lines resolved at build, read in place), which answers frames on a line inside a
+//! member's obfuscated range (what release traces mostly hold) without allocating names; the
+//! `proguard` crate's `ProguardCache` (classes and members sorted for binary search, read in
+//! place) answers every other frame (no line, R8 outlines, rewrite rules for the exception
+//! being thrown, lines outside every range); and a table of the alternatives of frames
+//! without a line:
 //!
 //! ```text
-//! magic "SYMXJVM2" | cache length u64 | ProguardCache | alternatives
+//! magic "SYMXJVM3" | cache length u64 | ProguardCache | alternatives | member table
 //! alternatives: count u32 | count x (offset u32, length u32) | UTF-8 lines, sorted:
 //!               `<obfuscated class>\t<obfuscated method>\t<class>\t<method>`
 //! ```
+//!
+//! The member table answers exactly as the cache would (unit tests compare the two on every
+//! line of every range of the fixtures and of generated R8 mappings).
 //!
 //! The alternatives: a frame without a line (`Unknown Source`) whose obfuscated name several
 //! methods share (ProGuard gives overloads and unrelated methods one name; each has its own
@@ -26,9 +34,12 @@
 //! This crate does no IO and knows nothing of storage or transports.
 
 use proguard::{ProguardCache, ProguardMapping, StackFrame};
+use std::borrow::Cow;
 use symx_types::{ErrorCode, HasErrorCode};
 
-const MAGIC: &[u8; 8] = b"SYMXJVM2";
+mod fast;
+
+const MAGIC: &[u8; 8] = b"SYMXJVM3";
 
 /// Errors of this crate. Messages name the format, the line and what is wrong.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -75,12 +86,27 @@ pub fn build_index(bytes: &[u8]) -> Result<BuiltJvm, Error> {
     let mut classes = 0usize;
     let mut members: MembersByName<'_> = Default::default();
     let mut class: Option<(&str, &str)> = None;
+    let mut table = fast::Builder::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim_end();
-        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+        if line.trim().is_empty() {
             continue;
         }
-        match proguard::ProguardRecord::try_parse(line.as_bytes()) {
+        // The member table sees the records the proguard crate sees: each line as it is
+        // (a line with trailing blanks may not parse), R8 metadata comments included.
+        let record = proguard::ProguardRecord::try_parse(line.as_bytes());
+        let seen = if line.len() == raw.len() {
+            record.clone().ok()
+        } else {
+            proguard::ProguardRecord::try_parse(raw.as_bytes()).ok()
+        };
+        if let Some(r) = &seen {
+            table.record(r, raw);
+        }
+        if line.trim_start().starts_with('#') {
+            continue;
+        }
+        match record {
             Ok(proguard::ProguardRecord::Class {
                 original,
                 obfuscated,
@@ -132,6 +158,7 @@ pub fn build_index(bytes: &[u8]) -> Result<BuiltJvm, Error> {
     out.extend_from_slice(&(cache.len() as u64).to_le_bytes());
     out.extend_from_slice(&cache);
     write_alternatives(&mut out, &members)?;
+    table.finish(&mut out)?;
     Ok(BuiltJvm {
         bytes: out,
         content_id: mapping.uuid().to_string(),
@@ -253,22 +280,23 @@ fn key_of(line: &str) -> &str {
     &line[..end]
 }
 
-/// One original frame. `line` is 1-based (0: unknown).
+/// One original frame. `line` is 1-based (0: unknown). Names borrow from the index where
+/// they can (frames answered by the member table).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JvmFrame {
-    pub class: String,
-    pub method: String,
-    pub file: Option<String>,
+pub struct JvmFrame<'a> {
+    pub class: Cow<'a, str>,
+    pub method: Cow<'a, str>,
+    pub file: Option<Cow<'a, str>>,
     pub line: u32,
 }
 
 /// What one obfuscated frame maps to.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Remapped {
+pub enum Remapped<'a> {
     /// Original frames, innermost first: an inline chain, or (when `ambiguous`) the
     /// candidates of a frame without line information.
     Frames {
-        frames: Vec<JvmFrame>,
+        frames: Vec<JvmFrame<'a>>,
         ambiguous: bool,
     },
     /// An R8 outline frame: folded into the next frame (its callsite), nothing to show.
@@ -307,6 +335,8 @@ pub struct JvmIndex<B: AsRef<[u8]>> {
     cache_end: usize,
     /// Number of alternatives lines.
     alternatives: usize,
+    /// The member table (after the alternatives).
+    table: fast::Table,
 }
 
 impl<B: AsRef<[u8]>> std::fmt::Debug for JvmIndex<B> {
@@ -327,7 +357,7 @@ impl<B: AsRef<[u8]>> JvmIndex<B> {
             ));
         }
         if b.len() < MAGIC.len() + 8 || &b[..MAGIC.len()] != MAGIC {
-            return Err(bad("missing SYMXJVM2 header"));
+            return Err(bad("missing SYMXJVM3 header"));
         }
         let mut len = [0u8; 8];
         len.copy_from_slice(&b[8..16]);
@@ -345,7 +375,9 @@ impl<B: AsRef<[u8]>> JvmIndex<B> {
             .and_then(|n| table.checked_add(n))
             .filter(|&t| t <= b.len())
             .ok_or_else(|| bad("alternatives out of bounds"))?;
-        // Every line inside the text and UTF-8, checked once.
+        // Every line inside the text and UTF-8, checked once; the lines follow each other, and
+        // the member table follows them.
+        let mut text_len = 0usize;
         for i in 0..alternatives {
             let (off, len) = (
                 word(b, table + 8 * i).unwrap_or(u32::MAX) as usize,
@@ -356,11 +388,14 @@ impl<B: AsRef<[u8]>> JvmIndex<B> {
                 .and_then(|(s, e)| b.get(s..e))
                 .and_then(|l| std::str::from_utf8(l).ok())
                 .ok_or_else(|| bad("alternatives line out of bounds"))?;
+            text_len = text_len.max(off + len);
         }
+        let table = fast::Table::open(b, text + text_len)?;
         Ok(Self {
             buf,
             cache_end,
             alternatives,
+            table,
         })
     }
 
@@ -457,7 +492,88 @@ impl<B: AsRef<[u8]>> JvmIndex<B> {
         method: &str,
         line: u32,
         file: Option<&str>,
-    ) -> Remapped {
+    ) -> Remapped<'_> {
+        if let Some(answer) = self.remap_from_table(state, class, method, line) {
+            return answer;
+        }
+        self.remap_with_cache(state, class, method, line, file)
+    }
+
+    /// A frame on a line inside a member's obfuscated range, from the member table: `None`
+    /// for every frame the table does not answer exactly as the proguard crate's cache does
+    /// (see the `fast` module), which then goes to the cache.
+    fn remap_from_table(
+        &self,
+        state: &mut TraceState,
+        class: &str,
+        method: &str,
+        line: u32,
+    ) -> Option<Remapped<'_>> {
+        if line == 0 || state.carried_outline.is_some() {
+            return None;
+        }
+        let b = self.buf.as_ref();
+        let (start, count, flags) = self.table.method(b, class, method)?;
+        if flags & fast::OUTLINE != 0
+            || flags & fast::LINE_INFO == 0
+            || (state.first_after_exception && flags & fast::REWRITE != 0)
+        {
+            return None;
+        }
+        let mut frames: Vec<JvmFrame<'_>> = Vec::new();
+        // Bit i: frame i is synthesized (chains longer than 64 go to the cache).
+        let mut synthesized = 0u64;
+        for i in start..start.checked_add(count)? {
+            // Members without an obfuscated range do not answer a line (the method has
+            // ranges); the others answer the lines of their range.
+            let (from, end) = self.table.range(b, i)?;
+            if end == u32::MAX || end == 0 {
+                continue;
+            }
+            let from = if from == u32::MAX { 0 } else { from };
+            if line < from || line > end {
+                continue;
+            }
+            if frames.len() == 64 {
+                return None;
+            }
+            let m = self.table.member(b, i)?;
+            let original_start = if m.original_start == u32::MAX {
+                0
+            } else {
+                m.original_start
+            };
+            let original = if m.original_end == u32::MAX || m.original_end == original_start {
+                original_start
+            } else {
+                original_start.checked_add(line - from).unwrap_or(0)
+            };
+            if m.synthesized {
+                synthesized |= 1 << frames.len();
+            }
+            frames.push(JvmFrame {
+                class: Cow::Borrowed(m.class),
+                method: Cow::Borrowed(m.method),
+                file: m.file.map(Cow::Borrowed),
+                line: original,
+            });
+        }
+        if frames.is_empty() {
+            // Outside every range: the cache answers the class alone.
+            return None;
+        }
+        state.first_after_exception = false;
+        Some(chain_of(frames, synthesized))
+    }
+
+    fn remap_with_cache(
+        &self,
+        state: &mut TraceState,
+        class: &str,
+        method: &str,
+        line: u32,
+        file: Option<&str>,
+    ) -> Remapped<'_> {
         let Some(cache) = self.cache() else {
             return Remapped::Unknown;
         };
@@ -484,12 +600,12 @@ impl<B: AsRef<[u8]>> JvmIndex<B> {
         if remapped.iter().any(|f| !f.method_synthesized()) {
             remapped.retain(|f| !f.method_synthesized());
         }
-        let mut frames: Vec<JvmFrame> = Vec::with_capacity(remapped.len());
+        let mut frames: Vec<JvmFrame<'_>> = Vec::with_capacity(remapped.len());
         for f in remapped {
             let frame = JvmFrame {
-                class: f.class().to_owned(),
-                method: f.method().to_owned(),
-                file: f.file().map(str::to_owned),
+                class: Cow::Owned(f.class().to_owned()),
+                method: Cow::Owned(f.method().to_owned()),
+                file: f.file().map(|s| Cow::Owned(s.to_owned())),
                 line: f.line().and_then(|l| u32::try_from(l).ok()).unwrap_or(0),
             };
             // Two mapping entries can give the very same answer (overlapping ranges of one
@@ -516,8 +632,8 @@ impl<B: AsRef<[u8]>> JvmIndex<B> {
                     frames: alternatives
                         .into_iter()
                         .map(|(c, m)| JvmFrame {
-                            class: c.to_owned(),
-                            method: m.to_owned(),
+                            class: Cow::Borrowed(c),
+                            method: Cow::Borrowed(m),
                             file: (c == first_class).then(|| file.clone()).flatten(),
                             line: 0,
                         })
@@ -539,6 +655,37 @@ impl<B: AsRef<[u8]>> JvmIndex<B> {
                         .any(|g| (&g.class, &g.method) == (&f.class, &f.method))
                 }));
         Remapped::Frames { frames, ambiguous }
+    }
+}
+
+/// The answer for the frames of a frame with a line: synthesized members dropped when the
+/// chain has real frames (R8's retrace specification), equal answers kept once (overlapping
+/// ranges of one method), ambiguous when one method appears at several possible lines.
+fn chain_of(mut out: Vec<JvmFrame<'_>>, synthesized: u64) -> Remapped<'_> {
+    let all_synthesized = synthesized.count_ones() as usize == out.len();
+    let mut i = 0;
+    out.retain(|_| {
+        let keep = all_synthesized || synthesized & (1 << i) == 0;
+        i += 1;
+        keep
+    });
+    let mut j = 0;
+    while j < out.len() {
+        if out[..j].contains(&out[j]) {
+            out.remove(j);
+        } else {
+            j += 1;
+        }
+    }
+    let ambiguous = out.len() > 1
+        && out.iter().enumerate().any(|(i, f)| {
+            out[..i]
+                .iter()
+                .any(|g| (&g.class, &g.method) == (&f.class, &f.method))
+        });
+    Remapped::Frames {
+        frames: out,
+        ambiguous,
     }
 }
 

@@ -12,7 +12,7 @@ fn frames(r: Remapped) -> Vec<(String, String, u32)> {
     match r {
         Remapped::Frames { frames, .. } => frames
             .into_iter()
-            .map(|f| (f.class, f.method, f.line))
+            .map(|f| (f.class.into_owned(), f.method.into_owned(), f.line))
             .collect(),
         other => panic!("expected frames, got {other:?}"),
     }
@@ -73,7 +73,7 @@ fn frames_without_lines_list_every_candidate_as_ambiguous() {
     match idx.remap_frame(&mut TraceState::default(), "a", "a", 0, None) {
         Remapped::Frames { frames, ambiguous } => {
             assert!(ambiguous, "{frames:?}");
-            let methods: Vec<&str> = frames.iter().map(|f| f.method.as_str()).collect();
+            let methods: Vec<&str> = frames.iter().map(|f| f.method.as_ref()).collect();
             assert!(
                 methods.contains(&"add") && methods.contains(&"total"),
                 "{methods:?}"
@@ -190,7 +190,7 @@ fn frames_without_lines_list_every_method_of_the_name() {
     );
     match idx.remap_frame(&mut TraceState::default(), "a", "a", 0, None) {
         Remapped::Frames { frames, ambiguous } => {
-            let methods: Vec<&str> = frames.iter().map(|f| f.method.as_str()).collect();
+            let methods: Vec<&str> = frames.iter().map(|f| f.method.as_ref()).collect();
             assert_eq!(methods, ["add", "total", "outer"], "{frames:?}");
             assert!(ambiguous);
             assert!(
@@ -211,4 +211,160 @@ fn frames_without_lines_list_every_method_of_the_name() {
         .bytes;
     old[7] = b'1';
     assert!(matches!(JvmIndex::open(old), Err(Error::IndexVersion(_))));
+}
+
+/// Compares every frame the member table answers with the proguard crate's cache on the same
+/// index: for each member line of `mapping` with an obfuscated range, every line of the range
+/// and one beyond each end, under a plain trace and the first frame after an exception.
+/// Returns (frames compared, frames the table answered).
+fn table_agrees_with_cache(mapping: &str) -> (usize, usize) {
+    let idx = index(mapping);
+    let mut probes: Vec<(String, String, u32)> = Vec::new();
+    let mut class = None;
+    for line in mapping.lines() {
+        match proguard::ProguardRecord::try_parse(line.as_bytes()) {
+            Ok(proguard::ProguardRecord::Class { obfuscated, .. }) => class = Some(obfuscated),
+            Ok(proguard::ProguardRecord::Method {
+                obfuscated,
+                line_mapping: Some(l),
+                ..
+            }) => {
+                if let (Some(c), Some(s), Some(e)) = (class, l.startline, l.endline) {
+                    let (s, e) = (s.min(e), s.max(e));
+                    for n in s.saturating_sub(1)..=(e + 1).min(s + 300) {
+                        probes.push((c.to_owned(), obfuscated.to_owned(), n as u32));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut answered = 0;
+    for (c, m, line) in &probes {
+        for thrown in [None, Some("java.lang.NullPointerException")] {
+            let (mut a, mut b) = (TraceState::thrown(thrown), TraceState::thrown(thrown));
+            let Some(fast) = idx.remap_from_table(&mut a, c, m, *line) else {
+                continue;
+            };
+            answered += 1;
+            let reference = idx.remap_with_cache(&mut b, c, m, *line, Some("SourceFile"));
+            assert_eq!(fast, reference, "{c}.{m}:{line} (thrown {thrown:?})");
+            assert_eq!(
+                (a.first_after_exception, a.carried_outline),
+                (b.first_after_exception, b.carried_outline),
+                "{c}.{m}:{line}: trace state"
+            );
+        }
+    }
+    (probes.len() * 2, answered)
+}
+
+/// A mapping shaped like R8 output with every kind of member line the table reads: inline
+/// chains (shared ranges, members of other classes), single-line and ranged original lines,
+/// inverted ranges, overlapping ranges of one method, `0:0` and range-less members, one name
+/// for several methods, `sourceFile` metadata (Kotlin and Java), `R8$$SyntheticClass`,
+/// synthesized classes and methods, `...Kt` classes, inner classes, rewrite rules, outlines.
+fn generated_r8_mapping(classes: usize) -> String {
+    let mut m = String::from("# {\"id\":\"com.android.tools.r8.mapping\",\"version\":\"2.2\"}\n");
+    for c in 0..classes {
+        let pkg = format!("com.shop.p{}", c % 7);
+        let name = match c % 5 {
+            0 => format!("{pkg}.Cart{c}"),
+            1 => format!("{pkg}.UtilsKt{c}"),
+            2 => format!("{pkg}.Outer{c}$Inner"),
+            3 => format!("{pkg}.ComposableSingletons$Screen{c}Kt"),
+            _ => format!("{pkg}.Lambda{c}$$ExternalSyntheticLambda0"),
+        };
+        m.push_str(&format!("{name} -> a.{c}:\n"));
+        match c % 4 {
+            0 => m.push_str(&format!(
+                "# {{\"id\":\"sourceFile\",\"fileName\":\"Cart{c}.kt\"}}\n"
+            )),
+            1 => m.push_str("# {\"id\":\"sourceFile\",\"fileName\":\"R8$$SyntheticClass\"}\n"),
+            2 => m.push_str("# {\"id\":\"com.android.tools.r8.synthesized\"}\n"),
+            _ => {}
+        }
+        m.push_str(&format!("    java.lang.String field{c} -> a\n"));
+        let mut at = 1;
+        for k in 0..8 {
+            let (s, e) = (at, at + k % 3);
+            at = e + 1 + (k % 2);
+            let method = ["a", "b", "c"][k % 3];
+            match k {
+                0 => m.push_str(&format!(
+                    "    {s}:{e}:void run{k}():{}:{} -> {method}\n",
+                    10 + k,
+                    10 + k + k % 3
+                )),
+                1 => {
+                    m.push_str(&format!(
+                        "    {s}:{e}:int com.shop.Other{c}.helper(int):5:5 -> {method}\n"
+                    ));
+                    m.push_str(&format!(
+                        "    {s}:{e}:void run{k}(java.lang.String):40 -> {method}\n"
+                    ));
+                }
+                2 => {
+                    m.push_str(&format!(
+                        "    {s}:{e}:void lambda$run$0():7:7 -> {method}\n"
+                    ));
+                    m.push_str("    # {\"id\":\"com.android.tools.r8.synthesized\"}\n");
+                    m.push_str(&format!("    {s}:{e}:void run{k}():20:20 -> {method}\n"));
+                }
+                3 => m.push_str(&format!("    {e}:{s}:void run{k}():90:80 -> {method}\n")),
+                4 => {
+                    m.push_str(&format!("    {s}:{e}:void run{k}():30:31 -> {method}\n"));
+                    m.push_str(&format!("    {s}:{s}:void run{k}():30:30 -> {method}\n"));
+                }
+                5 => {
+                    m.push_str(&format!("    {s}:{e}:void run{k}():60 -> {method}\n"));
+                    m.push_str("    # {\"id\":\"com.android.tools.r8.rewriteFrame\",\"conditions\":[\"throws(Ljava/lang/NullPointerException;)\"],\"actions\":[\"removeInnerFrames(1)\"]}\n");
+                    m.push_str(&format!("    void run{k}b() -> {method}\n"));
+                }
+                6 => {
+                    m.push_str(&format!("    {s}:{e}:void run{k}() -> {method}\n"));
+                    m.push_str(&format!("    0:0:void other{k}():3:3 -> {method}\n"));
+                }
+                _ => {
+                    m.push_str(&format!("    {s}:{e}:int outline{k}():0:0 -> o{k}\n"));
+                    m.push_str("    # {\"id\":\"com.android.tools.r8.outline\"}\n");
+                    m.push_str(&format!("    {s}:{e}:void kt{k}():100:102 -> {method}\n"));
+                }
+            }
+        }
+    }
+    m
+}
+
+#[test]
+fn member_table_answers_as_the_proguard_cache_on_the_fixture() {
+    let mapping = include_str!("../../../tests/fixtures/jvm/proguard/mapping.txt");
+    let (compared, answered) = table_agrees_with_cache(mapping);
+    assert!(
+        answered > 50,
+        "{answered} of {compared} answered by the table"
+    );
+}
+
+#[test]
+fn member_table_answers_as_the_proguard_cache_on_generated_r8_mappings() {
+    let (compared, answered) = table_agrees_with_cache(&generated_r8_mapping(60));
+    // Outlines, rewrite rules under an exception and the lines probed outside every range
+    // (one beyond each end of ranges of one to three lines) go to the cache.
+    assert!(
+        answered * 3 > compared,
+        "{answered} of {compared} answered by the table"
+    );
+}
+
+#[test]
+fn member_table_answers_as_the_proguard_cache_on_the_r8_cases() {
+    for mapping in [
+        "com.shop.Cart -> a:\n    void add(int):10:12 -> a\n    1:3:void add(int):20:22 -> a\n",
+        "com.shop.Cart -> c:\n    1:1:void lambda$total$0(com.shop.Item):0:0 -> a\n    # {\"id\":\"com.android.tools.r8.synthesized\"}\n    1:1:void lambda$x$1():0:0 -> b\n    # {\"id\":\"com.android.tools.r8.synthesized\"}\n",
+        "a.b.FooKt -> x:\n# {\"id\":\"sourceFile\",\"fileName\":\"Foo.kt\"}\n    5:9:void f():1:1 -> a\n    5:9:void g():2 -> a\n",
+    ] {
+        let (compared, answered) = table_agrees_with_cache(mapping);
+        assert!(answered > 0, "{answered} of {compared} answered: {mapping}");
+    }
 }

@@ -152,10 +152,10 @@ fn remap(
                 .into_iter()
                 .enumerate()
                 .map(|(i, o)| ResolvedFrame {
-                    source: o.file.unwrap_or_default(),
+                    source: o.file.map(|f| f.into_owned()).unwrap_or_default(),
                     line: o.line,
-                    function: Some(o.method),
-                    class_name: Some(o.class),
+                    function: Some(o.method.into_owned()),
+                    class_name: Some(o.class.into_owned()),
                     inlined: !ambiguous && i + 1 < n,
                     ..ResolvedFrame::default()
                 })
