@@ -5,21 +5,8 @@
 # time for the same requests (`symx_symbolicate_seconds_sum` before and after, from /metrics).
 # Needs: make-native.sh run first, the release binaries.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-bin="${CARGO_TARGET_DIR:-$HOME/.cache/symx/target}/release"
-src="$root/bench-data/native.bin"
-[ -f "$src" ] || { echo "missing $src: run benches/data/make-native.sh" >&2; exit 1; }
-work="$(mktemp -d)"
-pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-SYMX_SERVER_GRPC_ADDR=127.0.0.1:50993 SYMX_SERVER_HTTP_ADDR=127.0.0.1:50994 \
-  "$bin/symxd" --data-dir "$work/data" > "$work/symxd.log" 2>&1 &
-pid=$!
-for _ in $(seq 50); do
-  (exec 3<>/dev/tcp/127.0.0.1/50993) 2>/dev/null && break
-  sleep 0.2
-done
+source "$(dirname "$0")/native-common.sh"
+start_symxd 50993 50994
 export SYMX_ENDPOINT=http://127.0.0.1:50993
 "$bin/symx" upload elf "$src" > /dev/null
 python3 - "$src" "$work/frames.json" <<'PY'

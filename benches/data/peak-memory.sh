@@ -9,14 +9,7 @@
 # it is, which tells the memory of indexing from the memory of receiving.
 # Needs: make-native.sh run first, llvm-objcopy-14, the release binaries.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-bin="${CARGO_TARGET_DIR:-$HOME/.cache/symx/target}/release"
-src="$root/bench-data/native.bin"
-[ -f "$src" ] || { echo "missing $src: run benches/data/make-native.sh" >&2; exit 1; }
-work="$(mktemp -d)"
-pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
+source "$(dirname "$0")/native-common.sh"
 padding="${PADDING_MB:-440}"
 if [ "$padding" -gt 0 ]; then
   head -c "${padding}M" /dev/urandom > "$work/blob"
@@ -27,13 +20,7 @@ else
   cp "$src" "$work/big.elf"
 fi
 ls -l "$work/big.elf"
-SYMX_SERVER_GRPC_ADDR=127.0.0.1:50991 SYMX_SERVER_HTTP_ADDR=127.0.0.1:50992 \
-  "$bin/symxd" --data-dir "$work/data" > "$work/symxd.log" 2>&1 &
-pid=$!
-for _ in $(seq 50); do
-  (exec 3<>/dev/tcp/127.0.0.1/50991) 2>/dev/null && break
-  sleep 0.2
-done
+start_symxd 50991 50992
 kb() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$pid/status"; }
 echo "before: VmRSS $(kb VmRSS) kB, VmHWM $(kb VmHWM) kB"
 start=$(date +%s.%N)

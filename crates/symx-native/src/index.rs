@@ -386,11 +386,6 @@ impl<B: AsRef<[u8]>> NativeIndex<B> {
         self.str_at(self.code_id).unwrap_or_default()
     }
 
-    /// The number of address ranges (for tests and size reports).
-    pub fn ranges(&self) -> usize {
-        self.layout.ranges
-    }
-
     /// The innermost location of the range holding `addr`: the summary gives the few ranges
     /// the address's bucket spans, which are searched.
     #[inline]

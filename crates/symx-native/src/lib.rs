@@ -7,7 +7,7 @@
 //! searches about four ranges), source locations linked to the location they were inlined
 //! into, functions with the names a lookup answers, and one string table. A lookup is an
 //! iterator over the chain that borrows every string from the index and allocates nothing
-//! (54 ns with a whole inline chain on the bench binary; `BENCHMARKS.md`).
+//! (`cargo bench --bench native`; figures in `BENCHMARKS.md`).
 //!
 //! Building reads the debug information through symbolic's debug session (DWARF with gimli,
 //! PDB with pdb, Mach-O and fat archives with symbolic's own readers) on one thread, and

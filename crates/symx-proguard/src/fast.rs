@@ -439,11 +439,9 @@ pub(crate) struct Member<'a> {
     pub synthesized: bool,
 }
 
+/// A little-endian u32 of the index; NONE past its end.
 fn u32_at(b: &[u8], at: usize) -> u32 {
-    match b.get(at..at + 4) {
-        Some(&[a, b, c, d]) => u32::from_le_bytes([a, b, c, d]),
-        _ => NONE,
-    }
+    crate::word(b, at).unwrap_or(NONE)
 }
 
 impl Table {
@@ -511,13 +509,7 @@ impl Table {
     }
 
     fn str_at<'a>(&self, b: &'a [u8], at: usize) -> Option<&'a str> {
-        let (off, len) = (u32_at(b, at), u32_at(b, at + 4));
-        if off == NONE {
-            return None;
-        }
-        let start = self.strings_at().checked_add(off as usize)?;
-        let end = start.checked_add(len as usize)?;
-        std::str::from_utf8(b.get(start..end)?).ok()
+        std::str::from_utf8(self.bytes_at(b, at)?).ok()
     }
 
     /// The methods of an obfuscated class: (start, count) in the methods table.

@@ -95,12 +95,14 @@ pub fn build_index(bytes: &[u8]) -> Result<BuiltJvm, Error> {
         // The member table sees the records the proguard crate sees: each line as it is
         // (a line with trailing blanks may not parse), R8 metadata comments included.
         let record = proguard::ProguardRecord::try_parse(line.as_bytes());
+        let reparsed;
         let seen = if line.len() == raw.len() {
-            record.clone().ok()
+            record.as_ref().ok()
         } else {
-            proguard::ProguardRecord::try_parse(raw.as_bytes()).ok()
+            reparsed = proguard::ProguardRecord::try_parse(raw.as_bytes()).ok();
+            reparsed.as_ref()
         };
-        if let Some(r) = &seen {
+        if let Some(r) = seen {
             table.record(r, raw);
         }
         if line.trim_start().starts_with('#') {
