@@ -60,7 +60,7 @@ fn older(name: &str, mut index: Vec<u8>) -> Vec<u8> {
     match &index[..8] {
         b"SYMXJSIX" => index[8..12].copy_from_slice(&2u32.to_le_bytes()),
         b"SYMXNAT5" => index[..8].copy_from_slice(b"SYMXNAT4"),
-        b"SYMXJVM3" => index[..8].copy_from_slice(b"SYMXJVM2"),
+        b"SYMXJVM4" => index[..8].copy_from_slice(b"SYMXJVM3"),
         b"SYMXI2C2" => index[..8].copy_from_slice(b"SYMXI2C1"),
         other => panic!("{name}: unknown index format {other:?}"),
     }

@@ -68,6 +68,24 @@ pub use index::{Frames, NativeFrame, NativeIndex};
 /// Functions per hand-over from the reading thread to the converting one.
 const BATCH: usize = 1024;
 
+/// Line records of a function and its inlinees, recursively.
+fn line_records(function: &symbolic::debuginfo::Function<'_>) -> usize {
+    function
+        .inlinees
+        .iter()
+        .fold(function.lines.len().saturating_add(1), |n, i| {
+            n.saturating_add(line_records(i))
+        })
+}
+
+/// The most line records (of functions and their inlinees) a file's debug information may
+/// describe per byte of the file, and at least. A real file has well under one row per byte
+/// of its line programs, repeated once per level of inlining; malformed debug information can
+/// make every function claim every row (ranges and line programs shared by offset), which
+/// grows as the square of its size: it is refused before it takes the memory.
+const LINE_RECORDS_PER_BYTE: usize = 32;
+const MIN_LINE_RECORDS: usize = 1 << 20;
+
 /// Errors of this crate. Messages name the format and what is wrong with it.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum Error {
@@ -360,10 +378,23 @@ fn build_object(object: &Object<'_>) -> Result<BuiltNative, Error> {
             }
             (converter, covered)
         });
+        let budget = object
+            .data()
+            .len()
+            .saturating_mul(LINE_RECORDS_PER_BYTE)
+            .max(MIN_LINE_RECORDS);
+        let mut records = 0usize;
         let mut read = || -> Result<(), Error> {
             let mut batch: Batch<'_> = (Vec::with_capacity(BATCH), Vec::new());
             for function in session.functions() {
                 let mut function = function.map_err(|e| Error::InvalidObject(e.to_string()))?;
+                records = records.saturating_add(line_records(&function));
+                if records > budget {
+                    return Err(Error::InvalidObject(format!(
+                        "the debug information describes more than {budget} line records for a file of {} bytes (functions sharing ranges or line programs): malformed",
+                        object.data().len()
+                    )));
+                }
                 if !first_rows.is_empty() {
                     first_row_at_its_address(&mut function, &first_rows);
                 }

@@ -1,14 +1,13 @@
-//! The member table of our own: the frames that name a line inside a member's obfuscated range
-//! (what an R8 or ProGuard release trace mostly holds) are answered from it, read in place,
-//! with names, lines and files resolved at build; every other frame (no line, outlines,
-//! rewrite rules for the exception being thrown, methods without line ranges, names the table
-//! does not hold) goes to the proguard crate's cache, as before.
+//! The member table: every obfuscated class, its methods and their members, with names,
+//! lines and files resolved at build and R8 metadata attached, read in place.
 //!
 //! ```text
-//! header   classes u32 | slots u32 (a power of two) | methods u32 | members u32 | strings u32
+//! header   classes u32 | slots u32 (a power of two) | methods u32 | members u32 |
+//!          extras u32 | pairs u32 | rules u32 | strings u32
 //! slots    slots x u32          open addressing on FNV-1a of the obfuscated class name;
 //!                               a class index, or NONE
-//! classes  classes x (obfuscated str, methods start u32, methods count u32)
+//! classes  classes x (obfuscated str, methods start u32, methods count u32, original str,
+//!                     source file str)
 //! methods  methods x (obfuscated name str, members start u32, members count u32, flags u32)
 //!                               a class's methods sorted by name
 //! ```
@@ -21,37 +20,42 @@
 //!
 //! ```text
 //! members  members x (start u32, end u32, original start u32, original end u32,
-//!                     class str, method str, file str, synthesized u32)
-//!                               a method's members in mapping order
+//!                     class str, method str, file str, synthesized u32, extra u32)
+//!                               a method's members in mapping order; extra: NONE or an
+//!                               index into extras
+//! extras   extras x (pairs start u32, pairs count u32, rules start u32, rules count u32)
+//! pairs    pairs x (outline line u32, callsite line u32)     R8 `outlineCallsite` positions
+//! rules    rules x (thrown descriptor str, frames removed u32)      R8 `rewriteFrame` rules
 //! strings  UTF-8
 //! str:     offset u32, length u32 into strings (offset NONE: absent)
 //! ```
 //!
-//! What a member answers follows the proguard crate's cache (which follows R8's retrace
-//! specification), decided once at build: the class is the member's own original class when
-//! R8 names one (`a.b.C.method` in the mapping), else the obfuscated class's original; the file
-//! is the `sourceFile` R8 recorded for that class (`R8$$SyntheticClass`: the outer class's
-//! simple name), else made from the class name (`Foo.kt` for a `FooKt` class or segment, else
-//! the extension of the obfuscated class's own `sourceFile`, else `.java`); the line is the
+//! What a member answers is decided once at build, as R8's retrace specification (and the
+//! proguard crate) has it: the class is the member's own original class when R8 names one
+//! (`a.b.C.method` in the mapping), else the obfuscated class's original; the file is the
+//! `sourceFile` R8 recorded for that class (`R8$$SyntheticClass`: the outer class's simple
+//! name), else made from the class name (`Foo.kt` for a `FooKt` class or segment, else the
+//! extension of the obfuscated class's own `sourceFile`, else `.java`); the line is the
 //! original start plus the offset into the obfuscated range, or the original start when the
 //! original range is one line or absent; `synthesized` comes from R8's metadata for the method
-//! or its class. `tests.rs` checks every answer of this table against the crate's cache, line
-//! by line, on the fixtures and on generated mappings.
+//! or its class. A rewrite rule is kept reduced to what retracing uses: the exception it
+//! names and the frames its actions remove (rules that can never match are dropped).
 
 use crate::Error;
 use std::collections::{BTreeMap, HashMap};
 
 const NONE: u32 = u32::MAX;
-const HEADER_LEN: usize = 20;
+const HEADER_LEN: usize = 32;
 const STR_LEN: usize = 8;
-const CLASS_LEN: usize = STR_LEN + 8;
+const CLASS_LEN: usize = 3 * STR_LEN + 8;
 const METHOD_LEN: usize = STR_LEN + 12;
-const MEMBER_LEN: usize = 16 + 3 * STR_LEN + 4;
+const MEMBER_LEN: usize = 16 + 3 * STR_LEN + 8;
+const EXTRA_LEN: usize = 16;
+const PAIR_LEN: usize = 8;
+const RULE_LEN: usize = STR_LEN + 4;
 
-/// Method flags: its first member is an R8 outline; some member has a `rewriteFrame` rule;
-/// some member has an obfuscated line range.
+/// Method flags: its first member is an R8 outline; some member has an obfuscated line range.
 pub(crate) const OUTLINE: u32 = 1;
-pub(crate) const REWRITE: u32 = 2;
 pub(crate) const LINE_INFO: u32 = 4;
 
 type Str = (u32, u32);
@@ -80,8 +84,26 @@ struct RawMember<'t> {
     other_class: Option<&'t str>,
     name: &'t str,
     arguments: &'t str,
-    rewrite: bool,
+    /// R8 `outlineCallsite` positions: (outline line, callsite line).
+    positions: Vec<(u32, u32)>,
+    /// R8 `rewriteFrame` rules that can apply: (thrown descriptor, inner frames removed).
+    rules: Vec<(String, u32)>,
 }
+
+impl<'t> RawMember<'t> {
+    /// The method's key for R8 metadata: the receiver (the class named in the member line,
+    /// else the section's class: one class either way), name and arguments.
+    fn method_key(&self) -> MethodKey<'t> {
+        (
+            self.other_class.unwrap_or(self.section_class),
+            self.name,
+            self.arguments,
+        )
+    }
+}
+
+/// (receiver, original name, arguments).
+type MethodKey<'t> = (&'t str, &'t str, &'t str);
 
 #[derive(Clone, Debug, Default)]
 struct ClassInfo {
@@ -95,7 +117,9 @@ enum Header {
     SourceFile(String),
     Synthesized,
     Outline,
-    RewriteFrame,
+    OutlineCallsite(Vec<(u32, u32)>),
+    /// A rule that can match a thrown exception, or `None` for one that never does.
+    RewriteFrame(Option<(String, u32)>),
     Other,
 }
 
@@ -111,9 +135,79 @@ fn header_of(line: &str) -> Header {
         },
         Some("com.android.tools.r8.synthesized") => Header::Synthesized,
         Some("com.android.tools.r8.outline") => Header::Outline,
-        Some("com.android.tools.r8.rewriteFrame") => Header::RewriteFrame,
+        Some("com.android.tools.r8.outlineCallsite") => {
+            let positions = v
+                .get("positions")
+                .and_then(|p| p.as_object())
+                .map(|p| {
+                    p.iter()
+                        .filter_map(|(k, v)| {
+                            let outline = u32::try_from(k.parse::<u64>().ok()?).ok()?;
+                            let callsite = u32::try_from(v.as_u64()?).ok()?;
+                            Some((outline, callsite))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            Header::OutlineCallsite(positions)
+        }
+        Some("com.android.tools.r8.rewriteFrame") => {
+            let list = |key: &str| -> Vec<&str> {
+                v.get(key)
+                    .and_then(|a| a.as_array())
+                    .map(|a| a.iter().filter_map(|s| s.as_str()).collect())
+                    .unwrap_or_default()
+            };
+            Header::RewriteFrame(rewrite_rule(&list("conditions"), &list("actions")))
+        }
         _ => Header::Other,
     }
+}
+
+/// An R8 `rewriteFrame` rule reduced to what retracing uses: the rule applies when every
+/// condition holds, and the only condition R8 defines is `throws(<descriptor>)`, the only
+/// action `removeInnerFrames(<n>)`. A rule with a malformed condition or action is void (as
+/// R8's retrace drops it); one with an unknown condition, two different exceptions, or no
+/// frames to remove never changes a trace (`None`). Returns the descriptor and the frames
+/// removed.
+fn rewrite_rule(conditions: &[&str], actions: &[&str]) -> Option<(String, u32)> {
+    if conditions.is_empty() || actions.is_empty() {
+        return None;
+    }
+    let mut thrown: Option<&str> = None;
+    let mut holds = true;
+    for c in conditions {
+        let c = c.trim();
+        if c.is_empty() {
+            return None;
+        }
+        match c.strip_prefix("throws(") {
+            Some(rest) => {
+                let d = rest.strip_suffix(')')?;
+                if d.is_empty() {
+                    return None;
+                }
+                if thrown.is_some_and(|t| t != d) {
+                    holds = false;
+                }
+                thrown = Some(d);
+            }
+            None => holds = false,
+        }
+    }
+    let mut removed = 0u32;
+    for a in actions {
+        let a = a.trim();
+        if a.is_empty() {
+            return None;
+        }
+        if let Some(rest) = a.strip_prefix("removeInnerFrames(") {
+            let n: u64 = rest.strip_suffix(')')?.parse().ok()?;
+            removed = removed.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+        }
+    }
+    let thrown = thrown.filter(|_| holds && removed > 0)?;
+    Some((thrown.to_owned(), removed))
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -136,8 +230,8 @@ pub(crate) struct Builder<'t> {
     class_names: BTreeMap<&'t str, &'t str>,
     /// Original class -> its metadata (the last section wins).
     class_infos: HashMap<&'t str, ClassInfo>,
-    /// (receiver class, original name, arguments) -> metadata, over the whole mapping.
-    method_infos: HashMap<(&'t str, &'t str, &'t str), MethodInfo>,
+    /// Method -> metadata, over the whole mapping.
+    method_infos: HashMap<MethodKey<'t>, MethodInfo>,
     /// (obfuscated class, obfuscated method) -> member lines in mapping order.
     members: BTreeMap<(&'t str, &'t str), Vec<RawMember<'t>>>,
     current: Option<(&'t str, &'t str)>,
@@ -226,7 +320,8 @@ impl<'t> Builder<'t> {
                     other_class: *original_class,
                     name: original,
                     arguments,
-                    rewrite: false,
+                    positions: Vec::new(),
+                    rules: Vec::new(),
                 });
                 self.last_key = Some(key);
                 self.attach = Attach::Member(list.len() - 1);
@@ -241,11 +336,7 @@ impl<'t> Builder<'t> {
                     let Some(member) = self.members.get_mut(&key).and_then(|l| l.get_mut(i)) else {
                         return;
                     };
-                    let info_key = (
-                        member.other_class.unwrap_or(member.section_class),
-                        member.name,
-                        member.arguments,
-                    );
+                    let info_key = member.method_key();
                     match header {
                         Header::Synthesized => {
                             self.method_infos.entry(info_key).or_default().synthesized = true
@@ -253,8 +344,12 @@ impl<'t> Builder<'t> {
                         Header::Outline => {
                             self.method_infos.entry(info_key).or_default().outline = true
                         }
-                        Header::RewriteFrame => member.rewrite = true,
-                        Header::SourceFile(_) | Header::Other => {}
+                        Header::RewriteFrame(Some(rule)) => member.rules.push(rule),
+                        // A later `outlineCallsite` of the same member replaces the earlier.
+                        Header::OutlineCallsite(positions) if !positions.is_empty() => {
+                            member.positions = positions
+                        }
+                        _ => {}
                     }
                 }
                 _ => {}
@@ -287,14 +382,25 @@ impl<'t> Builder<'t> {
             add(class)?;
             add(method)?;
         }
-        let mut classes: Vec<(Str, u32, u32, &str)> = Vec::with_capacity(self.class_names.len());
-        let mut methods: Vec<(Str, u32, u32, u32)> = Vec::new();
+        let count = |n: usize| u32::try_from(n).map_err(|_| too_big());
+        let mut classes: Vec<u8> = Vec::with_capacity(CLASS_LEN * self.class_names.len());
+        let mut class_keys: Vec<&str> = Vec::with_capacity(self.class_names.len());
+        let mut methods: Vec<u8> = Vec::new();
+        let mut method_count = 0usize;
         let mut members: Vec<u8> = Vec::new();
-        let mut member_count = 0u32;
+        let mut member_count = 0usize;
+        let mut extras: Vec<u8> = Vec::new();
+        let mut pairs: Vec<u8> = Vec::new();
+        let mut rules: Vec<u8> = Vec::new();
+        let (mut extra_count, mut pair_count, mut rule_count) = (0usize, 0usize, 0usize);
+        let put = |out: &mut Vec<u8>, words: &[u32]| {
+            for w in words {
+                out.extend_from_slice(&w.to_le_bytes());
+            }
+        };
         let mut by_class = self.members.iter().peekable();
         for (&obfuscated, &original) in &self.class_names {
-            // Members of other classes sort before this one: skip them (none exist: members
-            // only come under a class line).
+            // Members only come under a class line, so none sort before their class.
             while by_class.peek().is_some_and(|((c, _), _)| *c < obfuscated) {
                 by_class.next();
             }
@@ -302,20 +408,17 @@ impl<'t> Builder<'t> {
                 .class_infos
                 .get(original)
                 .and_then(|i| i.source_file.as_deref());
-            let methods_start = methods.len() as u32;
+            let methods_start = count(method_count)?;
             while let Some(((_, method), list)) = by_class.next_if(|((c, _), _)| *c == obfuscated) {
-                let members_start = member_count;
+                let members_start = count(member_count)?;
                 let mut flags = 0;
                 for (i, m) in list.iter().enumerate() {
                     let receiver = m.other_class.unwrap_or(m.section_class);
-                    let info = self.method_infos.get(&(receiver, m.name, m.arguments));
+                    let info = self.method_infos.get(&m.method_key());
                     let class_info = self.class_infos.get(receiver);
                     let source_file = class_info.and_then(|c| c.source_file.as_deref());
                     if i == 0 && info.is_some_and(|i| i.outline) {
                         flags |= OUTLINE;
-                    }
-                    if m.rewrite {
-                        flags |= REWRITE;
                     }
                     if m.end != NONE && m.end > 0 {
                         flags |= LINE_INFO;
@@ -328,9 +431,35 @@ impl<'t> Builder<'t> {
                     };
                     let synthesized = info.is_some_and(|i| i.synthesized)
                         || class_info.is_some_and(|c| c.synthesized);
-                    for v in [m.start, m.end, m.original_start, m.original_end] {
-                        members.extend_from_slice(&v.to_le_bytes());
-                    }
+                    let extra = if m.positions.is_empty() && m.rules.is_empty() {
+                        NONE
+                    } else {
+                        let e = count(extra_count)?;
+                        put(
+                            &mut extras,
+                            &[
+                                count(pair_count)?,
+                                count(m.positions.len())?,
+                                count(rule_count)?,
+                                count(m.rules.len())?,
+                            ],
+                        );
+                        for &(outline, callsite) in &m.positions {
+                            put(&mut pairs, &[outline, callsite]);
+                        }
+                        for (thrown, removed) in &m.rules {
+                            let d = add(thrown)?;
+                            put(&mut rules, &[d.0, d.1, *removed]);
+                        }
+                        extra_count += 1;
+                        pair_count += m.positions.len();
+                        rule_count += m.rules.len();
+                        e
+                    };
+                    put(
+                        &mut members,
+                        &[m.start, m.end, m.original_start, m.original_end],
+                    );
                     for s in [
                         add(class)?,
                         add(m.name)?,
@@ -339,57 +468,64 @@ impl<'t> Builder<'t> {
                             None => NO_STR,
                         },
                     ] {
-                        members.extend_from_slice(&s.0.to_le_bytes());
-                        members.extend_from_slice(&s.1.to_le_bytes());
+                        put(&mut members, &[s.0, s.1]);
                     }
-                    members.extend_from_slice(&u32::from(synthesized).to_le_bytes());
-                    member_count = member_count
-                        .checked_add(1)
-                        .ok_or_else(|| Error::InvalidMapping("too many members".into()))?;
+                    put(&mut members, &[u32::from(synthesized), extra]);
+                    member_count += 1;
                 }
-                methods.push((add(method)?, members_start, list.len() as u32, flags));
+                let name = add(method)?;
+                put(
+                    &mut methods,
+                    &[name.0, name.1, members_start, count(list.len())?, flags],
+                );
+                method_count += 1;
             }
-            classes.push((
-                add(obfuscated)?,
-                methods_start,
-                methods.len() as u32 - methods_start,
-                obfuscated,
-            ));
+            let name = add(obfuscated)?;
+            let original_name = add(original)?;
+            let file = match outer_file {
+                Some(f) => add(f)?,
+                None => NO_STR,
+            };
+            put(
+                &mut classes,
+                &[
+                    name.0,
+                    name.1,
+                    methods_start,
+                    count(method_count)? - methods_start,
+                    original_name.0,
+                    original_name.1,
+                    file.0,
+                    file.1,
+                ],
+            );
+            class_keys.push(obfuscated);
         }
-        let slots = (classes.len() * 2).max(1).next_power_of_two();
+        let slots = (class_keys.len() * 2).max(1).next_power_of_two();
         let mut table = vec![NONE; slots];
-        for (i, c) in classes.iter().enumerate() {
-            let mut s = hash(c.3.as_bytes()) as usize & (slots - 1);
+        for (i, c) in class_keys.iter().enumerate() {
+            let mut s = hash(c.as_bytes()) as usize & (slots - 1);
             while table[s] != NONE {
                 s = (s + 1) & (slots - 1);
             }
-            table[s] = i as u32;
+            table[s] = count(i)?;
         }
-        let count = |n: usize| u32::try_from(n).map_err(|_| too_big());
         for n in [
-            classes.len(),
+            class_keys.len(),
             slots,
-            methods.len(),
-            member_count as usize,
+            method_count,
+            member_count,
+            extra_count,
+            pair_count,
+            rule_count,
             strings.len(),
         ] {
             out.extend_from_slice(&count(n)?.to_le_bytes());
         }
-        for s in table {
-            out.extend_from_slice(&s.to_le_bytes());
+        put(out, &table);
+        for section in [classes, methods, members, extras, pairs, rules, strings] {
+            out.extend_from_slice(&section);
         }
-        for (name, start, len, _) in &classes {
-            for v in [name.0, name.1, *start, *len] {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-        }
-        for (name, start, len, flags) in &methods {
-            for v in [name.0, name.1, *start, *len, *flags] {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-        }
-        out.extend_from_slice(&members);
-        out.extend_from_slice(&strings);
         Ok(())
     }
 }
@@ -402,7 +538,7 @@ fn outer_class_name(class: &str) -> Option<&str> {
 /// A source file name made from a class name: `Foo.kt` when the simple name or one of its `$`
 /// segments ends in `Kt`, else the simple name with the extension of `reference` (the
 /// obfuscated class's own `sourceFile`), else with `.java`.
-fn synthesized_file(class: &str, reference: Option<&str>) -> String {
+pub(crate) fn synthesized_file(class: &str, reference: Option<&str>) -> String {
     let simple = class.rsplit('.').next().unwrap_or(class);
     let base = simple.split('$').next().unwrap_or(simple);
     if let Some(kotlin) = simple
@@ -425,7 +561,20 @@ pub(crate) struct Table {
     slots: usize,
     methods: usize,
     members: usize,
+    extras: usize,
+    pairs: usize,
+    rules: usize,
     strings_len: usize,
+}
+
+/// An obfuscated class as a lookup reads it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Class<'a> {
+    methods_start: usize,
+    methods_count: usize,
+    pub original: &'a str,
+    /// The `sourceFile` R8 recorded for the class.
+    pub source_file: Option<&'a str>,
 }
 
 /// One member as a lookup reads it.
@@ -457,15 +606,24 @@ impl Table {
     fn members_at(&self) -> usize {
         self.methods_at() + METHOD_LEN * self.methods
     }
-    fn strings_at(&self) -> usize {
+    fn extras_at(&self) -> usize {
         self.members_at() + MEMBER_LEN * self.members
+    }
+    fn pairs_at(&self) -> usize {
+        self.extras_at() + EXTRA_LEN * self.extras
+    }
+    fn rules_at(&self) -> usize {
+        self.pairs_at() + PAIR_LEN * self.pairs
+    }
+    fn strings_at(&self) -> usize {
+        self.rules_at() + RULE_LEN * self.rules
     }
 
     /// Checks the table that starts at `at` and ends the buffer.
     pub(crate) fn open(b: &[u8], at: usize) -> Result<Self, Error> {
         let bad = |m: &str| Error::BadIndex(m.to_owned());
         let n = |i: usize| u32_at(b, at + 4 * i) as usize;
-        if at + HEADER_LEN > b.len() {
+        if at.checked_add(HEADER_LEN).is_none_or(|e| e > b.len()) {
             return Err(bad("truncated member table"));
         }
         let t = Self {
@@ -474,7 +632,10 @@ impl Table {
             slots: n(1),
             methods: n(2),
             members: n(3),
-            strings_len: n(4),
+            extras: n(4),
+            pairs: n(5),
+            rules: n(6),
+            strings_len: n(7),
         };
         if !t.slots.is_power_of_two() || t.classes > t.slots {
             return Err(bad("member table slots"));
@@ -484,6 +645,9 @@ impl Table {
             (t.classes, CLASS_LEN),
             (t.methods, METHOD_LEN),
             (t.members, MEMBER_LEN),
+            (t.extras, EXTRA_LEN),
+            (t.pairs, PAIR_LEN),
+            (t.rules, RULE_LEN),
             (t.strings_len, 1),
         ]
         .iter()
@@ -512,8 +676,8 @@ impl Table {
         std::str::from_utf8(self.bytes_at(b, at)?).ok()
     }
 
-    /// The methods of an obfuscated class: (start, count) in the methods table.
-    fn class(&self, b: &[u8], name: &str) -> Option<(usize, usize)> {
+    /// An obfuscated class.
+    pub(crate) fn class<'a>(&self, b: &'a [u8], name: &str) -> Option<Class<'a>> {
         let mask = self.slots - 1;
         let mut s = hash(name.as_bytes()) as usize & mask;
         for _ in 0..self.slots {
@@ -523,22 +687,30 @@ impl Table {
             }
             let c = self.classes_at() + CLASS_LEN * i as usize;
             if self.bytes_at(b, c) == Some(name.as_bytes()) {
-                return Some((u32_at(b, c + 8) as usize, u32_at(b, c + 12) as usize));
+                return Some(Class {
+                    methods_start: u32_at(b, c + 8) as usize,
+                    methods_count: u32_at(b, c + 12) as usize,
+                    original: self.str_at(b, c + 16)?,
+                    source_file: self.str_at(b, c + 24),
+                });
             }
             s = (s + 1) & mask;
         }
         None
     }
 
-    /// The members of `class.method`: (members start, count, flags).
+    /// The members of a method of `class`: (members start, count, flags).
     pub(crate) fn method(
         &self,
         b: &[u8],
-        class: &str,
+        class: &Class<'_>,
         method: &str,
     ) -> Option<(usize, usize, u32)> {
-        let (start, count) = self.class(b, class)?;
-        let (mut lo, mut hi) = (start, start.checked_add(count)?.min(self.methods));
+        let start = class.methods_start;
+        let (mut lo, mut hi) = (
+            start,
+            start.checked_add(class.methods_count)?.min(self.methods),
+        );
         while lo < hi {
             let mid = (lo + hi) / 2;
             let m = self.methods_at() + METHOD_LEN * mid;
@@ -577,7 +749,41 @@ impl Table {
             class: self.str_at(b, m + 16)?,
             method: self.str_at(b, m + 24)?,
             file: self.str_at(b, m + 32),
-            synthesized: u32_at(b, m + 40) != 0,
+            synthesized: u32_at(b, m + 40) & 1 != 0,
         })
+    }
+
+    /// Member `i`'s extra entry: (pairs start, pairs count, rules start, rules count).
+    fn extra(&self, b: &[u8], i: usize) -> Option<[usize; 4]> {
+        if i >= self.members {
+            return None;
+        }
+        let e = u32_at(b, self.members_at() + MEMBER_LEN * i + 44) as usize;
+        if e >= self.extras {
+            return None;
+        }
+        let at = self.extras_at() + EXTRA_LEN * e;
+        Some([0, 4, 8, 12].map(|o| u32_at(b, at + o) as usize))
+    }
+
+    /// The callsite line R8 recorded on member `i` for line `outline` of the outline it calls.
+    pub(crate) fn outline_callsite(&self, b: &[u8], i: usize, outline: u32) -> Option<u32> {
+        let [start, count, ..] = self.extra(b, i)?;
+        (start..start.saturating_add(count).min(self.pairs))
+            .map(|p| self.pairs_at() + PAIR_LEN * p)
+            .find(|&at| u32_at(b, at) == outline)
+            .map(|at| u32_at(b, at + 4))
+    }
+
+    /// The inner frames member `i`'s rewrite rules remove when `thrown` (a descriptor,
+    /// `Lcom/a/B;`) is being thrown.
+    pub(crate) fn removed_frames(&self, b: &[u8], i: usize, thrown: &str) -> u32 {
+        let Some([_, _, start, count]) = self.extra(b, i) else {
+            return 0;
+        };
+        (start..start.saturating_add(count).min(self.rules))
+            .map(|r| self.rules_at() + RULE_LEN * r)
+            .filter(|&at| self.bytes_at(b, at) == Some(thrown.as_bytes()))
+            .fold(0u32, |n, at| n.saturating_add(u32_at(b, at + 8)))
     }
 }

@@ -1,45 +1,42 @@
 //! ProGuard and R8 mapping files: the mapping's bytes in, a persisted index out, and remapping
 //! of frames, classes and throwables on that index in place.
 //!
-//! The index (`SYMXJVM3`) holds a member table of our own (the `fast` module: a hash of
-//! obfuscated classes, their methods, and every member with its original class, method, file
-//! and lines resolved at build, read in place), which answers frames on a line inside a
-//! member's obfuscated range (what release traces mostly hold) without allocating names; the
-//! `proguard` crate's `ProguardCache` (classes and members sorted for binary search, read in
-//! place) answers every other frame (no line, R8 outlines, rewrite rules for the exception
-//! being thrown, lines outside every range); and a table of the alternatives of frames
+//! The index (`SYMXJVM4`) is our own, read in place: a member table (the `fast` module: a
+//! hash of obfuscated classes, their methods sorted by name, and every member with its
+//! original class, method, file and lines resolved at build, its R8 outline callsite positions
+//! and rewrite rules), which answers every frame, and a table of the alternatives of frames
 //! without a line:
 //!
 //! ```text
-//! magic "SYMXJVM3" | cache length u64 | ProguardCache | alternatives | member table
+//! magic "SYMXJVM4" | alternatives | member table
 //! alternatives: count u32 | count x (offset u32, length u32) | UTF-8 lines, sorted:
 //!               `<obfuscated class>\t<obfuscated method>\t<class>\t<method>`
 //! ```
 //!
-//! The member table answers exactly as the cache would (unit tests compare the two on every
-//! line of every range of the fixtures and of generated R8 mappings).
-//!
 //! The alternatives: a frame without a line (`Unknown Source`) whose obfuscated name several
 //! methods share (ProGuard gives overloads and unrelated methods one name; each has its own
-//! line range) is any of them, and ProGuard's retrace lists them all. The proguard crate
-//! answers the first only, so the table keeps, for every obfuscated name with members in more
-//! than one line range, the outermost method of each range (members sharing a range are one
-//! R8 inline chain, one candidate).
+//! line range) is any of them, and ProGuard's retrace lists them all, so the table keeps, for
+//! every obfuscated name with members in more than one line range, the outermost method of
+//! each range (members sharing a range are one R8 inline chain, one candidate).
 //!
-//! R8 metadata is honoured as the proguard crate implements the R8 retrace specification:
+//! R8 metadata follows the R8 retrace specification as ProGuard's retrace and the proguard
+//! crate (what symx answered with before the index was its own) apply it:
 //! `com.android.tools.r8.synthesized` members are dropped from inline chains, outline frames
 //! are folded into their callsite (`outline` / `outlineCallsite`), `rewriteFrame` rules remove
-//! frames after a matching exception, and residual signatures are used for methods.
+//! inner frames for a matching exception, `sourceFile` names files. The unit tests compare every
+//! answer with the proguard crate's `ProguardCache` on the fixtures, on R8 rule cases and on
+//! generated mappings (proptest), frame by frame, with and without exceptions and outlines.
+//! The proguard crate's parser reads the mapping's lines.
 //!
 //! This crate does no IO and knows nothing of storage or transports.
 
-use proguard::{ProguardCache, ProguardMapping, StackFrame};
+use proguard::ProguardMapping;
 use std::borrow::Cow;
 use symx_types::{ErrorCode, HasErrorCode};
 
 mod fast;
 
-const MAGIC: &[u8; 8] = b"SYMXJVM3";
+const MAGIC: &[u8; 8] = b"SYMXJVM4";
 
 /// Errors of this crate. Messages name the format, the line and what is wrong.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -152,13 +149,8 @@ pub fn build_index(bytes: &[u8]) -> Result<BuiltJvm, Error> {
         ));
     }
     let mapping = ProguardMapping::new(bytes);
-    let mut cache = Vec::with_capacity(bytes.len());
-    ProguardCache::write(&mapping, &mut cache)
-        .map_err(|e| Error::InvalidMapping(format!("cannot index the mapping: {e}")))?;
-    let mut out = Vec::with_capacity(MAGIC.len() + 8 + cache.len());
+    let mut out = Vec::with_capacity(bytes.len() / 2);
     out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(cache.len() as u64).to_le_bytes());
-    out.extend_from_slice(&cache);
     write_alternatives(&mut out, &members)?;
     table.finish(&mut out)?;
     Ok(BuiltJvm {
@@ -284,7 +276,7 @@ fn key_of(line: &str) -> &str {
 
 /// One original frame. `line` is 1-based (0: unknown). Names borrow from the index where
 /// they can (frames answered by the member table).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct JvmFrame<'a> {
     pub class: Cow<'a, str>,
     pub method: Cow<'a, str>,
@@ -315,7 +307,7 @@ pub enum Remapped<'a> {
 pub struct TraceState {
     exception_descriptor: Option<String>,
     first_after_exception: bool,
-    carried_outline: Option<usize>,
+    carried_outline: Option<u32>,
 }
 
 impl TraceState {
@@ -333,8 +325,6 @@ impl TraceState {
 #[derive(Clone)]
 pub struct JvmIndex<B: AsRef<[u8]>> {
     buf: B,
-    /// Where the ProguardCache ends and the alternatives table begins.
-    cache_end: usize,
     /// Number of alternatives lines.
     alternatives: usize,
     /// The member table (after the alternatives).
@@ -349,6 +339,14 @@ impl<B: AsRef<[u8]>> std::fmt::Debug for JvmIndex<B> {
     }
 }
 
+/// Where the alternatives table starts.
+const ALTERNATIVES_AT: usize = MAGIC.len();
+
+/// The longest original line range a member without an obfuscated range is listed by, one
+/// frame per line (R8 writes such members for methods it could not give a range; a longer
+/// range is answered by its first line).
+const MAX_SPAN_LINES: u32 = 1_000;
+
 impl<B: AsRef<[u8]>> JvmIndex<B> {
     pub fn open(buf: B) -> Result<Self, Error> {
         let b = buf.as_ref();
@@ -358,20 +356,12 @@ impl<B: AsRef<[u8]>> JvmIndex<B> {
                 String::from_utf8_lossy(&b[..8]).into_owned(),
             ));
         }
-        if b.len() < MAGIC.len() + 8 || &b[..MAGIC.len()] != MAGIC {
-            return Err(bad("missing SYMXJVM3 header"));
+        if b.len() < MAGIC.len() + 4 || &b[..MAGIC.len()] != MAGIC {
+            return Err(bad("missing SYMXJVM4 header"));
         }
-        let mut len = [0u8; 8];
-        len.copy_from_slice(&b[8..16]);
-        let cache_end = usize::try_from(u64::from_le_bytes(len))
-            .ok()
-            .and_then(|l| l.checked_add(16))
-            .filter(|&e| e.checked_add(4).is_some_and(|t| t <= b.len()))
-            .ok_or_else(|| bad("cache length out of bounds"))?;
-        ProguardCache::parse(&b[16..cache_end]).map_err(|e| Error::BadIndex(e.to_string()))?;
         let alternatives =
-            word(b, cache_end).ok_or_else(|| bad("truncated alternatives"))? as usize;
-        let table = cache_end + 4;
+            word(b, ALTERNATIVES_AT).ok_or_else(|| bad("truncated alternatives"))? as usize;
+        let table = ALTERNATIVES_AT + 4;
         let text = alternatives
             .checked_mul(8)
             .and_then(|n| table.checked_add(n))
@@ -395,7 +385,6 @@ impl<B: AsRef<[u8]>> JvmIndex<B> {
         let table = fast::Table::open(b, text + text_len)?;
         Ok(Self {
             buf,
-            cache_end,
             alternatives,
             table,
         })
@@ -404,7 +393,7 @@ impl<B: AsRef<[u8]>> JvmIndex<B> {
     /// Alternatives line `i` (checked at open).
     fn alternative(&self, i: usize) -> &str {
         let b = self.buf.as_ref();
-        let table = self.cache_end + 4;
+        let table = ALTERNATIVES_AT + 4;
         let text = table + 8 * self.alternatives;
         let off = word(b, table + 8 * i).unwrap_or(0) as usize;
         let len = word(b, table + 8 * i + 4).unwrap_or(0) as usize;
@@ -443,28 +432,24 @@ impl<B: AsRef<[u8]>> JvmIndex<B> {
         self.buf.as_ref()
     }
 
-    fn cache(&self) -> Option<ProguardCache<'_>> {
-        // A header and offset check (validated at open): keeps the index a plain buffer.
-        ProguardCache::parse(self.buf.as_ref().get(16..self.cache_end)?).ok()
-    }
-
     /// The original name of an obfuscated class, if the mapping renames it.
     pub fn remap_class(&self, class: &str) -> Option<String> {
-        self.cache()?.remap_class(class).map(str::to_owned)
+        self.original_class(class).map(str::to_owned)
+    }
+
+    fn original_class(&self, class: &str) -> Option<&str> {
+        Some(self.table.class(self.buf.as_ref(), class)?.original)
     }
 
     /// Replaces every obfuscated class name the mapping knows inside `text` (an exception
     /// message: `a.b.c cannot be cast to a.b.d`). Words are runs of Java identifier characters
     /// and dots.
     pub fn remap_classes_in(&self, text: &str) -> String {
-        let Some(cache) = self.cache() else {
-            return text.to_owned();
-        };
         let mut out = String::with_capacity(text.len());
         let mut word = String::new();
         let flush = |word: &mut String, out: &mut String| {
             let w = word.trim_end_matches('.');
-            match (w.contains('.'), cache.remap_class(w)) {
+            match (w.contains('.'), self.original_class(w)) {
                 (true, Some(original)) => {
                     out.push_str(original);
                     out.push_str(&word[w.len()..]);
@@ -486,136 +471,307 @@ impl<B: AsRef<[u8]>> JvmIndex<B> {
     }
 
     /// Remaps one frame of a trace (frames in the order the runtime printed them, innermost
-    /// first), carrying R8 outline and rewrite state in `state`.
+    /// first), carrying R8 outline and rewrite state in `state`. The frame's file name is not
+    /// used: an obfuscated build's file names (`SourceFile`) say nothing.
+    ///
+    /// R8's retrace specification, as ProGuard's retrace and the proguard crate apply it:
+    /// - a frame in an outline (`com.android.tools.r8.outline`) is folded into the next
+    ///   frame, whose `outlineCallsite` positions turn the outline's line into its own;
+    /// - the first frame after the exception drops the inner frames its members'
+    ///   `rewriteFrame` rules remove for that exception;
+    /// - with a line, the members whose obfuscated range holds it answer, innermost first
+    ///   (an inline chain); a method without any obfuscated range answers with its members'
+    ///   original lines; a line outside every range answers the class alone;
+    /// - without a line, see [`Self::without_line`].
     pub fn remap_frame(
         &self,
         state: &mut TraceState,
         class: &str,
         method: &str,
         line: u32,
-        file: Option<&str>,
+        _file: Option<&str>,
     ) -> Remapped<'_> {
-        if let Some(answer) = self.remap_from_table(state, class, method, line) {
-            return answer;
+        let b = self.buf.as_ref();
+        let t = &self.table;
+        let Some(c) = t.class(b, class) else {
+            state.carried_outline = None;
+            state.first_after_exception = false;
+            return Remapped::Unknown;
+        };
+        let found = t.method(b, &c, method);
+        if let Some((_, _, flags)) = found
+            && flags & fast::OUTLINE != 0
+        {
+            state.carried_outline = Some(line);
+            return Remapped::Outline;
         }
-        self.remap_with_cache(state, class, method, line, file)
+        let apply_rewrite = std::mem::take(&mut state.first_after_exception);
+        let carried = state.carried_outline.take();
+        let Some((start, count, flags)) = found else {
+            // A method the mapping does not rename: the class alone.
+            return Remapped::Frames {
+                frames: vec![class_only(&c, method, line)],
+                ambiguous: false,
+            };
+        };
+        let members = start..start.saturating_add(count);
+        let range = |i: usize| {
+            let (s, e) = t.range(b, i).unwrap_or((NONE, NONE));
+            (if s == NONE { 0 } else { s }, if e == NONE { 0 } else { e })
+        };
+        let matches = |i: usize, line: u32| {
+            let (s, e) = range(i);
+            e == 0 || (line >= s && line <= e)
+        };
+        let input_line = line;
+        let line = carried
+            .and_then(|pos| {
+                members
+                    .clone()
+                    .filter(|&i| matches(i, line))
+                    .find_map(|i| t.outline_callsite(b, i, pos))
+            })
+            .unwrap_or(line);
+        let mut had_mappings = false;
+        let mut skip = 0u32;
+        for i in members.clone().filter(|&i| matches(i, line)) {
+            had_mappings = true;
+            if apply_rewrite && let Some(thrown) = state.exception_descriptor.as_deref() {
+                skip = skip.saturating_add(t.removed_frames(b, i, thrown));
+            }
+        }
+        let mut out = Frames::default();
+        if line == 0 {
+            self.without_line(&c, members, &mut out);
+        } else {
+            let has_line_info = flags & fast::LINE_INFO != 0;
+            for i in members {
+                let (s, e) = range(i);
+                if e == 0 {
+                    if !has_line_info {
+                        self.base_entry(&c, i, line, &mut out);
+                    }
+                    continue;
+                }
+                if line < s || line > e {
+                    continue;
+                }
+                let Some(m) = t.member(b, i) else { continue };
+                let original_start = if m.original_start == NONE {
+                    0
+                } else {
+                    m.original_start
+                };
+                let original = if m.original_end == NONE || m.original_end == original_start {
+                    original_start
+                } else {
+                    original_start.saturating_add(line - s)
+                };
+                out.push(
+                    JvmFrame {
+                        class: Cow::Borrowed(m.class),
+                        method: Cow::Borrowed(m.method),
+                        file: m.file.map(Cow::Borrowed),
+                        line: original,
+                    },
+                    m.synthesized,
+                );
+            }
+            if out.frames.is_empty() && has_line_info {
+                // Outside every range: the class alone.
+                out.push(class_only(&c, method, line), false);
+            }
+        }
+        out.skip(skip as usize);
+        out.answer(self, class, method, input_line, had_mappings)
     }
 
-    /// A frame on a line inside a member's obfuscated range, from the member table: `None`
-    /// for every frame the table does not answer exactly as the proguard crate's cache does
-    /// (see the `fast` module), which then goes to the cache.
-    fn remap_from_table(
-        &self,
-        state: &mut TraceState,
-        class: &str,
-        method: &str,
-        line: u32,
-    ) -> Option<Remapped<'_>> {
-        if line == 0 || state.carried_outline.is_some() {
-            return None;
+    /// The frames of member `i` of a method without obfuscated ranges, for a frame on `line`:
+    /// the member's original line, each line of its original range, or (a member without
+    /// any line) the frame's own line.
+    fn base_entry<'a>(&'a self, c: &fast::Class<'a>, i: usize, line: u32, out: &mut Frames<'a>) {
+        let Some(m) = self.table.member(self.buf.as_ref(), i) else {
+            return;
+        };
+        if m.original_start == NONE {
+            return out.push(without_lines(c, &m, line), m.synthesized);
         }
-        let b = self.buf.as_ref();
-        let (start, count, flags) = self.table.method(b, class, method)?;
-        if flags & fast::OUTLINE != 0
-            || flags & fast::LINE_INFO == 0
-            || (state.first_after_exception && flags & fast::REWRITE != 0)
+        if m.original_end != NONE
+            && m.original_end > m.original_start
+            && m.original_end - m.original_start < MAX_SPAN_LINES
         {
-            return None;
+            for l in m.original_start..=m.original_end {
+                out.push(without_lines(c, &m, l), m.synthesized);
+            }
+            return;
         }
-        let mut frames: Vec<JvmFrame<'_>> = Vec::new();
-        // Bit i: frame i is synthesized (chains longer than 64 go to the cache).
-        let mut synthesized = 0u64;
-        for i in start..start.checked_add(count)? {
-            // Members without an obfuscated range do not answer a line (the method has
-            // ranges); the others answer the lines of their range.
-            let (from, end) = self.table.range(b, i)?;
-            if end == u32::MAX || end == 0 {
-                continue;
+        out.push(without_lines(c, &m, m.original_start), m.synthesized);
+    }
+
+    /// The frames of a frame without a line. Members without an obfuscated range (`0:0:` or
+    /// none) are not keyed to a line either and answer: those with `0:0:` each with their
+    /// original line (0 when any of them spans several lines); those without a range once
+    /// when they are one method (with its line when it is the only one), else each at line 0,
+    /// sorted by name when all of them have lines. A method whose members all have ranges is
+    /// an inline chain or several bodies under one name: its first range's outermost member
+    /// answers, at line 0 (and the alternatives table lists the others).
+    fn without_line<'a>(
+        &'a self,
+        c: &fast::Class<'a>,
+        members: std::ops::Range<usize>,
+        out: &mut Frames<'a>,
+    ) {
+        let (b, t) = (self.buf.as_ref(), &self.table);
+        let base: Vec<(usize, u32)> = members
+            .clone()
+            .filter_map(|i| {
+                let (s, e) = t.range(b, i)?;
+                (e == NONE || e == 0).then_some((i, s))
+            })
+            .collect();
+        if base.is_empty() {
+            let Some(first) = t.range(b, members.start) else {
+                return;
+            };
+            let outermost = members.take_while(|&i| t.range(b, i) == Some(first)).last();
+            if let Some(m) = outermost.and_then(|i| t.member(b, i)) {
+                out.push(without_lines(c, &m, 0), m.synthesized);
             }
-            let from = if from == u32::MAX { 0 } else { from };
-            if line < from || line > end {
-                continue;
-            }
-            if frames.len() == 64 {
-                return None;
-            }
-            let m = self.table.member(b, i)?;
-            let original_start = if m.original_start == u32::MAX {
+            return;
+        }
+        let read: Vec<(fast::Member<'_>, bool)> = base
+            .iter()
+            .filter_map(|&(i, s)| Some((t.member(b, i)?, s != NONE)))
+            .collect();
+        let spans = read.iter().any(|(m, zero_zero)| {
+            let start = if m.original_start == NONE {
                 0
             } else {
                 m.original_start
             };
-            let original = if m.original_end == u32::MAX || m.original_end == original_start {
-                original_start
+            *zero_zero && m.original_end != NONE && m.original_end != start
+        });
+        let no_range: Vec<&fast::Member<'_>> =
+            read.iter().filter(|(_, z)| !z).map(|(m, _)| m).collect();
+        let one_method = no_range.windows(2).all(|w| w[0].method == w[1].method);
+        let all_have_lines = no_range.iter().all(|m| m.original_start != NONE);
+        let line_of = |m: &fast::Member<'_>| {
+            if m.original_start == NONE {
+                0
             } else {
-                original_start.checked_add(line - from).unwrap_or(0)
-            };
-            if m.synthesized {
-                synthesized |= 1 << frames.len();
+                m.original_start
             }
-            frames.push(JvmFrame {
-                class: Cow::Borrowed(m.class),
-                method: Cow::Borrowed(m.method),
-                file: m.file.map(Cow::Borrowed),
-                line: original,
-            });
+        };
+        let mut emitted = false;
+        for (m, zero_zero) in &read {
+            if *zero_zero {
+                let line = if spans { 0 } else { line_of(m) };
+                out.push(without_lines(c, m, line), m.synthesized);
+            } else if one_method {
+                if !emitted {
+                    emitted = true;
+                    let line = if no_range.len() > 1 { 0 } else { line_of(m) };
+                    out.push(without_lines(c, m, line), m.synthesized);
+                }
+            } else {
+                out.push(without_lines(c, m, 0), m.synthesized);
+            }
         }
-        if frames.is_empty() {
-            // Outside every range: the cache answers the class alone.
-            return None;
+        if !one_method && all_have_lines {
+            out.sort_by_method();
         }
-        state.first_after_exception = false;
-        Some(chain_of(frames, synthesized))
+    }
+}
+
+const NONE: u32 = u32::MAX;
+
+/// The frame of a method the mapping does not rename (or a line outside its ranges): the
+/// original class, the frame's method and line, a file made from the class name.
+fn class_only<'a>(c: &fast::Class<'a>, method: &str, line: u32) -> JvmFrame<'a> {
+    JvmFrame {
+        class: Cow::Borrowed(c.original),
+        method: Cow::Owned(method.to_owned()),
+        file: Some(Cow::Owned(fast::synthesized_file(
+            c.original,
+            c.source_file,
+        ))),
+        line,
+    }
+}
+
+/// A member answered without its obfuscated range: its file is made from its class name.
+fn without_lines<'a>(c: &fast::Class<'a>, m: &fast::Member<'a>, line: u32) -> JvmFrame<'a> {
+    JvmFrame {
+        class: Cow::Borrowed(m.class),
+        method: Cow::Borrowed(m.method),
+        file: Some(Cow::Owned(fast::synthesized_file(m.class, c.source_file))),
+        line,
+    }
+}
+
+/// The frames of one answer as they are found, with which of them are synthesized.
+#[derive(Default)]
+struct Frames<'a> {
+    frames: Vec<JvmFrame<'a>>,
+    /// Indexes of synthesized frames (rare: no allocation without them).
+    synthesized: Vec<usize>,
+}
+
+impl<'a> Frames<'a> {
+    fn push(&mut self, frame: JvmFrame<'a>, synthesized: bool) {
+        if synthesized {
+            self.synthesized.push(self.frames.len());
+        }
+        self.frames.push(frame);
     }
 
-    fn remap_with_cache(
-        &self,
-        state: &mut TraceState,
+    /// Drops the first `n` frames (a rewrite rule's inner frames).
+    fn skip(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let n = n.min(self.frames.len());
+        self.frames.drain(..n);
+        self.synthesized.retain(|&i| i >= n);
+        self.synthesized.iter_mut().for_each(|i| *i -= n);
+    }
+
+    fn sort_by_method(&mut self) {
+        let mut tagged: Vec<(JvmFrame<'a>, bool)> = self
+            .frames
+            .drain(..)
+            .enumerate()
+            .map(|(i, f)| (f, self.synthesized.contains(&i)))
+            .collect();
+        tagged.sort_by(|a, b| a.0.method.cmp(&b.0.method));
+        self.synthesized.clear();
+        for (f, s) in tagged {
+            self.push(f, s);
+        }
+    }
+
+    /// The answer: synthesized members dropped when the chain has real frames (R8's retrace
+    /// specification), equal answers kept once (overlapping ranges of one method); without a
+    /// line, every method of the obfuscated name (one per line range) as a candidate, as
+    /// ProGuard's retrace lists them; ambiguous when one method appears at several possible
+    /// lines or the frame had no line.
+    fn answer<B: AsRef<[u8]>>(
+        mut self,
+        index: &'a JvmIndex<B>,
         class: &str,
         method: &str,
         line: u32,
-        file: Option<&str>,
-    ) -> Remapped<'_> {
-        let Some(cache) = self.cache() else {
-            return Remapped::Unknown;
-        };
-        let line = usize::try_from(line).unwrap_or(0);
-        let frame = match file {
-            Some(f) => StackFrame::with_file(class, method, line, f),
-            None => StackFrame::new(class, method, line),
-        };
-        let apply_rewrite = std::mem::take(&mut state.first_after_exception);
-        let Some(iter) = cache.remap_frame_with_context(
-            &frame,
-            state.exception_descriptor.as_deref(),
-            apply_rewrite,
-            &mut state.carried_outline,
-        ) else {
-            // The rewrite chance passes to the next real frame.
-            state.first_after_exception = apply_rewrite;
-            return Remapped::Outline;
-        };
-        let had_mappings = iter.had_mappings();
-        let mut remapped: Vec<StackFrame<'_>> = iter.collect();
-        // Spec, "synthesized": compiler-made members (lambdas' bodies, bridges) are not shown
-        // when the chain has real frames.
-        if remapped.iter().any(|f| !f.method_synthesized()) {
-            remapped.retain(|f| !f.method_synthesized());
+        had_mappings: bool,
+    ) -> Remapped<'a> {
+        if !self.synthesized.is_empty() && self.synthesized.len() < self.frames.len() {
+            let mut i = 0;
+            let synthesized = &self.synthesized;
+            self.frames.retain(|_| {
+                i += 1;
+                !synthesized.contains(&(i - 1))
+            });
         }
-        let mut frames: Vec<JvmFrame<'_>> = Vec::with_capacity(remapped.len());
-        for f in remapped {
-            let frame = JvmFrame {
-                class: Cow::Owned(f.class().to_owned()),
-                method: Cow::Owned(f.method().to_owned()),
-                file: f.file().map(|s| Cow::Owned(s.to_owned())),
-                line: f.line().and_then(|l| u32::try_from(l).ok()).unwrap_or(0),
-            };
-            // Two mapping entries can give the very same answer (overlapping ranges of one
-            // method): it is one answer.
-            if !frames.contains(&frame) {
-                frames.push(frame);
-            }
-        }
+        let mut frames = dedup(self.frames);
         if frames.is_empty() {
             return if had_mappings {
                 Remapped::Removed
@@ -623,13 +779,11 @@ impl<B: AsRef<[u8]>> JvmIndex<B> {
                 Remapped::Unknown
             };
         }
-        // Without a line, every method of that obfuscated name (one per line range) is a
-        // candidate, as ProGuard's retrace lists them.
         if line == 0 {
-            let alternatives = self.alternatives_of(class, method);
+            let alternatives = index.alternatives_of(class, method);
             if alternatives.len() > 1 {
-                let file = frames[0].file.clone();
-                let first_class = frames[0].class.clone();
+                let file = frames[0].file.take();
+                let first_class = frames.swap_remove(0).class;
                 return Remapped::Frames {
                     frames: alternatives
                         .into_iter()
@@ -644,51 +798,49 @@ impl<B: AsRef<[u8]>> JvmIndex<B> {
                 };
             }
         }
-        // Several frames are an inline chain only when the frame's line picked one mapping
-        // range. Without a line, every member of that obfuscated name is a candidate; and a
-        // method listed more than once (one frame per original line of a mapping entry
-        // without an obfuscated range) is the same method at different possible lines. Both
-        // are alternatives, not an inline chain.
-        let ambiguous = frames.len() > 1
-            && (line == 0
-                || frames.iter().enumerate().any(|(i, f)| {
-                    frames[..i]
-                        .iter()
-                        .any(|g| (&g.class, &g.method) == (&f.class, &f.method))
-                }));
+        let ambiguous = frames.len() > 1 && (line == 0 || repeats_a_method(&frames));
         Remapped::Frames { frames, ambiguous }
     }
 }
 
-/// The answer for the frames of a frame with a line: synthesized members dropped when the
-/// chain has real frames (R8's retrace specification), equal answers kept once (overlapping
-/// ranges of one method), ambiguous when one method appears at several possible lines.
-fn chain_of(mut out: Vec<JvmFrame<'_>>, synthesized: u64) -> Remapped<'_> {
-    let all_synthesized = synthesized.count_ones() as usize == out.len();
-    let mut i = 0;
-    out.retain(|_| {
-        let keep = all_synthesized || synthesized & (1 << i) == 0;
-        i += 1;
-        keep
-    });
-    let mut j = 0;
-    while j < out.len() {
-        if out[..j].contains(&out[j]) {
-            out.remove(j);
-        } else {
-            j += 1;
+/// Equal frames once, first occurrence kept (in place for the usual few frames).
+fn dedup(mut frames: Vec<JvmFrame<'_>>) -> Vec<JvmFrame<'_>> {
+    if frames.len() <= SMALL {
+        let mut j = 1;
+        while j < frames.len() {
+            if frames[..j].contains(&frames[j]) {
+                frames.remove(j);
+            } else {
+                j += 1;
+            }
         }
+        return frames;
     }
-    let ambiguous = out.len() > 1
-        && out.iter().enumerate().any(|(i, f)| {
-            out[..i]
-                .iter()
-                .any(|g| (&g.class, &g.method) == (&f.class, &f.method))
-        });
-    Remapped::Frames {
-        frames: out,
-        ambiguous,
+    let mut seen = std::collections::HashSet::with_capacity(frames.len());
+    let keep: Vec<bool> = frames.iter().map(|f| seen.insert(f.clone())).collect();
+    frames
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(f, k)| k.then_some(f))
+        .collect()
+}
+
+/// Up to this many frames, pairwise comparisons beat hashing.
+const SMALL: usize = 16;
+
+/// Whether some method appears twice (one method at several possible lines).
+fn repeats_a_method(frames: &[JvmFrame<'_>]) -> bool {
+    fn key<'f>(f: &'f JvmFrame<'_>) -> (&'f str, &'f str) {
+        (f.class.as_ref(), f.method.as_ref())
     }
+    if frames.len() <= SMALL {
+        return frames
+            .iter()
+            .enumerate()
+            .any(|(i, f)| frames[..i].iter().any(|g| key(g) == key(f)));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(frames.len());
+    frames.iter().any(|f| !seen.insert(key(f)))
 }
 
 fn word(b: &[u8], at: usize) -> Option<u32> {

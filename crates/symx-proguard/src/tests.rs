@@ -213,50 +213,213 @@ fn frames_without_lines_list_every_method_of_the_name() {
     assert!(matches!(JvmIndex::open(old), Err(Error::IndexVersion(_))));
 }
 
-/// Compares every frame the member table answers with the proguard crate's cache on the same
-/// index: for each member line of `mapping` with an obfuscated range, every line of the range
-/// and one beyond each end, under a plain trace and the first frame after an exception.
-/// Returns (frames compared, frames the table answered).
-fn table_agrees_with_cache(mapping: &str) -> (usize, usize) {
+/// The proguard crate's `ProguardCache` as symx used it before the index was its own
+/// (SYMXJVM3 answered every frame outside the member table's ranges this way): the reference
+/// the index is compared with, frame by frame.
+struct Reference<'d> {
+    cache: proguard::ProguardCache<'d>,
+}
+
+#[derive(Default, Clone)]
+struct ReferenceState {
+    exception_descriptor: Option<String>,
+    first_after_exception: bool,
+    carried_outline: Option<usize>,
+}
+
+impl<'d> Reference<'d> {
+    fn remap<'a, B: AsRef<[u8]>>(
+        &'a self,
+        idx: &'a JvmIndex<B>,
+        state: &mut ReferenceState,
+        class: &str,
+        method: &str,
+        line: u32,
+    ) -> Remapped<'a> {
+        use proguard::StackFrame;
+        let line = line as usize;
+        let frame = StackFrame::with_file(class, method, line, "SourceFile");
+        let apply_rewrite = std::mem::take(&mut state.first_after_exception);
+        let Some(iter) = self.cache.remap_frame_with_context(
+            &frame,
+            state.exception_descriptor.as_deref(),
+            apply_rewrite,
+            &mut state.carried_outline,
+        ) else {
+            state.first_after_exception = apply_rewrite;
+            return Remapped::Outline;
+        };
+        let had_mappings = iter.had_mappings();
+        let mut remapped: Vec<StackFrame<'_>> = iter.collect();
+        if remapped.iter().any(|f| !f.method_synthesized()) {
+            remapped.retain(|f| !f.method_synthesized());
+        }
+        let mut frames: Vec<JvmFrame<'_>> = Vec::new();
+        for f in remapped {
+            let frame = JvmFrame {
+                class: Cow::Owned(f.class().to_owned()),
+                method: Cow::Owned(f.method().to_owned()),
+                file: f.file().map(|s| Cow::Owned(s.to_owned())),
+                line: f.line().and_then(|l| u32::try_from(l).ok()).unwrap_or(0),
+            };
+            if !frames.contains(&frame) {
+                frames.push(frame);
+            }
+        }
+        if frames.is_empty() {
+            return if had_mappings {
+                Remapped::Removed
+            } else {
+                Remapped::Unknown
+            };
+        }
+        if line == 0 {
+            let alternatives = idx.alternatives_of(class, method);
+            if alternatives.len() > 1 {
+                let file = frames[0].file.clone();
+                let first_class = frames[0].class.clone();
+                return Remapped::Frames {
+                    frames: alternatives
+                        .into_iter()
+                        .map(|(c, m)| JvmFrame {
+                            class: Cow::Borrowed(c),
+                            method: Cow::Borrowed(m),
+                            file: (c == first_class).then(|| file.clone()).flatten(),
+                            line: 0,
+                        })
+                        .collect(),
+                    ambiguous: true,
+                };
+            }
+        }
+        let ambiguous = frames.len() > 1
+            && (line == 0
+                || frames.iter().enumerate().any(|(i, f)| {
+                    frames[..i]
+                        .iter()
+                        .any(|g| (&g.class, &g.method) == (&f.class, &f.method))
+                }));
+        Remapped::Frames { frames, ambiguous }
+    }
+}
+
+/// Compares the index with the proguard crate's cache (see [`Reference`]) on `mapping`:
+/// every obfuscated method at line 0, at every line of each member's range and one beyond
+/// each end, alone, as the first frame after an exception its rewrite rules name (and one
+/// they do not), and right after each outline frame of the mapping (its positions and one
+/// more). Returns the number of frames compared.
+fn agrees_with_proguard_cache(mapping: &str) -> usize {
     let idx = index(mapping);
+    let mut cache_bytes = Vec::new();
+    proguard::ProguardCache::write(
+        &proguard::ProguardMapping::new(mapping.as_bytes()),
+        &mut cache_bytes,
+    )
+    .expect("cache");
+    let reference = Reference {
+        cache: proguard::ProguardCache::parse(&cache_bytes).expect("parse cache"),
+    };
     let mut probes: Vec<(String, String, u32)> = Vec::new();
+    let mut outlines: Vec<(String, String)> = Vec::new();
+    let mut thrown: Vec<Option<String>> =
+        vec![None, Some("java.lang.IllegalStateException".into())];
     let mut class = None;
+    let mut last: Option<(String, String)> = None;
     for line in mapping.lines() {
         match proguard::ProguardRecord::try_parse(line.as_bytes()) {
-            Ok(proguard::ProguardRecord::Class { obfuscated, .. }) => class = Some(obfuscated),
+            Ok(proguard::ProguardRecord::Class { obfuscated, .. }) => {
+                class = Some(obfuscated);
+                last = None;
+            }
             Ok(proguard::ProguardRecord::Method {
                 obfuscated,
-                line_mapping: Some(l),
+                line_mapping,
                 ..
             }) => {
-                if let (Some(c), Some(s), Some(e)) = (class, l.startline, l.endline) {
+                let Some(c) = class else { continue };
+                probes.push((c.to_owned(), obfuscated.to_owned(), 0));
+                probes.push((c.to_owned(), obfuscated.to_owned(), 7));
+                if let Some((s, e)) = line_mapping.and_then(|l| Some((l.startline?, l.endline?))) {
                     let (s, e) = (s.min(e), s.max(e));
                     for n in s.saturating_sub(1)..=(e + 1).min(s + 300) {
                         probes.push((c.to_owned(), obfuscated.to_owned(), n as u32));
                     }
                 }
+                last = Some((c.to_owned(), obfuscated.to_owned()));
             }
-            _ => {}
+            Ok(proguard::ProguardRecord::R8Header(_)) => {
+                if line.contains("com.android.tools.r8.outline\"")
+                    && let Some(l) = &last
+                {
+                    outlines.push(l.clone());
+                }
+                if let Some(i) = line.find("throws(L") {
+                    let rest = &line[i + 8..];
+                    if let Some(end) = rest.find(";)") {
+                        thrown.push(Some(rest[..end].replace('/', ".")));
+                    }
+                }
+            }
+            Ok(_) => last = None,
+            Err(_) => {}
         }
     }
-    let mut answered = 0;
-    for (c, m, line) in &probes {
-        for thrown in [None, Some("java.lang.NullPointerException")] {
-            let (mut a, mut b) = (TraceState::thrown(thrown), TraceState::thrown(thrown));
-            let Some(fast) = idx.remap_from_table(&mut a, c, m, *line) else {
-                continue;
-            };
-            answered += 1;
-            let reference = idx.remap_with_cache(&mut b, c, m, *line, Some("SourceFile"));
-            assert_eq!(fast, reference, "{c}.{m}:{line} (thrown {thrown:?})");
+    probes.sort();
+    probes.dedup();
+    thrown.sort();
+    thrown.dedup();
+    let mut compared = 0;
+    let check =
+        |a: &mut TraceState, b: &mut ReferenceState, c: &str, m: &str, line: u32, what: &str| {
+            let ours = idx.remap_frame(a, c, m, line, Some("SourceFile"));
+            let theirs = reference.remap(&idx, b, c, m, line);
+            assert_eq!(ours, theirs, "{c}.{m}:{line} ({what})");
             assert_eq!(
-                (a.first_after_exception, a.carried_outline),
+                (
+                    a.first_after_exception,
+                    a.carried_outline.map(|l| l as usize)
+                ),
                 (b.first_after_exception, b.carried_outline),
-                "{c}.{m}:{line}: trace state"
+                "{c}.{m}:{line} ({what}): trace state"
             );
+        };
+    let start = |t: &Option<String>| {
+        let ours = TraceState::thrown(t.as_deref());
+        let theirs = ReferenceState {
+            exception_descriptor: ours.exception_descriptor.clone(),
+            first_after_exception: ours.first_after_exception,
+            carried_outline: None,
+        };
+        (ours, theirs)
+    };
+    for (c, m, line) in &probes {
+        for t in &thrown {
+            let (mut a, mut b) = start(t);
+            check(&mut a, &mut b, c, m, *line, &format!("thrown {t:?}"));
+            // The frame after it, as the second frame of the trace.
+            check(&mut a, &mut b, c, m, *line, &format!("second after {t:?}"));
+            compared += 2;
         }
     }
-    (probes.len() * 2, answered)
+    // After every outline frame, at positions 0 to 5, every probe.
+    for (oc, om) in &outlines {
+        for pos in 0..6 {
+            for (c, m, line) in probes.iter().filter(|p| p.2 < 20) {
+                let (mut a, mut b) = start(&None);
+                check(&mut a, &mut b, oc, om, pos, "outline");
+                check(
+                    &mut a,
+                    &mut b,
+                    c,
+                    m,
+                    *line,
+                    &format!("after outline line {pos}"),
+                );
+                compared += 2;
+            }
+        }
+    }
+    compared
 }
 
 /// A mapping shaped like R8 output with every kind of member line the table reads: inline
@@ -337,34 +500,112 @@ fn generated_r8_mapping(classes: usize) -> String {
 }
 
 #[test]
-fn member_table_answers_as_the_proguard_cache_on_the_fixture() {
+fn index_answers_as_the_proguard_cache_on_the_fixture() {
     let mapping = include_str!("../../../tests/fixtures/jvm/proguard/mapping.txt");
-    let (compared, answered) = table_agrees_with_cache(mapping);
-    assert!(
-        answered > 50,
-        "{answered} of {compared} answered by the table"
-    );
+    let compared = agrees_with_proguard_cache(mapping);
+    assert!(compared > 200, "{compared} frames compared");
 }
 
 #[test]
-fn member_table_answers_as_the_proguard_cache_on_generated_r8_mappings() {
-    let (compared, answered) = table_agrees_with_cache(&generated_r8_mapping(60));
-    // Outlines, rewrite rules under an exception and the lines probed outside every range
-    // (one beyond each end of ranges of one to three lines) go to the cache.
-    assert!(
-        answered * 3 > compared,
-        "{answered} of {compared} answered by the table"
-    );
+fn index_answers_as_the_proguard_cache_on_generated_r8_mappings() {
+    let compared = agrees_with_proguard_cache(&generated_r8_mapping(60));
+    assert!(compared > 5_000, "{compared} frames compared");
 }
 
 #[test]
-fn member_table_answers_as_the_proguard_cache_on_the_r8_cases() {
-    for mapping in [
-        "com.shop.Cart -> a:\n    void add(int):10:12 -> a\n    1:3:void add(int):20:22 -> a\n",
-        "com.shop.Cart -> c:\n    1:1:void lambda$total$0(com.shop.Item):0:0 -> a\n    # {\"id\":\"com.android.tools.r8.synthesized\"}\n    1:1:void lambda$x$1():0:0 -> b\n    # {\"id\":\"com.android.tools.r8.synthesized\"}\n",
-        "a.b.FooKt -> x:\n# {\"id\":\"sourceFile\",\"fileName\":\"Foo.kt\"}\n    5:9:void f():1:1 -> a\n    5:9:void g():2 -> a\n",
-    ] {
-        let (compared, answered) = table_agrees_with_cache(mapping);
-        assert!(answered > 0, "{answered} of {compared} answered: {mapping}");
+fn index_answers_as_the_proguard_cache_on_the_r8_cases() {
+    for mapping in R8_CASES {
+        let compared = agrees_with_proguard_cache(mapping);
+        assert!(compared > 0, "{compared} compared: {mapping}");
+    }
+}
+
+/// Mappings for the rules of R8's retrace specification and ProGuard's older formats, each
+/// small: the reference comparison above runs on each.
+const R8_CASES: &[&str] = &[
+    "com.shop.Cart -> a:\n    void add(int):10:12 -> a\n    1:3:void add(int):20:22 -> a\n",
+    "com.shop.Cart -> c:\n    1:1:void lambda$total$0(com.shop.Item):0:0 -> a\n    # {\"id\":\"com.android.tools.r8.synthesized\"}\n    1:1:void lambda$x$1():0:0 -> b\n    # {\"id\":\"com.android.tools.r8.synthesized\"}\n",
+    "a.b.FooKt -> x:\n# {\"id\":\"sourceFile\",\"fileName\":\"Foo.kt\"}\n    5:9:void f():1:1 -> a\n    5:9:void g():2 -> a\n",
+    // ProGuard without line numbers: methods without ranges, several under one name.
+    "com.shop.Cart -> a:\n    void add(int) -> a\n    long total() -> a\n    void clear() -> b\n",
+    // `0:0:` members, with and without original ranges, next to ranged ones.
+    "com.shop.Cart -> a:\n    0:0:void add(int):10:10 -> a\n    0:0:void add(int):12:14 -> a\n    0:0:void put():5 -> b\n    0:0:void take():6 -> b\n    1:4:void sum():30:33 -> c\n    0:0:void sum():40:40 -> c\n",
+    // Range-less members with original lines, several names (sorted without a line).
+    "com.shop.Cart -> a:\n    void zeta():7:9 -> a\n    void alpha():3 -> a\n    void alpha():4 -> a\n    void beta() -> b\n    void beta():11:11 -> b\n",
+    // An outline and its callsites (R8 2.0 and 2.2 forms), a rewrite rule with two actions,
+    // one with an unknown condition and one for two different exceptions.
+    "com.shop.Util -> u:\n    1:2:int outline0():0:0 -> a\n    # {\"id\":\"com.android.tools.r8.outline\"}\ncom.shop.Cart -> c:\n    1:1:void add():10:10 -> b\n    2:4:void add():11:13 -> b\n    # {\"id\":\"com.android.tools.r8.outlineCallsite\",\"positions\":{\"1\":3,\"2\":4},\"outline\":\"Lu;a()I\"}\n    5:5:void put():20:20 -> d\n    # {\"id\":\"com.android.tools.r8.outlineCallsite\",\"positions\":{\"1\":5}}\n    6:6:void npe():30:30 -> e\n    6:6:void check():31:31 -> e\n    # {\"id\":\"com.android.tools.r8.rewriteFrame\",\"conditions\":[\"throws(Ljava/lang/NullPointerException;)\"],\"actions\":[\"removeInnerFrames(1)\",\"removeInnerFrames(1)\"]}\n    7:7:void f():40:40 -> g\n    # {\"id\":\"com.android.tools.r8.rewriteFrame\",\"conditions\":[\"other()\"],\"actions\":[\"removeInnerFrames(1)\"]}\n    8:8:void h():50:50 -> i\n    # {\"id\":\"com.android.tools.r8.rewriteFrame\",\"conditions\":[\"throws(Ljava/lang/NullPointerException;)\",\"throws(Ljava/lang/IllegalStateException;)\"],\"actions\":[\"removeInnerFrames(1)\"]}\n    9:9:void bad():60:60 -> j\n    # {\"id\":\"com.android.tools.r8.rewriteFrame\",\"conditions\":[\"throws(Ljava/lang/NullPointerException;)\"],\"actions\":[\"removeInnerFrames(x)\"]}\n",
+    // Methods of other classes inlined, a synthesized class, the same method named with and
+    // without its class.
+    "com.shop.Cart -> c:\n    1:3:void com.shop.Cart.add():10:12 -> a\n    # {\"id\":\"com.android.tools.r8.synthesized\"}\n    1:3:void add():20:22 -> a\n    4:4:void com.shop.Other.run():5:5 -> b\n    4:4:void go():6:6 -> b\ncom.shop.Other -> o:\n# {\"id\":\"com.android.tools.r8.synthesized\"}\n    1:1:void run():5:5 -> a\n",
+];
+
+/// One member line of a generated mapping and the R8 metadata after it.
+fn member_line() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let range = (0u32..7, 0u32..7);
+    let original = prop_oneof![
+        Just(String::new()),
+        (0u32..9).prop_map(|l| format!(":{l}")),
+        (0u32..9, 0u32..9).prop_map(|(a, b)| format!(":{a}:{b}")),
+    ];
+    let prefix = prop_oneof![
+        2 => range.prop_map(|(s, e)| format!("{s}:{e}:")),
+        1 => Just("0:0:".to_owned()),
+        1 => Just(String::new()),
+    ];
+    let receiver = prop_oneof![3 => Just(""), 1 => Just("com.x.Other."), 1 => Just("com.x.A.")];
+    let header = prop_oneof![
+        4 => Just(String::new()),
+        1 => Just("    # {\"id\":\"com.android.tools.r8.synthesized\"}\n".to_owned()),
+        1 => Just("    # {\"id\":\"com.android.tools.r8.outline\"}\n".to_owned()),
+        1 => (0u32..4, 0u32..9).prop_map(|(p, l)| format!(
+            "    # {{\"id\":\"com.android.tools.r8.outlineCallsite\",\"positions\":{{\"{p}\":{l}}}}}\n"
+        )),
+        1 => (0u32..3).prop_map(|n| format!(
+            "    # {{\"id\":\"com.android.tools.r8.rewriteFrame\",\"conditions\":[\"throws(Ljava/lang/NullPointerException;)\"],\"actions\":[\"removeInnerFrames({n})\"]}}\n"
+        )),
+    ];
+    (
+        prefix,
+        receiver,
+        0u32..3,
+        original,
+        prop::sample::select(vec!["a", "b", "o"]),
+        header,
+    )
+        .prop_map(|(prefix, receiver, k, original, name, header)| {
+            format!("    {prefix}void {receiver}m{k}(){original} -> {name}\n{header}")
+        })
+}
+
+/// A generated mapping: up to three classes with R8 class metadata and member lines.
+fn generated_mapping() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let class_header = prop_oneof![
+        2 => Just(String::new()),
+        1 => Just("# {\"id\":\"sourceFile\",\"fileName\":\"A.kt\"}\n".to_owned()),
+        1 => Just("# {\"id\":\"sourceFile\",\"fileName\":\"R8$$SyntheticClass\"}\n".to_owned()),
+        1 => Just("# {\"id\":\"com.android.tools.r8.synthesized\"}\n".to_owned()),
+    ];
+    let class = (
+        prop::sample::select(vec!["com.x.A", "com.x.Other", "com.x.UtilKt", "com.x.B$1"]),
+        prop::sample::select(vec!["p", "q"]),
+        class_header,
+        prop::collection::vec(member_line(), 1..7),
+    )
+        .prop_map(|(original, obfuscated, header, members)| {
+            format!("{original} -> {obfuscated}:\n{header}{}", members.concat())
+        });
+    prop::collection::vec(class, 1..4).prop_map(|c| c.concat())
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(300))]
+    /// Any mapping made of the member shapes and R8 metadata R8 and ProGuard write: the index
+    /// answers every probe frame (see [`agrees_with_proguard_cache`]) as the reference does.
+    #[test]
+    fn index_answers_as_the_proguard_cache_on_any_mapping(mapping in generated_mapping()) {
+        agrees_with_proguard_cache(&mapping);
     }
 }
