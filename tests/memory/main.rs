@@ -384,6 +384,11 @@ fn an_il2cpp_mapping() {
 /// A C program of `functions` functions with inlined helpers and structs, compiled by gcc
 /// with DWARF 5 at -O2 (the shape of a release build with debug information).
 fn compiled_program(functions: usize) -> Vec<u8> {
+    compiled_program_with(functions, &[])
+}
+
+/// [`compiled_program`] with more gcc arguments.
+fn compiled_program_with(functions: usize, args: &[&str]) -> Vec<u8> {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut c = String::from("#include <stdio.h>\n");
     for f in 0..functions {
@@ -409,7 +414,9 @@ fn compiled_program(functions: usize) -> Vec<u8> {
     std::fs::write(&src, c).expect("write source");
     let out = dir.path().join("prog");
     let status = std::process::Command::new("gcc")
-        .args(["-g", "-gdwarf-5", "-O2", "-o"])
+        .args(["-g", "-gdwarf-5", "-O2"])
+        .args(args)
+        .arg("-o")
         .arg(&out)
         .arg(&src)
         .status()
@@ -427,4 +434,157 @@ fn a_native_program_with_dwarf() {
     measured(&case, estimate, program.len() as u64, || {
         symx_native::build_all(&program)
     });
+}
+
+#[test]
+fn a_native_program_with_compressed_dwarf() {
+    let _one = one_at_a_time();
+    let program = compiled_program_with(2_000, &["-gz=zlib"]);
+    let estimate = symx_native::estimate_build_memory(&program);
+    let case = format!("ELF of {} bytes with zlib-compressed DWARF", program.len());
+    measured(&case, estimate, program.len() as u64, || {
+        symx_native::build_all(&program)
+    });
+}
+
+/// A compressed section's header states its inflated size, and that size is allocated before
+/// anything is inflated: a header claiming a terabyte would abort the process (allocation
+/// failure) on a few bytes of input. Such a section is not read; the build takes what the
+/// file's size allows, whatever the claim.
+#[test]
+fn a_compressed_section_claiming_a_terabyte() {
+    use object::{Object as _, ObjectSection as _};
+    let _one = one_at_a_time();
+    let mut program = compiled_program_with(200, &["-gz=zlib"]);
+    let (offset, flags) = {
+        let file = object::File::parse(&*program).expect("gcc's ELF parses");
+        let info = file.section_by_name(".debug_info").expect(".debug_info");
+        let (offset, _) = info.file_range().expect("in the file");
+        (offset as usize, info.flags())
+    };
+    assert!(
+        matches!(flags, object::SectionFlags::Elf { sh_flags } if sh_flags & 0x800 != 0),
+        "gcc -gz=zlib compresses .debug_info (SHF_COMPRESSED)"
+    );
+    // Elf64_Chdr: ch_type (4), ch_reserved (4), ch_size (8), ch_addralign (8).
+    program[offset + 8..offset + 16].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    let estimate = symx_native::estimate_build_memory(&program);
+    assert!(
+        estimate < 100 * program.len() as u64 + (64 << 20),
+        "the estimate follows the file's size, not the claim: {estimate}"
+    );
+    let before = IN_USE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let built = symx_native::build_all(&program);
+    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before) as u64;
+    eprintln!(
+        "compressed section claiming 1 TiB in {} bytes: {}, peak {} KiB",
+        program.len(),
+        match &built {
+            Ok(all) => format!("{} index(es) built", all.len()),
+            Err(e) => e.to_string(),
+        },
+        peak >> 10
+    );
+    assert!(
+        peak <= estimate,
+        "peak {peak} above the estimate {estimate} for a claim the build refuses"
+    );
+}
+
+/// An executable whose DWARF (assembled by gcc from hand-written directives) has one line
+/// table of `rows` rows, one per byte of code, and `subprograms` subprograms all starting at
+/// the first row and each one byte longer than the last: every subprogram takes a copy of
+/// the rows it covers, `subprograms * rows / 2` in all from a few bytes each. With `units`
+/// above 1, as many more compilation units name the same line program and hold nothing else.
+fn overlapping_dwarf(rows: usize, subprograms: usize, units: usize) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = String::from(".file 1 \"hostile.c\"\n.text\n.globl f0\nf0:\n");
+    for i in 0..rows {
+        let _ = writeln!(s, ".loc 1 {}\nnop", i + 1);
+    }
+    s.push_str(
+        ".Lend:\n.section .debug_abbrev,\"\",@progbits\n.Labbrev:\n\
+         .uleb128 1\n.uleb128 0x11\n.byte 1\n.uleb128 0x10\n.uleb128 0x17\n\
+         .uleb128 0x11\n.uleb128 0x01\n.uleb128 0x12\n.uleb128 0x01\n.byte 0\n.byte 0\n\
+         .uleb128 2\n.uleb128 0x2e\n.byte 0\n.uleb128 0x03\n.uleb128 0x08\n\
+         .uleb128 0x11\n.uleb128 0x01\n.uleb128 0x12\n.uleb128 0x0f\n.byte 0\n.byte 0\n.byte 0\n\
+         .section .debug_line,\"\",@progbits\n.Lline:\n.section .debug_info,\"\",@progbits\n",
+    );
+    for unit in 0..units {
+        let _ = writeln!(
+            s,
+            ".long .Lu{unit}_end - .Lu{unit}\n.Lu{unit}:\n.value 4\n.long .Labbrev\n.byte 8\n\
+             .uleb128 1\n.long .Lline\n.quad f0\n.quad .Lend"
+        );
+        if unit == 0 {
+            for k in 1..=subprograms {
+                let _ = writeln!(s, ".uleb128 2\n.asciz \"f\"\n.quad f0\n.uleb128 {k}");
+            }
+        }
+        let _ = writeln!(s, ".byte 0\n.Lu{unit}_end:");
+    }
+    let src = dir.path().join("hostile.s");
+    std::fs::write(&src, s).expect("write source");
+    let out = dir.path().join("hostile");
+    let status = std::process::Command::new("gcc")
+        .args(["-nostdlib", "-static", "-Wl,-e,f0", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("gcc runs (scripts/setup.sh installs it)");
+    assert!(status.success(), "gcc failed");
+    std::fs::read(out).expect("read program")
+}
+
+/// Runs a build that must be refused and returns its error and peak allocation.
+fn refused(program: &[u8]) -> (String, u64) {
+    let before = IN_USE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let built = symx_native::build_all(program);
+    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before) as u64;
+    let error = built
+        .map(|_| ())
+        .expect_err("the build is refused")
+        .to_string();
+    eprintln!(
+        "{} bytes refused: {error}; peak {} KiB",
+        program.len(),
+        peak >> 10
+    );
+    (error, peak)
+}
+
+/// 4,000 rows and 4,000 overlapping subprograms: 8 million line records (about 600 MB in
+/// symbolic's functions) from 65 KB. Refused before symbolic reads the unit, within the
+/// estimate.
+#[test]
+fn subprograms_sharing_one_line_table() {
+    let _one = one_at_a_time();
+    let program = overlapping_dwarf(4_000, 4_000, 1);
+    let estimate = symx_native::estimate_build_memory(&program);
+    let (error, peak) = refused(&program);
+    assert!(
+        error.contains("subprograms of the unit at .debug_info offset 0x0"),
+        "{error}"
+    );
+    assert!(
+        peak <= estimate,
+        "peak {peak} above the estimate {estimate}"
+    );
+}
+
+/// 20,000 rows read once per unit by 3,000 units naming the same line program: 60 million
+/// rows parsed. Refused before symbolic reads them.
+#[test]
+fn units_sharing_one_line_program() {
+    let _one = one_at_a_time();
+    let program = overlapping_dwarf(20_000, 1, 3_000);
+    let estimate = symx_native::estimate_build_memory(&program);
+    let (error, peak) = refused(&program);
+    assert!(error.contains("line programs of"), "{error}");
+    assert!(
+        peak <= estimate,
+        "peak {peak} above the estimate {estimate}"
+    );
 }

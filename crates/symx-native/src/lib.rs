@@ -52,12 +52,13 @@
 
 use std::borrow::Cow;
 use symbolic::common::Name;
-use symbolic::debuginfo::{Archive, FileFormat, Object};
+use symbolic::debuginfo::{Archive, FileFormat, Object, ParseObjectOptions};
 use symbolic::demangle::{Demangle, DemangleOptions};
 use symx_types::{ErrorCode, HasErrorCode};
 
 mod convert;
 pub mod dsym;
+mod expansion;
 mod ids;
 mod index;
 mod lines;
@@ -154,8 +155,26 @@ impl ObjectInfo {
     }
 }
 
+/// How many times its file's size a compressed debug section (`SHF_COMPRESSED`, `.zdebug_*`)
+/// may claim to inflate to. Debug information compresses 3-10 times with zlib or zstd; the
+/// claimed size is allocated before anything is inflated, so a header claiming more is
+/// refused (the section is not read) instead of taking gigabytes for a few bytes of input.
+const MAX_INFLATION: u64 = 64;
+
+fn max_inflated(len: u64) -> u64 {
+    len.saturating_mul(MAX_INFLATION)
+}
+
+fn parse_options(bytes: &[u8]) -> ParseObjectOptions {
+    let mut options = ParseObjectOptions::default();
+    options.max_decompressed_section_size =
+        Some(usize::try_from(max_inflated(bytes.len() as u64)).unwrap_or(usize::MAX));
+    options
+}
+
 fn parse(bytes: &[u8]) -> Result<Object<'_>, Error> {
-    Object::parse(bytes).map_err(|e| Error::InvalidObject(e.to_string()))
+    Object::parse_with_opts(bytes, parse_options(bytes))
+        .map_err(|e| Error::InvalidObject(e.to_string()))
 }
 
 /// The sections, symbols and notes symbolic does not read, through the `object` crate (ELF,
@@ -238,7 +257,8 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
 }
 
 fn objects(bytes: &[u8]) -> Result<Vec<Object<'_>>, Error> {
-    let archive = Archive::parse(bytes).map_err(|e| Error::InvalidObject(e.to_string()))?;
+    let archive = Archive::parse_with_opts(bytes, parse_options(bytes))
+        .map_err(|e| Error::InvalidObject(e.to_string()))?;
     let objects = archive
         .objects()
         .collect::<Result<Vec<_>, _>>()
@@ -302,7 +322,7 @@ fn debug_bytes(bytes: &[u8]) -> u64 {
         })
         .map(|s| {
             s.compressed_data()
-                .map(|c| c.uncompressed_size)
+                .map(|c| c.uncompressed_size.min(max_inflated(bytes.len() as u64)))
                 .unwrap_or_else(|_| s.size())
         })
         .fold(0u64, u64::saturating_add)
@@ -344,6 +364,9 @@ fn build_object(object: &Object<'_>) -> Result<BuiltNative, Error> {
     };
     let converter = convert::Converter::new(object.data());
     let mut naming = convert::Naming::new(windows);
+    if !pdb {
+        expansion::check(object).map_err(Error::InvalidObject)?;
+    }
     let session = object
         .debug_session()
         .map_err(|e| Error::InvalidObject(e.to_string()))?;

@@ -482,7 +482,9 @@ impl<B: AsRef<[u8]>> JvmIndex<B> {
     /// - with a line, the members whose obfuscated range holds it answer, innermost first
     ///   (an inline chain); a method without any obfuscated range answers with its members'
     ///   original lines; a line outside every range answers the class alone;
-    /// - without a line, see [`Self::without_line`].
+    /// - without a line, the members not keyed to a line (`0:0:` or no range) answer with
+    ///   their original lines; a method whose members all have ranges answers its first
+    ///   range's outermost member at line 0 (the alternatives table lists the others).
     pub fn remap_frame(
         &self,
         state: &mut TraceState,
