@@ -20,6 +20,7 @@ mod mobile;
 mod modules;
 mod native;
 mod react;
+mod replicas;
 mod snapshots;
 mod tenants;
 mod windows;

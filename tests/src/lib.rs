@@ -415,6 +415,11 @@ impl Daemon {
     /// Starts the built `symxd` on `dir` with default settings but for free loopback ports
     /// and the `SYMX_*` variables in `env`.
     pub fn spawn(dir: &Path, env: &[(&str, &str)]) -> Self {
+        Self::spawn_with(dir, env, &[])
+    }
+
+    /// [`spawn`](Self::spawn) with more command-line arguments (`--config FILE`).
+    pub fn spawn_with(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Self {
         let bin = binary("symxd");
         assert!(
             bin.exists(),
@@ -430,6 +435,7 @@ impl Daemon {
             .env("SYMX_SERVER_HTTP_ADDR", &http)
             .env("SYMX_LOG_LEVEL", "warn")
             .envs(env.iter().copied())
+            .args(args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

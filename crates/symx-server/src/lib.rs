@@ -19,6 +19,8 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
     purge: tokio::task::JoinHandle<()>,
+    /// Reading the shared catalog's log (`[storage.s3]` only).
+    sync: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -62,6 +64,7 @@ impl Server {
             })
         };
         let purge = symx.spawn_purge_loop();
+        let sync = symx.spawn_sync_loop();
         tracing::info!(%grpc_addr, %http_addr, data_dir = %config.storage.data_dir.display(), "symxd serving");
         Ok(Self {
             grpc_addr,
@@ -70,6 +73,7 @@ impl Server {
             shutdown,
             tasks: vec![grpc, http],
             purge,
+            sync,
         })
     }
 
@@ -77,6 +81,9 @@ impl Server {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
         self.purge.abort();
+        if let Some(sync) = &self.sync {
+            sync.abort();
+        }
         for t in self.tasks {
             t.await??;
         }

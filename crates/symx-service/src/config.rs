@@ -44,6 +44,51 @@ pub struct StorageConfig {
     /// RocksDB's block cache (data, index and filter blocks), in bytes. Default 32 MiB:
     /// catalog and lookup reads; indexes are cached parsed, in `cache.max_bytes`.
     pub block_cache_bytes: u64,
+    /// S3-compatible object storage shared by replicas (`[storage.s3]`). Absent (the
+    /// default): the embedded store alone, as one `symxd`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Config>,
+}
+
+/// The bucket replicas share: the source of truth of their catalog, files and indexes; each
+/// replica's RocksDB is its local copy (ARCHITECTURE.md, "Replicas").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Config {
+    /// The endpoint URL (`http://127.0.0.1:3900`); empty for AWS's own.
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    /// A key prefix inside the bucket, so several deployments can share one (`prod/symx`).
+    pub prefix: String,
+    /// Credentials; when empty, `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Path-style addressing (`endpoint/bucket/key`), as Garage and MinIO expect. Default true.
+    pub path_style: bool,
+    /// Plain HTTP endpoints (a local cluster). Default false.
+    pub allow_http: bool,
+    /// How often the catalog's log is read for other replicas' changes, in seconds. Default 5.
+    pub poll_interval_secs: u64,
+    /// This replica's name in the log's keys. Default: the host name and a random suffix.
+    pub node: String,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        Self {
+            endpoint: String::new(),
+            region: "us-east-1".into(),
+            bucket: String::new(),
+            prefix: String::new(),
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            path_style: true,
+            allow_http: false,
+            poll_interval_secs: 5,
+            node: String::new(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -154,6 +199,7 @@ impl Default for StorageConfig {
             purge_interval_secs: 3600,
             write_buffer_bytes: 64 << 20,
             block_cache_bytes: 32 << 20,
+            s3: None,
         }
     }
 }
@@ -255,6 +301,16 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(s3) = &self.storage.s3 {
+            if s3.bucket.is_empty() {
+                return Err(ConfigError("storage.s3.bucket must be set".into()));
+            }
+            if s3.poll_interval_secs == 0 {
+                return Err(ConfigError(
+                    "storage.s3.poll_interval_secs must be positive".into(),
+                ));
+            }
+        }
         if self.cache.max_bytes < 1 << 20 {
             return Err(ConfigError("cache.max_bytes must be at least 1 MiB".into()));
         }

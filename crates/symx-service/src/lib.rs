@@ -27,6 +27,7 @@ pub mod metrics;
 mod pool;
 mod repo;
 mod resolve;
+mod shared;
 pub mod urls;
 
 pub use access::{
@@ -76,6 +77,8 @@ struct Inner {
     catalog: Catalog,
     keys: Keys,
     limiter: Limiter,
+    /// When the shared catalog's log was last read in full (`[storage.s3]`).
+    last_sync: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Symx {
@@ -105,12 +108,18 @@ impl Symx {
             metrics.clone(),
             spool_dir.clone(),
         ));
+        let shared = match &config.storage.s3 {
+            Some(s3) => Some(Arc::new(shared::Shared::open(s3)?)),
+            None => None,
+        };
         let indexes = Arc::new(Indexes::new(
             storage.clone(),
             builder.clone(),
             metrics.clone(),
             config.cache.max_bytes,
             Duration::from_millis(config.cache.resolve_ttl_ms),
+            shared,
+            spool_dir.clone(),
         ));
         let resolver = Resolver::new(
             indexes.clone(),
@@ -142,6 +151,7 @@ impl Symx {
                 catalog,
                 keys,
                 limiter,
+                last_sync: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -158,13 +168,75 @@ impl Symx {
         &self.inner.indexes.cache
     }
 
-    /// Readiness: the store answers.
+    /// Readiness: the store answers and, with a shared bucket, its catalog's log was read
+    /// within three poll periods.
     pub async fn ready(&self) -> Result<()> {
         let storage = self.inner.storage.clone();
         self.inner
             .pool
             .run(move || storage.ping().map_err(ServiceError::from))
-            .await
+            .await?;
+        if let Some(shared) = self.inner.indexes.shared() {
+            let stale = self
+                .inner
+                .last_sync
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_none_or(|t| t.elapsed() > 3 * shared.poll_every);
+            if stale {
+                return Err(ServiceError::new(
+                    symx_types::ErrorCode::Unavailable,
+                    "the shared object storage has not answered within three poll periods",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// With a shared bucket (`[storage.s3]`): reads its catalog's log at once and then every
+    /// `poll_interval_secs`, applying other replicas' uploads, deletes and restores, until the
+    /// returned handle is aborted. `None` on the embedded store.
+    pub fn spawn_sync_loop(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let every = self.inner.indexes.shared()?.poll_every;
+        let this = self.clone();
+        Some(tokio::spawn(async move {
+            let cursor = Arc::new(std::sync::Mutex::new(indexes::replica::LogCursor::default()));
+            let started = std::time::Instant::now();
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let (indexes, cursor) = (this.inner.indexes.clone(), cursor.clone());
+                let read = this
+                    .inner
+                    .pool
+                    .run(move || {
+                        let mut cursor = cursor.lock().unwrap_or_else(|e| e.into_inner());
+                        indexes.sync_from_bucket(&mut cursor)
+                    })
+                    .await;
+                let m = &this.inner.metrics;
+                let mut last = this
+                    .inner
+                    .last_sync
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                match read {
+                    Ok(n) => {
+                        *last = Some(std::time::Instant::now());
+                        if n > 0 {
+                            tracing::info!(applied = n, "applied other replicas' changes");
+                        }
+                    }
+                    Err(e) => {
+                        m.catalog_poll_errors.inc();
+                        tracing::warn!(error = %e, "reading the shared catalog failed");
+                    }
+                }
+                let since = last.map_or(started.elapsed(), |t| t.elapsed());
+                m.catalog_staleness_seconds.set(since.as_secs() as i64);
+            }
+        }))
     }
 
     // --- symbolication (`resolve`) ---

@@ -27,6 +27,14 @@ pub struct Metrics {
     /// Requests refused by a limit, by edge (`http`, `grpc`) and reason (`rate_limited`,
     /// `overloaded`, `timeout`, `too_large`, `unauthenticated`, `forbidden`).
     pub rejections: IntCounterVec,
+    /// Seconds since this replica last read the shared catalog's log (`[storage.s3]`; 0 on
+    /// the embedded store).
+    pub catalog_staleness_seconds: IntGauge,
+    /// Reads of the shared catalog's log that failed.
+    pub catalog_poll_errors: IntCounter,
+    /// Changes of other replicas applied from the shared catalog's log, and artifacts fetched
+    /// on a lookup miss through a pointer.
+    pub catalog_applied: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -81,7 +89,29 @@ impl Metrics {
         .unwrap_or_else(|e| panic!("{e}"));
         r.register(Box::new(auth_failures.clone()))
             .unwrap_or_else(|e| panic!("{e}"));
+        let catalog_staleness_seconds = IntGauge::new(
+            "catalog_staleness_seconds",
+            "Seconds since the shared catalog's log was last read (0: embedded store)",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        r.register(Box::new(catalog_staleness_seconds.clone()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let catalog_poll_errors = IntCounter::new(
+            "catalog_poll_errors_total",
+            "Reads of the shared catalog's log that failed",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        r.register(Box::new(catalog_poll_errors.clone()))
+            .unwrap_or_else(|e| panic!("{e}"));
         Self {
+            catalog_staleness_seconds,
+            catalog_poll_errors,
+            catalog_applied: counter_vec(
+                &r,
+                "catalog_applied_total",
+                "Changes of other replicas applied, by how they were found (poll, pointer)",
+                &["via"],
+            ),
             auth_failures,
             rejections: counter_vec(
                 &r,

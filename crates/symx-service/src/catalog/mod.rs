@@ -10,6 +10,7 @@ use crate::fleet::FleetSummary;
 use crate::indexes::Indexes;
 use crate::indexes::cache::LoadedIndex;
 use crate::pool::Pool;
+use crate::shared::Change;
 use crate::urls::{UrlKey, file_name};
 use query::{Cursor, Filters, ListPage, ListQuery, SourceMapFile, SourceMapSelector};
 use std::sync::Arc;
@@ -141,6 +142,21 @@ impl Catalog {
                     return Ok(victims);
                 }
                 let ids: Vec<ArtifactId> = victims.iter().map(|v| v.id.clone()).collect();
+                if let Some(shared) = this.indexes.shared()
+                    && !ids.is_empty()
+                {
+                    // Pointers first: once the delete is logged, no replica may find the
+                    // artifact through them again.
+                    for id in &ids {
+                        if let Some(rec) = this.storage().get(&tenant, id)? {
+                            shared.drop_pointers(&tenant, &rec)?;
+                        }
+                    }
+                    shared.append(&Change::Delete {
+                        tenant: tenant.clone(),
+                        ids: ids.clone(),
+                    })?;
+                }
                 let deleted = this.storage().soft_delete(&tenant, &ids)?;
                 Ok(deleted
                     .iter()
@@ -173,7 +189,25 @@ impl Catalog {
         let out = self
             .pool
             .run(move || {
+                if let Some(shared) = this.indexes.shared() {
+                    shared.append(&Change::Restore {
+                        tenant: tenant.clone(),
+                        ids: ids.clone(),
+                        overwrite,
+                    })?;
+                }
                 let recs = this.storage().restore(&tenant, &ids, overwrite)?;
+                if let Some(shared) = this.indexes.shared() {
+                    for rec in &recs {
+                        // Its rows find it again on replicas that have not read the log yet.
+                        let pointed = shared.artifact_log(&tenant, &rec.id).and_then(|log| {
+                            log.map_or(Ok(()), |log| shared.put_pointers(&tenant, rec, &log))
+                        });
+                        if let Err(e) = pointed {
+                            tracing::warn!(error = %e, id = %rec.id, "restored artifact's pointers not written; other replicas see it at their next poll");
+                        }
+                    }
+                }
                 Ok(recs.iter().map(|r| ArtifactView::new(&tenant, r)).collect())
             })
             .await?;

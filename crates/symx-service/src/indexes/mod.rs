@@ -7,13 +7,16 @@
 //! in the service end in [`Indexes::after_write`].
 
 pub(crate) mod cache;
+pub(crate) mod replica;
 
 use crate::build::Builder;
 use crate::error::{Result, ServiceError};
 use crate::lookups::{JS_KINDS, Lookup, NATIVE_KINDS, REPO_KINDS};
 use crate::metrics::Metrics;
 use crate::repo::RepoIndex;
+use crate::shared::Shared;
 use cache::{IndexCache, LoadedIndex, NativeArtifact, ResolveCache, ResolveKey};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use symx_native::NativeIndex;
@@ -33,6 +36,13 @@ pub(crate) struct Indexes {
     repos: IndexCache,
     /// Which artifact serves a lookup, "none" included (`cache.resolve_ttl_ms`).
     pub(crate) resolves: ResolveCache,
+    /// The bucket replicas share, when configured (`[storage.s3]`).
+    shared: Option<Arc<Shared>>,
+    /// Where files fetched from the bucket are spooled before they are committed here.
+    spool: PathBuf,
+    metrics: Metrics,
+    /// When (Unix ms) a lookup last missed locally and could not reach the bucket.
+    bucket_failed_at_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Indexes {
@@ -42,8 +52,14 @@ impl Indexes {
         metrics: Metrics,
         max_bytes: u64,
         resolve_ttl: Duration,
+        shared: Option<Arc<Shared>>,
+        spool: PathBuf,
     ) -> Self {
         Self {
+            shared,
+            spool,
+            metrics: metrics.clone(),
+            bucket_failed_at_ms: std::sync::atomic::AtomicU64::new(0),
             cache: IndexCache::new(max_bytes, metrics.clone()),
             // Repository indexes are small (a file list); a sixteenth of the budget holds many.
             repos: IndexCache::named(max_bytes / 16, metrics.clone(), "repo"),
@@ -88,6 +104,18 @@ impl Indexes {
                 return Ok(Some(id));
             }
         }
+        // Another replica may have taken the upload: its pointer says so before the log does.
+        for kind in kinds {
+            if self.fetch_by_pointer(tenant, *kind, field, &value)?
+                && let Some(id) = self
+                    .storage
+                    .lookup(tenant, *kind, field, &value)?
+                    .into_iter()
+                    .next()
+            {
+                return Ok(Some(id));
+            }
+        }
         Ok(None)
     }
 
@@ -98,9 +126,12 @@ impl Indexes {
         kind: ArtifactKind,
         lookup: &Lookup,
     ) -> Result<Vec<ArtifactId>> {
-        Ok(self
-            .storage
-            .lookup(tenant, kind, lookup.field(), &lookup.value())?)
+        let (field, value) = (lookup.field(), lookup.value());
+        let found = self.storage.lookup(tenant, kind, field, &value)?;
+        if found.is_empty() && self.fetch_by_pointer(tenant, kind, field, &value)? {
+            return Ok(self.storage.lookup(tenant, kind, field, &value)?);
+        }
+        Ok(found)
     }
 
     /// [`first_of`](Self::first_of) through the resolve cache, "none" included.

@@ -5,6 +5,7 @@ use crate::build::{Builder, SpooledFile};
 use crate::catalog::view::ArtifactView;
 use crate::error::Result;
 use crate::ingest::kinds::{self, Files};
+use crate::shared::{Change, Shared};
 use sha2::{Digest, Sha256};
 use symx_storage::{ArtifactRecord, CommitOutcome, FileRecord, NewArtifact, NewBlob, Storage};
 use symx_types::{ArtifactId, Tenant, UploadMetadata};
@@ -25,6 +26,7 @@ pub struct UploadOutcome {
 pub(crate) fn build_and_commit(
     builder: &Builder,
     storage: &Storage,
+    shared: Option<&Shared>,
     tenant: Tenant,
     mut meta: UploadMetadata,
     spooled: Vec<SpooledFile>,
@@ -66,6 +68,24 @@ pub(crate) fn build_and_commit(
             size: *size,
         })
         .collect();
+    // With a shared bucket, the upload is durable there (files, indexes, its log entry,
+    // pointers) before it is committed here and acknowledged.
+    if let Some(shared) = shared {
+        for (_, path, sha, _) in &files {
+            shared.put_blob(&tenant, &hex::encode(sha), path)?;
+        }
+        for (name, bytes) in &built.indexes {
+            shared.put_index(&tenant, &id, name, bytes)?;
+        }
+        let log = shared.append(&Change::Commit {
+            tenant: tenant.clone(),
+            record: Box::new(record.clone()),
+            identity: identity.clone(),
+            overwrite: meta.overwrite,
+        })?;
+        shared.put_artifact(&tenant, &id, &log)?;
+        shared.put_pointers(&tenant, &record, &log)?;
+    }
     let outcome = storage.commit(NewArtifact {
         tenant: tenant.clone(),
         record: record.clone(),

@@ -253,10 +253,20 @@ impl UploadSession {
             .map_err(|_| shutting_down())?;
         let result = {
             let (builder, storage) = (ingest.builder.clone(), ingest.storage.clone());
+            let indexes = ingest.indexes.clone();
             let (tenant, meta) = (self.tenant.clone(), self.meta.clone());
             ingest
                 .pool
-                .run(move || commit::build_and_commit(&builder, &storage, tenant, meta, files))
+                .run(move || {
+                    commit::build_and_commit(
+                        &builder,
+                        &storage,
+                        indexes.shared(),
+                        tenant,
+                        meta,
+                        files,
+                    )
+                })
                 .await
         };
         drop(self.dir);

@@ -59,9 +59,21 @@ impl Resolver {
             ));
         }
         let this = self.clone();
-        self.pool
+        let started_ms = symx_storage::now_ms();
+        let response = self
+            .pool
             .run(move || Ok(this.symbolicate_blocking(&tenant, &request)))
-            .await
+            .await?;
+        if self.indexes.bucket_failed_since(started_ms) {
+            let mut e = ServiceError::new(
+                symx_types::ErrorCode::Unavailable,
+                "object storage is unreachable: a frame whose artifact is not on this replica \
+                 cannot be answered",
+            );
+            e.retry_after = Some(std::time::Duration::from_secs(5));
+            return Err(e);
+        }
+        Ok(response)
     }
 
     /// Resolves a batch on the calling thread (for callers already off the async threads,

@@ -1,0 +1,302 @@
+//! Replicas sharing a real 3-node Garage cluster (`scripts/garage-cluster.sh`, replication
+//! factor 3) through `[storage.s3]`: real `symxd` processes, real gRPC and HTTP clients.
+//!
+//! One story, in order, on one cluster: read-after-upload on another replica, list there,
+//! delete and restore seen within the poll period, a replica started empty serving
+//! everything, one Garage node killed (quorum 2 of 3), then every node stopped (cached frames
+//! resolve, misses and uploads are refused as unavailable, readiness says so) and revived.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use symx_e2e::*;
+use symx_proto::v1 as pb;
+use tonic::Code;
+
+const URL: &str = "https://cdn.example.com/static/js/app.min.js";
+
+/// The cluster, stopped when dropped (also when a test fails).
+struct Cluster {
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+fn script() -> PathBuf {
+    repo_root().join("scripts/garage-cluster.sh")
+}
+
+impl Cluster {
+    fn start(dir: &Path) -> Self {
+        // Ports of their own, apart from other test binaries' clusters.
+        let base = 20_000 + (std::process::id() % 900) * 40;
+        let out = std::process::Command::new("bash")
+            .arg(script())
+            .arg("start")
+            .arg(dir)
+            .env("GARAGE_PORT_BASE", base.to_string())
+            .output()
+            .expect("run garage-cluster.sh");
+        assert!(
+            out.status.success(),
+            "garage cluster start failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(dir.join("env")).expect("cluster env");
+        let env = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
+            .collect();
+        Self {
+            dir: dir.to_owned(),
+            env,
+        }
+    }
+
+    fn var(&self, name: &str) -> &str {
+        self.env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("{name} missing from the cluster env"))
+    }
+
+    fn node(&self, action: &str, n: u32) {
+        let base = 20_000 + (std::process::id() % 900) * 40;
+        let status = std::process::Command::new("bash")
+            .arg(script())
+            .arg(action)
+            .arg(n.to_string())
+            .arg(&self.dir)
+            .env("GARAGE_PORT_BASE", base.to_string())
+            .status()
+            .expect("run garage-cluster.sh");
+        assert!(status.success(), "garage-cluster.sh {action} {n}");
+    }
+
+    /// A replica's configuration: this cluster's node `n` as its endpoint.
+    fn config(&self, data: &Path, n: usize, node: &str) -> PathBuf {
+        let endpoints: Vec<&str> = self.var("GARAGE_ENDPOINTS").split(' ').collect();
+        let path = data.with_extension("toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[storage.s3]\nendpoint = \"{}\"\nregion = \"{}\"\nbucket = \"{}\"\n\
+                 access_key_id = \"{}\"\nsecret_access_key = \"{}\"\nallow_http = true\n\
+                 poll_interval_secs = 1\nnode = \"{node}\"\n",
+                endpoints[n - 1],
+                self.var("GARAGE_REGION"),
+                self.var("GARAGE_BUCKET"),
+                self.var("AWS_ACCESS_KEY_ID"),
+                self.var("AWS_SECRET_ACCESS_KEY"),
+            ),
+        )
+        .expect("write config");
+        path
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("bash")
+            .arg(script())
+            .arg("stop")
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+async fn replica(cluster: &Cluster, root: &Path, name: &str, garage_node: usize) -> Daemon {
+    let data = root.join(name);
+    let config = cluster.config(&data, garage_node, name);
+    let d = Daemon::spawn_with(&data, &[], &["--config", &config.to_string_lossy()]);
+    d.ready().await;
+    d
+}
+
+async fn clients(d: &Daemon) -> (Artifacts, Symbolication) {
+    let url = format!("http://{}", d.grpc);
+    let art = Artifacts::connect(url.clone()).await.expect("connect");
+    let sym = Symbolication::connect(url).await.expect("connect");
+    (art, sym)
+}
+
+async fn frame(sym: &mut Symbolication, version: &str) -> pb::FrameResult {
+    symbolicate(sym, "shop", version, vec![js_frame(URL, 3, 30)], 0)
+        .await
+        .remove(0)
+}
+
+/// Polls `check` every 100 ms for up to `within`.
+async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while !check().await {
+        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_share_uploads_deletes_and_outages_through_garage() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cluster = Cluster::start(&tmp.path().join("garage"));
+    let a = replica(&cluster, tmp.path(), "a", 1).await;
+    let b = replica(&cluster, tmp.path(), "b", 2).await;
+    let (mut art_a, mut sym_a) = clients(&a).await;
+    let (mut art_b, mut sym_b) = clients(&b).await;
+
+    // Read-after-upload: B answers the moment A acknowledges, before any poll.
+    let parts = js_fixture_parts("esbuild", "app.min.js");
+    let up = upload(&mut art_a, js_meta("shop", "1.0", URL), &parts)
+        .await
+        .expect("upload through A");
+    let id = up.artifact.expect("artifact").id;
+    let on_a = frame(&mut sym_a, "1.0").await;
+    let on_b = frame(&mut sym_b, "1.0").await;
+    assert_eq!(on_a.status, pb::FrameStatus::Resolved as i32);
+    assert_eq!(on_b.status, on_a.status, "B resolves A's upload at once");
+    assert_eq!(on_b.frames, on_a.frames, "the same answer on both replicas");
+    // Listed and readable on B.
+    let listed = list_js(&mut art_b, "shop", &["1.0"]).await;
+    assert_eq!(listed.artifacts.len(), 1);
+    assert_eq!(listed.artifacts[0].id, id);
+
+    // A delete on A is seen on B within the poll period; a restore too.
+    let del = art_a
+        .delete(pb::DeleteRequest {
+            mapkind: pb::MapKind::Js as i32,
+            filters: vec![filter("service", ["shop"]), filter("version", ["1.0"])],
+            dry_run: false,
+        })
+        .await
+        .expect("delete on A")
+        .into_inner();
+    assert_eq!(del.artifacts.len(), 1);
+    let started = Instant::now();
+    eventually(Duration::from_secs(10), "B sees the delete", || {
+        let mut sym = sym_b.clone();
+        async move {
+            frame(&mut sym, "1.0").await.status == pb::FrameStatus::MissingArtifact as i32
+        }
+    })
+    .await;
+    eprintln!("delete seen on B after {:?}", started.elapsed());
+    art_a
+        .restore(pb::RestoreRequest {
+            ids: vec![id.clone()],
+            overwrite: false,
+        })
+        .await
+        .expect("restore on A");
+    eventually(Duration::from_secs(10), "B sees the restore", || {
+        let mut sym = sym_b.clone();
+        async move { frame(&mut sym, "1.0").await.status == pb::FrameStatus::Resolved as i32 }
+    })
+    .await;
+
+    // A replica started on an empty data directory serves everything A uploaded.
+    let c = replica(&cluster, tmp.path(), "c", 3).await;
+    let (art_c, mut sym_c) = clients(&c).await;
+    assert_eq!(frame(&mut sym_c, "1.0").await.frames, on_a.frames);
+    eventually(Duration::from_secs(10), "C lists A's upload", || {
+        let mut art = art_c.clone();
+        async move { list_js(&mut art, "shop", &["1.0"]).await.artifacts.len() == 1 }
+    })
+    .await;
+
+    // One Garage node down: quorum 2 of 3 keeps uploads and lookups going.
+    cluster.node("kill", 3);
+    upload(&mut art_a, js_meta("shop", "2.0", URL), &parts)
+        .await
+        .expect("upload with a node down");
+    assert_eq!(
+        frame(&mut sym_b, "2.0").await.status,
+        pb::FrameStatus::Resolved as i32,
+        "B resolves the upload made with a node down"
+    );
+
+    // Every node down: what B holds keeps resolving; a miss and an upload are refused as
+    // unavailable (never cached as missing); readiness says so.
+    cluster.node("kill", 1);
+    cluster.node("kill", 2);
+    assert_eq!(
+        frame(&mut sym_b, "1.0").await.status,
+        pb::FrameStatus::Resolved as i32,
+        "cached artifacts resolve with the store down"
+    );
+    let miss = sym_b
+        .symbolicate(pb::SymbolicateRequest {
+            stacktraces: vec![pb::StackTrace {
+                service: "shop".into(),
+                version: "9.9".into(),
+                frames: vec![js_frame(URL, 3, 30)],
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await;
+    match miss {
+        Err(status) => assert_eq!(status.code(), Code::Unavailable, "{status:?}"),
+        Ok(r) => {
+            let f = &r.into_inner().stacktraces[0].frames[0];
+            assert_ne!(
+                f.status,
+                pb::FrameStatus::MissingArtifact as i32,
+                "a miss with the store down is not 'missing'"
+            );
+        }
+    }
+    let refused = upload(&mut art_a, js_meta("shop", "3.0", URL), &parts)
+        .await
+        .expect_err("upload with the store down");
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+    let http = reqwest::Client::new();
+    eventually(Duration::from_secs(15), "A's /readyz answers 503", || {
+        let (http, url) = (http.clone(), format!("http://{}/readyz", a.http));
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE)
+        }
+    })
+    .await;
+    let metrics = http
+        .get(format!("http://{}/metrics", a.http))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    assert!(
+        metrics.contains("symx_catalog_poll_errors_total"),
+        "poll errors are counted"
+    );
+
+    // Back up: uploads work again, and nothing acknowledged was lost.
+    for n in 1..=3 {
+        cluster.node("revive", n);
+    }
+    eventually(Duration::from_secs(30), "uploads work again", || {
+        let (mut art, parts) = (art_a.clone(), parts.clone());
+        async move {
+            upload(&mut art, js_meta("shop", "3.0", URL), &parts)
+                .await
+                .is_ok()
+        }
+    })
+    .await;
+    for version in ["1.0", "2.0", "3.0"] {
+        assert_eq!(
+            frame(&mut sym_c, version).await.status,
+            pb::FrameStatus::Resolved as i32,
+            "C resolves {version}"
+        );
+    }
+    drop((a, b, c));
+}
