@@ -34,7 +34,10 @@ g() { local n=$1; shift; "$garage" -c "$dir/node$n/garage.toml" "$@"; }
 
 start_node() {
   local n=$1
-  (cd "$dir/node$n" && nohup "$garage" -c garage.toml server >"$dir/node$n/log" 2>&1 & echo $! >"$dir/node$n/pid")
+  # Detached from the caller's output (a test reading this script's output would otherwise
+  # wait for the nodes to exit); the pid is the server's own.
+  nohup "$garage" -c "$dir/node$n/garage.toml" server </dev/null >"$dir/node$n/log" 2>&1 &
+  echo $! >"$dir/node$n/pid"
 }
 
 wait_rpc() {
@@ -76,12 +79,11 @@ api_bind_addr = "127.0.0.1:$(port "$n" 3)"
 EOF
     start_node "$n"
   done
-  for n in 1 2 3; do wait_rpc "$n"; done
-  for n in 2 3; do
-    local id
-    id="$(g "$n" node id -q 2>/dev/null | tail -n1)"
-    g 1 node connect "$id" >/dev/null
+  for n in 1 2 3; do
+    wait_rpc "$n"
+    g "$n" node id -q 2>/dev/null | tail -n1 >"$dir/node$n/id"
   done
+  for n in 2 3; do g 1 node connect "$(cat "$dir/node$n/id")" >/dev/null; done
   for n in 1 2 3; do
     local id
     id="$(g "$n" node id -q 2>/dev/null | tail -n1 | cut -d@ -f1)"
@@ -129,6 +131,17 @@ case "$cmd" in
     kill -9 "$(cat "$dir/node$2/pid")"
     rm -f "$dir/node$2/pid"
     ;;
-  revive) dir="${3:-$dir}"; start_node "$2"; wait_rpc "$2" ;;
+  revive)
+    dir="${3:-$dir}"
+    start_node "$2"
+    wait_rpc "$2"
+    # A node killed soon after the cluster formed may not have saved its peers: connect it
+    # to every node that runs.
+    for m in 1 2 3; do
+      if [ "$m" != "$2" ] && [ -f "$dir/node$m/pid" ]; then
+        g "$2" node connect "$(cat "$dir/node$m/id")" >/dev/null 2>&1 || true
+      fi
+    done
+    ;;
   *) echo "usage: $0 install|start|stop|kill N|revive N [DIR]" >&2; exit 2 ;;
 esac

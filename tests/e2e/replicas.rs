@@ -111,6 +111,18 @@ async fn replica(cluster: &Cluster, root: &Path, name: &str, garage_node: usize)
     let config = cluster.config(&data, garage_node, name);
     let d = Daemon::spawn_with(&data, &[], &["--config", &config.to_string_lossy()]);
     d.ready().await;
+    // Ready (what a load balancer asks) once it has read the catalog's log through.
+    let (http, url) = (reqwest::Client::new(), format!("http://{}/readyz", d.http));
+    eventually(Duration::from_secs(30), "the replica is ready", || {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await;
     d
 }
 
@@ -151,12 +163,23 @@ async fn replicas_share_uploads_deletes_and_outages_through_garage() {
 
     // Read-after-upload: B answers the moment A acknowledges, before any poll.
     let parts = js_fixture_parts("esbuild", "app.min.js");
+    let t = Instant::now();
     let up = upload(&mut art_a, js_meta("shop", "1.0", URL), &parts)
         .await
         .expect("upload through A");
+    let uploaded = t.elapsed();
     let id = up.artifact.expect("artifact").id;
+    eprintln!("1.0 is {id}");
     let on_a = frame(&mut sym_a, "1.0").await;
+    let t = Instant::now();
     let on_b = frame(&mut sym_b, "1.0").await;
+    eprintln!(
+        "upload through A acknowledged in {uploaded:?}; first frame on B (through the pointer) in {:?}",
+        t.elapsed()
+    );
+    let t = Instant::now();
+    frame(&mut sym_b, "1.0").await;
+    eprintln!("the next frame on B in {:?}", t.elapsed());
     assert_eq!(on_a.status, pb::FrameStatus::Resolved as i32);
     assert_eq!(on_b.status, on_a.status, "B resolves A's upload at once");
     assert_eq!(on_b.frames, on_a.frames, "the same answer on both replicas");
@@ -210,9 +233,10 @@ async fn replicas_share_uploads_deletes_and_outages_through_garage() {
 
     // One Garage node down: quorum 2 of 3 keeps uploads and lookups going.
     cluster.node("kill", 3);
-    upload(&mut art_a, js_meta("shop", "2.0", URL), &parts)
+    let two = upload(&mut art_a, js_meta("shop", "2.0", URL), &parts)
         .await
         .expect("upload with a node down");
+    eprintln!("2.0 is {:?}", two.artifact.map(|a| a.id));
     assert_eq!(
         frame(&mut sym_b, "2.0").await.status,
         pb::FrameStatus::Resolved as i32,
@@ -292,10 +316,11 @@ async fn replicas_share_uploads_deletes_and_outages_through_garage() {
     })
     .await;
     for version in ["1.0", "2.0", "3.0"] {
+        let f = frame(&mut sym_c, version).await;
         assert_eq!(
-            frame(&mut sym_c, version).await.status,
+            f.status,
             pb::FrameStatus::Resolved as i32,
-            "C resolves {version}"
+            "C resolves {version}: {f:?}"
         );
     }
     drop((a, b, c));

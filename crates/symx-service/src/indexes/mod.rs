@@ -43,6 +43,8 @@ pub(crate) struct Indexes {
     metrics: Metrics,
     /// When (Unix ms) a lookup last missed locally and could not reach the bucket.
     bucket_failed_at_ms: std::sync::atomic::AtomicU64,
+    /// Held while a change from the bucket is applied.
+    applying: std::sync::Mutex<()>,
 }
 
 impl Indexes {
@@ -60,6 +62,7 @@ impl Indexes {
             spool,
             metrics: metrics.clone(),
             bucket_failed_at_ms: std::sync::atomic::AtomicU64::new(0),
+            applying: std::sync::Mutex::new(()),
             cache: IndexCache::new(max_bytes, metrics.clone()),
             // Repository indexes are small (a file list); a sixteenth of the budget holds many.
             repos: IndexCache::named(max_bytes / 16, metrics.clone(), "repo"),

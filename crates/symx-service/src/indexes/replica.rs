@@ -8,6 +8,7 @@ use crate::shared::{Change, LOG_WINDOW_MS, Shared};
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use symx_storage::{CommitOutcome, NewArtifact, NewBlob};
+use symx_types::HasErrorCode;
 use symx_types::{ArtifactId, ArtifactKind, ErrorCode, Tenant};
 
 /// Where the log has been read to: the newest entry applied, and the entries of the last
@@ -105,6 +106,8 @@ impl Indexes {
     /// into spool files and committed as an upload here would be; deletes and restores as
     /// their requests would.
     fn apply(&self, shared: &Shared, change: Change) -> Result<()> {
+        // One at a time: the poll and a lookup's pointer may bring the same upload at once.
+        let _one = self.applying.lock().unwrap_or_else(|e| e.into_inner());
         match change {
             Change::Commit {
                 tenant,
@@ -141,14 +144,26 @@ impl Indexes {
                 for name in &record.indexes {
                     indexes.push((name.clone(), shared.fetch_index(&tenant, &record.id, name)?));
                 }
-                let outcome = self.storage.commit(NewArtifact {
+                let id = record.id.clone();
+                let outcome = match self.storage.commit(NewArtifact {
                     tenant: tenant.clone(),
                     record: *record,
                     identity,
                     blobs,
                     indexes,
                     overwrite,
-                })?;
+                }) {
+                    // Applied already.
+                    Err(symx_storage::Error::AlreadyExists(held)) if held == id => {
+                        return Ok(());
+                    }
+                    outcome => outcome.map_err(|e| {
+                        crate::error::ServiceError::new(
+                            e.code(),
+                            format!("applying the upload of {id} from the shared catalog: {e}"),
+                        )
+                    })?,
+                };
                 let replaced: Vec<ArtifactId> = match outcome {
                     CommitOutcome::Replaced(old) => vec![old],
                     _ => Vec::new(),
