@@ -18,6 +18,15 @@ const URL: &str = "https://cdn.example.com/static/js/app.min.js";
 struct Cluster {
     dir: PathBuf,
     env: Vec<(String, String)>,
+    port_base: u32,
+}
+
+/// Ports of its own per cluster, apart from other tests' and other test binaries' clusters.
+fn port_base() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // Below Linux's ephemeral range (32768-60999), where the replicas' own ports are picked.
+    20_000 + ((std::process::id() % 75) * 4 + n % 4) * 40
 }
 
 fn script() -> PathBuf {
@@ -26,8 +35,7 @@ fn script() -> PathBuf {
 
 impl Cluster {
     fn start(dir: &Path) -> Self {
-        // Ports of their own, apart from other test binaries' clusters.
-        let base = 20_000 + (std::process::id() % 900) * 40;
+        let base = port_base();
         let out = std::process::Command::new("bash")
             .arg(script())
             .arg("start")
@@ -50,6 +58,7 @@ impl Cluster {
         Self {
             dir: dir.to_owned(),
             env,
+            port_base: base,
         }
     }
 
@@ -62,7 +71,7 @@ impl Cluster {
     }
 
     fn node(&self, action: &str, n: u32) {
-        let base = 20_000 + (std::process::id() % 900) * 40;
+        let base = self.port_base;
         let status = std::process::Command::new("bash")
             .arg(script())
             .arg(action)
@@ -104,6 +113,26 @@ impl Drop for Cluster {
             .arg(&self.dir)
             .status();
     }
+}
+
+/// `symxd keys create` against a replica's data directory and bucket: the key's token.
+fn create_key(cluster: &Cluster, root: &Path, name: &str, tenant: &str, scopes: &str) -> String {
+    let data = root.join(name);
+    let config = cluster.config(&data, 1, name);
+    let out = std::process::Command::new(binary("symxd"))
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--config")
+        .arg(&config)
+        .args(["keys", "create", "--scope", scopes, "--tenant", tenant])
+        .output()
+        .expect("symxd keys create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 async fn replica(cluster: &Cluster, root: &Path, name: &str, garage_node: usize) -> Daemon {
@@ -324,4 +353,119 @@ async fn replicas_share_uploads_deletes_and_outages_through_garage() {
         );
     }
     drop((a, b, c));
+}
+
+/// API keys live in the bucket: a key created on one replica works on another that started
+/// empty, a revocation reaches it within the key cache's lifetime, and tenants stay apart.
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_share_api_keys_and_keep_tenants_apart() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cluster = Cluster::start(&tmp.path().join("garage"));
+    let shop = create_key(&cluster, tmp.path(), "a", "shop", "admin");
+    let other = create_key(&cluster, tmp.path(), "a", "other", "read,upload");
+    assert!(
+        shop.starts_with("symx_") && other.starts_with("symx_"),
+        "{shop} {other}"
+    );
+    let a = replica(&cluster, tmp.path(), "a", 1).await;
+    let b = replica(&cluster, tmp.path(), "b", 2).await;
+    let (mut art_a, _) = clients(&a).await;
+    let (mut art_b, mut sym_b) = clients(&b).await;
+
+    // B started empty, yet requires a key: the bucket has some.
+    let anonymous = art_b
+        .list(pb::ListRequest {
+            mapkind: pb::MapKind::Js as i32,
+            ..Default::default()
+        })
+        .await
+        .expect_err("B runs closed");
+    assert_eq!(anonymous.code(), Code::Unauthenticated);
+
+    let parts = js_fixture_parts("esbuild", "app.min.js");
+    upload_as(&mut art_a, &shop, js_meta("shop", "1.0", URL), &parts)
+        .await
+        .expect("shop uploads through A");
+    let ask = |key: String, mut sym: Symbolication| async move {
+        sym.symbolicate(with_key(
+            pb::SymbolicateRequest {
+                stacktraces: vec![pb::StackTrace {
+                    service: "shop".into(),
+                    version: "1.0".into(),
+                    frames: vec![js_frame(URL, 3, 30)],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            &key,
+        ))
+        .await
+        .map(|r| r.into_inner().stacktraces[0].frames[0].status)
+    };
+    assert_eq!(
+        ask(shop.clone(), sym_b.clone())
+            .await
+            .expect("shop's key on B"),
+        pb::FrameStatus::Resolved as i32
+    );
+    assert_eq!(
+        ask(other.clone(), sym_b.clone())
+            .await
+            .expect("other's key on B"),
+        pb::FrameStatus::MissingArtifact as i32,
+        "another tenant does not see shop's upload"
+    );
+    let listed = art_b
+        .list(with_key(
+            pb::ListRequest {
+                mapkind: pb::MapKind::Js as i32,
+                filters: vec![filter("service", ["shop"]), filter("version", ["1.0"])],
+                ..Default::default()
+            },
+            &other,
+        ))
+        .await
+        .expect("other lists on B")
+        .into_inner();
+    assert!(listed.artifacts.is_empty(), "{listed:?}");
+
+    // Revoked on A: refused on B once its key cache (5 s) expires.
+    let mut keys_a =
+        symx_proto::v1::key_service_client::KeyServiceClient::connect(format!("http://{}", a.grpc))
+            .await
+            .expect("connect");
+    let other_id = other.split('_').nth(1).expect("key id").to_owned();
+    let mut keys_shop = keys_a.clone();
+    let refused = keys_shop
+        .revoke_key(with_key(
+            pb::RevokeKeyRequest {
+                id: other_id.clone(),
+            },
+            &shop,
+        ))
+        .await
+        .expect_err("shop's admin cannot revoke another tenant's key");
+    assert_eq!(refused.code(), Code::NotFound);
+    let other_admin = create_key(&cluster, tmp.path(), "c", "other", "admin");
+    keys_a
+        .revoke_key(with_key(
+            pb::RevokeKeyRequest { id: other_id },
+            &other_admin,
+        ))
+        .await
+        .expect("revoke on A");
+    eventually(Duration::from_secs(15), "B refuses the revoked key", || {
+        let (key, sym) = (other.clone(), sym_b.clone());
+        async move {
+            ask(key, sym)
+                .await
+                .is_err_and(|s| s.code() == Code::Unauthenticated)
+        }
+    })
+    .await;
+    sym_b = sym_b.clone();
+    assert!(
+        ask(shop, sym_b).await.is_ok(),
+        "shop's key still works on B"
+    );
 }

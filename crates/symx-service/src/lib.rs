@@ -118,7 +118,7 @@ impl Symx {
             metrics.clone(),
             config.cache.max_bytes,
             Duration::from_millis(config.cache.resolve_ttl_ms),
-            shared,
+            shared.clone(),
             spool_dir.clone(),
         ));
         let resolver = Resolver::new(
@@ -137,7 +137,7 @@ impl Symx {
             spool_dir,
         ));
         let catalog = Catalog::new(indexes.clone(), pool.clone());
-        let keys = Keys::open(storage.clone(), pool.clone(), metrics.clone())?;
+        let keys = Keys::open(storage.clone(), pool.clone(), metrics.clone(), shared)?;
         let limiter = Limiter::new(limits);
         Ok(Self {
             inner: Arc::new(Inner {

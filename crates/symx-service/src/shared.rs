@@ -434,6 +434,60 @@ impl Shared {
             .map(|p| p.log))
     }
 
+    fn key_record_key(&self, id: &str) -> Key {
+        self.key(&format!("keys/{id}"))
+    }
+
+    /// Stores an API key record (created or revoked): every replica authenticates with it.
+    pub(crate) fn put_key(&self, rec: &symx_storage::ApiKeyRecord) -> Result<()> {
+        let body = serde_json::to_vec(rec).map_err(|e| ServiceError::internal(e.to_string()))?;
+        let key = self.key_record_key(&rec.id);
+        self.run(async {
+            self.store
+                .put(&key, PutPayload::from(body))
+                .await
+                .map_err(|e| unavailable("storing an API key", e))
+        })?;
+        Ok(())
+    }
+
+    /// An API key record by id.
+    pub(crate) fn api_key(&self, id: &str) -> Result<Option<symx_storage::ApiKeyRecord>> {
+        if !id.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        self.get_json(&self.key_record_key(id), "an API key")
+    }
+
+    /// Every API key record.
+    pub(crate) fn api_keys(&self) -> Result<Vec<symx_storage::ApiKeyRecord>> {
+        use futures::TryStreamExt;
+        let prefix = self.key("keys");
+        let listed: Vec<object_store::ObjectMeta> = self
+            .run(async { self.store.list(Some(&prefix)).try_collect().await })
+            .map_err(|e| unavailable("listing API keys", e))?;
+        let mut out = Vec::with_capacity(listed.len());
+        for meta in listed {
+            if let Some(rec) = self.get_json(&meta.location, "an API key")? {
+                out.push(rec);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether any API key exists.
+    pub(crate) fn any_api_key(&self) -> Result<bool> {
+        use futures::StreamExt;
+        let prefix = self.key("keys");
+        self.run(async {
+            match self.store.list(Some(&prefix)).next().await {
+                None => Ok(false),
+                Some(Ok(_)) => Ok(true),
+                Some(Err(e)) => Err(unavailable("listing API keys", e)),
+            }
+        })
+    }
+
     /// One log entry by name.
     pub(crate) fn entry(&self, name: &str) -> Result<Change> {
         let key = self.key(&format!("log/{name}"));

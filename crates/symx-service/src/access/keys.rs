@@ -17,6 +17,7 @@
 use crate::error::{Result, ServiceError};
 use crate::metrics::Metrics;
 use crate::pool::Pool;
+use crate::shared::Shared;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -155,6 +156,32 @@ pub(crate) struct Keys {
     required: AtomicBool,
     /// Key records by id (`None`: no such key), for [`KEY_CACHE_TTL`].
     cache: moka::sync::Cache<String, Option<Arc<ApiKeyRecord>>>,
+    /// With replicas (`[storage.s3]`), keys live in the bucket: created, revoked and read
+    /// there (this replica's store keeps a copy for when the bucket is unreachable).
+    shared: Option<Arc<Shared>>,
+    /// When a replica running open last asked the bucket whether a key exists.
+    open_checked: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// A key record: from the bucket when replicas share one (its copy here refreshed; the copy
+/// answers while the bucket is unreachable), else from this store.
+fn read_key(storage: &Storage, shared: Option<&Shared>, id: &str) -> Result<Option<ApiKeyRecord>> {
+    if let Some(shared) = shared {
+        match shared.api_key(id) {
+            Ok(Some(rec)) => {
+                if storage.api_key(id)?.as_ref() != Some(&rec) {
+                    storage.put_api_key(&rec)?;
+                }
+                return Ok(Some(rec));
+            }
+            Ok(None) => return Ok(None),
+            Err(e) if e.code == ErrorCode::Unavailable => {
+                tracing::warn!(error = %e, "API key read from this replica's copy");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    storage.api_key(id).map_err(ServiceError::from)
 }
 
 /// Splits `symx_<id>_<secret>`; `None` for anything else.
@@ -196,13 +223,22 @@ fn unauthenticated(message: &str) -> ServiceError {
 }
 
 impl Keys {
-    pub(crate) fn open(storage: Arc<Storage>, pool: Pool, metrics: Metrics) -> Result<Self> {
+    pub(crate) fn open(
+        storage: Arc<Storage>,
+        pool: Pool,
+        metrics: Metrics,
+        shared: Option<Arc<Shared>>,
+    ) -> Result<Self> {
+        // With replicas, whether the bucket holds a key is asked before the first request
+        // is let in open (`key_created_elsewhere`).
         let required = AtomicBool::new(!storage.api_keys()?.is_empty());
         Ok(Self {
             storage,
             pool,
             metrics,
             required,
+            shared,
+            open_checked: std::sync::Mutex::new(None),
             cache: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(KEY_CACHE_TTL)
@@ -215,10 +251,34 @@ impl Keys {
         self.required.load(Ordering::Acquire)
     }
 
+    /// A replica running open (no key anywhere when it last looked) asks the bucket again at
+    /// most every [`KEY_CACHE_TTL`]: another replica may have created the first key.
+    async fn key_created_elsewhere(&self) -> bool {
+        let Some(shared) = self.shared.clone() else {
+            return false;
+        };
+        {
+            let mut checked = self.open_checked.lock().unwrap_or_else(|e| e.into_inner());
+            if checked.is_some_and(|t| t.elapsed() < KEY_CACHE_TTL) {
+                return false;
+            }
+            *checked = Some(std::time::Instant::now());
+        }
+        let any = self
+            .pool
+            .run(move || Ok(shared.any_api_key().unwrap_or(true)))
+            .await
+            .unwrap_or(true);
+        if any {
+            self.required.store(true, Ordering::Release);
+        }
+        any
+    }
+
     /// The caller a presented key stands for. UNAUTHENTICATED when a key is required and
     /// `token` is missing, malformed, unknown, revoked or wrong; the message never says which.
     pub(crate) async fn authenticate(&self, token: Option<&str>) -> Result<Principal> {
-        if !self.required() {
+        if !self.required() && !self.key_created_elsewhere().await {
             return Ok(Principal::open());
         }
         let token = token
@@ -235,11 +295,11 @@ impl Keys {
         let rec = match self.cache.get(&id) {
             Some(cached) => cached,
             None => {
-                let storage = self.storage.clone();
+                let (storage, shared) = (self.storage.clone(), self.shared.clone());
                 let read_id = id.clone();
                 let rec = self
                     .pool
-                    .run(move || storage.api_key(&read_id).map_err(ServiceError::from))
+                    .run(move || read_key(&storage, shared.as_deref(), &read_id))
                     .await?
                     .map(std::sync::Arc::new);
                 self.cache.insert(id, rec.clone());
@@ -316,10 +376,15 @@ impl Keys {
             created_at_ms: symx_storage::now_ms(),
             revoked_at_ms: None,
         };
-        let storage = self.storage.clone();
+        let (storage, shared) = (self.storage.clone(), self.shared.clone());
         let stored = rec.clone();
         self.pool
-            .run(move || storage.put_api_key(&stored).map_err(ServiceError::from))
+            .run(move || {
+                if let Some(shared) = &shared {
+                    shared.put_key(&stored)?;
+                }
+                storage.put_api_key(&stored).map_err(ServiceError::from)
+            })
             .await?;
         self.required.store(true, Ordering::Release);
         self.cache.invalidate_all();
@@ -333,10 +398,13 @@ impl Keys {
     /// The keys the caller administers: its tenant's (every tenant's on an open service).
     pub(crate) async fn list_keys(&self, by: &Principal) -> Result<Vec<ApiKeyView>> {
         by.require(Scope::Admin)?;
-        let storage = self.storage.clone();
+        let (storage, shared) = (self.storage.clone(), self.shared.clone());
         let all = self
             .pool
-            .run(move || storage.api_keys().map_err(ServiceError::from))
+            .run(move || match &shared {
+                Some(shared) => shared.api_keys(),
+                None => storage.api_keys().map_err(ServiceError::from),
+            })
             .await?;
         Ok(all
             .into_iter()
@@ -348,18 +416,21 @@ impl Keys {
     /// Revokes a key of the caller's tenant at once (NOT_FOUND for another tenant's key).
     pub(crate) async fn revoke_key(&self, by: &Principal, id: &str) -> Result<ApiKeyView> {
         by.require(Scope::Admin)?;
-        let storage = self.storage.clone();
+        let (storage, shared) = (self.storage.clone(), self.shared.clone());
         let (by, id) = (by.clone(), id.trim().to_ascii_lowercase());
         self.pool
             .run(move || {
                 let not_found =
                     || ServiceError::new(ErrorCode::NotFound, format!("no API key {id}"));
-                let mut rec = storage.api_key(&id)?.ok_or_else(not_found)?;
+                let mut rec = read_key(&storage, shared.as_deref(), &id)?.ok_or_else(not_found)?;
                 if by.key_id.is_some() && rec.tenant != by.tenant {
                     return Err(not_found());
                 }
                 if rec.revoked_at_ms.is_none() {
                     rec.revoked_at_ms = Some(symx_storage::now_ms());
+                    if let Some(shared) = &shared {
+                        shared.put_key(&rec)?;
+                    }
                     storage.put_api_key(&rec)?;
                     tracing::info!(key = %rec.id, tenant = %rec.tenant, "API key revoked");
                 }
