@@ -209,6 +209,19 @@ async fn replicas_share_uploads_deletes_and_outages_through_garage() {
     let t = Instant::now();
     frame(&mut sym_b, "1.0").await;
     eprintln!("the next frame on B in {:?}", t.elapsed());
+    // Baseline of the same run: one replica on its embedded store alone.
+    let embedded = Daemon::spawn(&tmp.path().join("embedded"), &[]);
+    embedded.ready().await;
+    let (mut art_e, _) = clients(&embedded).await;
+    let t = Instant::now();
+    upload(&mut art_e, js_meta("shop", "1.0", URL), &parts)
+        .await
+        .expect("upload to the embedded store");
+    eprintln!(
+        "baseline: the same upload on the embedded store in {:?}",
+        t.elapsed()
+    );
+    drop(embedded);
     assert_eq!(on_a.status, pb::FrameStatus::Resolved as i32);
     assert_eq!(on_b.status, on_a.status, "B resolves A's upload at once");
     assert_eq!(on_b.frames, on_a.frames, "the same answer on both replicas");
@@ -468,4 +481,66 @@ async fn replicas_share_api_keys_and_keep_tenants_apart() {
         ask(shop, sym_b).await.is_ok(),
         "shop's key still works on B"
     );
+}
+
+/// `kill -9` of a replica with an upload in flight: the other replica sees every upload the
+/// killed one acknowledged, and nothing of the one it did not.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_killed_mid_upload_loses_nothing_acknowledged() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cluster = Cluster::start(&tmp.path().join("garage"));
+    let mut a = replica(&cluster, tmp.path(), "a", 1).await;
+    let b = replica(&cluster, tmp.path(), "b", 2).await;
+    let (mut art_a, _) = clients(&a).await;
+    let (mut art_b, mut sym_b) = clients(&b).await;
+    let parts = js_fixture_parts("esbuild", "app.min.js");
+
+    // An upload that sends its metadata and half its map, then waits.
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tx.send(upload_metadata_message(js_meta("shop", "9.9", URL)))
+        .await
+        .expect("send");
+    let map = &parts[0].1;
+    tx.send(upload_chunk_message("source_map", &map[..map.len() / 2]))
+        .await
+        .expect("send");
+    let mut stalled = art_a.clone();
+    let in_flight = tokio::spawn(async move {
+        stalled
+            .upload(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+    });
+    for version in ["1.0", "1.1", "1.2"] {
+        upload(&mut art_a, js_meta("shop", version, URL), &parts)
+            .await
+            .expect("acknowledged upload");
+    }
+    a.kill();
+    drop(tx);
+    assert!(
+        in_flight.await.expect("join").is_err(),
+        "the killed upload failed"
+    );
+
+    for version in ["1.0", "1.1", "1.2"] {
+        assert_eq!(
+            frame(&mut sym_b, version).await.status,
+            pb::FrameStatus::Resolved as i32,
+            "{version} acknowledged by A resolves on B"
+        );
+    }
+    assert_eq!(
+        frame(&mut sym_b, "9.9").await.status,
+        pb::FrameStatus::MissingArtifact as i32,
+        "nothing of the upload in flight"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let listed = list_js(&mut art_b, "shop", &["1.0", "1.1", "1.2", "9.9"]).await;
+    let mut versions: Vec<String> = listed
+        .artifacts
+        .iter()
+        .filter_map(|a| a.attributes.get("version").cloned())
+        .collect();
+    versions.sort();
+    assert_eq!(versions, ["1.0", "1.1", "1.2"], "{listed:?}");
 }

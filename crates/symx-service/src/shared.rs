@@ -198,14 +198,9 @@ impl Shared {
     }
 
     /// Stores a file (from its spool file) unless the bucket has it already.
-    pub(crate) fn put_blob(
-        &self,
-        tenant: &Tenant,
-        sha256: &str,
-        path: &std::path::Path,
-    ) -> Result<()> {
+    async fn put_blob(&self, tenant: &Tenant, sha256: &str, path: &std::path::Path) -> Result<()> {
         let key = self.blob_key(tenant, sha256);
-        self.run(async {
+        {
             match self.store.head(&key).await {
                 Ok(_) => return Ok(()),
                 Err(object_store::Error::NotFound { .. }) => {}
@@ -246,11 +241,47 @@ impl Shared {
                 .await
                 .map_err(|e| unavailable("completing a multipart upload", e))?;
             Ok(())
-        })
+        }
+    }
+
+    /// Makes an upload durable in the bucket before it is acknowledged: its files (unless
+    /// there already) and indexes at once, then its log entry, then the entry's name under
+    /// the artifact and its lookup rows' pointers at once. Returns the log entry's name.
+    pub(crate) fn publish_upload(
+        &self,
+        tenant: &Tenant,
+        files: &[(String, std::path::PathBuf)],
+        indexes: &[(String, Vec<u8>)],
+        change: &Change,
+        record: &ArtifactRecord,
+    ) -> Result<String> {
+        use futures::future::try_join_all;
+        self.run(async {
+            futures::try_join!(
+                try_join_all(
+                    files
+                        .iter()
+                        .map(|(sha, path)| self.put_blob(tenant, sha, path))
+                ),
+                try_join_all(
+                    indexes
+                        .iter()
+                        .map(|(name, bytes)| self.put_index(tenant, &record.id, name, bytes))
+                ),
+            )
+        })?;
+        let log = self.append(change)?;
+        self.run(async {
+            futures::try_join!(
+                self.put_artifact(tenant, &record.id, &log),
+                self.put_pointers_at(tenant, record, &log)
+            )
+        })?;
+        Ok(log)
     }
 
     /// Writes a file of the bucket to `path` (a spool file), streaming.
-    pub(crate) fn fetch_blob(
+    async fn fetch_blob(
         &self,
         tenant: &Tenant,
         sha256: &str,
@@ -259,24 +290,68 @@ impl Shared {
         use futures::StreamExt;
         use std::io::Write;
         let key = self.blob_key(tenant, sha256);
-        self.run(async {
-            let got = self
-                .store
-                .get(&key)
-                .await
-                .map_err(|e| unavailable("reading a file", e))?;
-            let mut out = std::fs::File::create(path)?;
-            let mut stream = got.into_stream();
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| unavailable("reading a file", e))?;
-                out.write_all(&chunk)?;
-            }
-            out.sync_all()?;
-            Ok(())
-        })
+        let got = self
+            .store
+            .get(&key)
+            .await
+            .map_err(|e| unavailable("reading a file", e))?;
+        let mut out = std::fs::File::create(path)?;
+        let mut stream = got.into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| unavailable("reading a file", e))?;
+            out.write_all(&chunk)?;
+        }
+        out.sync_all()?;
+        Ok(())
     }
 
-    pub(crate) fn put_index(
+    /// Fetches an upload's files (each distinct one into `dir`, named by its hash) and its
+    /// indexes, all at once.
+    pub(crate) fn fetch_upload(
+        &self,
+        tenant: &Tenant,
+        record: &ArtifactRecord,
+        dir: &std::path::Path,
+    ) -> Result<(
+        Vec<(String, std::path::PathBuf, u64)>,
+        Vec<(String, Vec<u8>)>,
+    )> {
+        use futures::future::try_join_all;
+        let mut files: Vec<(String, std::path::PathBuf, u64)> = Vec::new();
+        for f in &record.files {
+            if !f.sha256.chars().all(|c| c.is_ascii_hexdigit()) || f.sha256.len() != 64 {
+                return Err(ServiceError::internal(format!(
+                    "catalog log: file {} has no valid sha256",
+                    f.part
+                )));
+            }
+            if !files.iter().any(|(sha, _, _)| *sha == f.sha256) {
+                files.push((f.sha256.clone(), dir.join(&f.sha256), f.size));
+            }
+        }
+        let ((), indexes) = self.run(async {
+            futures::try_join!(
+                async {
+                    try_join_all(
+                        files
+                            .iter()
+                            .map(|(sha, path, _)| self.fetch_blob(tenant, sha, path)),
+                    )
+                    .await
+                    .map(|_| ())
+                },
+                try_join_all(record.indexes.iter().map(|name| async move {
+                    Ok::<_, ServiceError>((
+                        name.clone(),
+                        self.fetch_index(tenant, &record.id, name).await?,
+                    ))
+                })),
+            )
+        })?;
+        Ok((files, indexes))
+    }
+
+    async fn put_index(
         &self,
         tenant: &Tenant,
         id: &ArtifactId,
@@ -284,34 +359,25 @@ impl Shared {
         bytes: &[u8],
     ) -> Result<()> {
         let key = self.index_key(tenant, id, name);
-        self.run(async {
-            self.store
-                .put(&key, PutPayload::from(bytes.to_vec()))
-                .await
-                .map_err(|e| unavailable("storing an index", e))
-        })?;
+        self.store
+            .put(&key, PutPayload::from(bytes.to_vec()))
+            .await
+            .map_err(|e| unavailable("storing an index", e))?;
         Ok(())
     }
 
-    pub(crate) fn fetch_index(
-        &self,
-        tenant: &Tenant,
-        id: &ArtifactId,
-        name: &str,
-    ) -> Result<Vec<u8>> {
+    async fn fetch_index(&self, tenant: &Tenant, id: &ArtifactId, name: &str) -> Result<Vec<u8>> {
         let key = self.index_key(tenant, id, name);
-        self.run(async {
-            let got = self
-                .store
-                .get(&key)
-                .await
-                .map_err(|e| unavailable("reading an index", e))?;
-            let bytes = got
-                .bytes()
-                .await
-                .map_err(|e| unavailable("reading an index", e))?;
-            Ok(bytes.to_vec())
-        })
+        let got = self
+            .store
+            .get(&key)
+            .await
+            .map_err(|e| unavailable("reading an index", e))?;
+        let bytes = got
+            .bytes()
+            .await
+            .map_err(|e| unavailable("reading an index", e))?;
+        Ok(bytes.to_vec())
     }
 
     /// Appends a change to the log under a key of its own; returns the key.
@@ -338,19 +404,17 @@ impl Shared {
     }
 
     /// Records which log entry holds an upload (for restores: they point its rows back at it).
-    pub(crate) fn put_artifact(&self, tenant: &Tenant, id: &ArtifactId, log: &str) -> Result<()> {
+    async fn put_artifact(&self, tenant: &Tenant, id: &ArtifactId, log: &str) -> Result<()> {
         let body = serde_json::to_vec(&Pointer {
             id: id.clone(),
             log: log.to_owned(),
         })
         .map_err(|e| ServiceError::internal(e.to_string()))?;
         let key = self.artifact_key(tenant, id);
-        self.run(async {
-            self.store
-                .put(&key, PutPayload::from(body))
-                .await
-                .map_err(|e| unavailable("storing an artifact's log entry", e))
-        })?;
+        self.store
+            .put(&key, PutPayload::from(body))
+            .await
+            .map_err(|e| unavailable("storing an artifact's log entry", e))?;
         Ok(())
     }
 
@@ -403,21 +467,33 @@ impl Shared {
         record: &ArtifactRecord,
         log: &str,
     ) -> Result<()> {
+        self.run(self.put_pointers_at(tenant, record, log))
+    }
+
+    async fn put_pointers_at(
+        &self,
+        tenant: &Tenant,
+        record: &ArtifactRecord,
+        log: &str,
+    ) -> Result<()> {
         let body = serde_json::to_vec(&Pointer {
             id: record.id.clone(),
             log: log.to_owned(),
         })
         .map_err(|e| ServiceError::internal(e.to_string()))?;
-        self.run(async {
-            for (field, value) in &record.lookups {
-                let key = self.pointer_key(tenant, record.kind, field, value);
+        let body = bytes::Bytes::from(body);
+        futures::future::try_join_all(record.lookups.iter().map(|(field, value)| {
+            let key = self.pointer_key(tenant, record.kind, field, value);
+            let body = body.clone();
+            async move {
                 self.store
-                    .put(&key, PutPayload::from(body.clone()))
+                    .put(&key, PutPayload::from(body))
                     .await
-                    .map_err(|e| unavailable("storing a lookup pointer", e))?;
+                    .map_err(|e| unavailable("storing a lookup pointer", e))
             }
-            Ok(())
-        })
+        }))
+        .await?;
+        Ok(())
     }
 
     /// The log entry the pointer of a lookup row names, if any.

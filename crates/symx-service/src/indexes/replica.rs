@@ -121,28 +121,15 @@ impl Indexes {
                 let dir = tempfile::Builder::new()
                     .prefix("replica-")
                     .tempdir_in(&self.spool)?;
-                let mut blobs: Vec<NewBlob> = Vec::new();
-                for file in &record.files {
-                    if blobs.iter().any(|b| hex::encode(b.sha256) == file.sha256) {
-                        continue;
-                    }
-                    let Some(sha256) = symx_storage::parse_sha(&file.sha256) else {
+                let (files, indexes) = shared.fetch_upload(&tenant, &record, dir.path())?;
+                let mut blobs = Vec::with_capacity(files.len());
+                for (sha, path, size) in files {
+                    let Some(sha256) = symx_storage::parse_sha(&sha) else {
                         return Err(crate::error::ServiceError::internal(format!(
-                            "catalog log: file {} has no valid sha256",
-                            file.part
+                            "catalog log: file hash {sha} is not sha256"
                         )));
                     };
-                    let path = dir.path().join(&file.sha256);
-                    shared.fetch_blob(&tenant, &file.sha256, &path)?;
-                    blobs.push(NewBlob {
-                        sha256,
-                        path,
-                        size: file.size,
-                    });
-                }
-                let mut indexes = Vec::with_capacity(record.indexes.len());
-                for name in &record.indexes {
-                    indexes.push((name.clone(), shared.fetch_index(&tenant, &record.id, name)?));
+                    blobs.push(NewBlob { sha256, path, size });
                 }
                 let id = record.id.clone();
                 let outcome = match self.storage.commit(NewArtifact {

@@ -71,20 +71,17 @@ pub(crate) fn build_and_commit(
     // With a shared bucket, the upload is durable there (files, indexes, its log entry,
     // pointers) before it is committed here and acknowledged.
     if let Some(shared) = shared {
-        for (_, path, sha, _) in &files {
-            shared.put_blob(&tenant, &hex::encode(sha), path)?;
-        }
-        for (name, bytes) in &built.indexes {
-            shared.put_index(&tenant, &id, name, bytes)?;
-        }
-        let log = shared.append(&Change::Commit {
+        let blobs: Vec<(String, std::path::PathBuf)> = files
+            .iter()
+            .map(|(_, path, sha, _)| (hex::encode(sha), path.clone()))
+            .collect();
+        let change = Change::Commit {
             tenant: tenant.clone(),
             record: Box::new(record.clone()),
             identity: identity.clone(),
             overwrite: meta.overwrite,
-        })?;
-        shared.put_artifact(&tenant, &id, &log)?;
-        shared.put_pointers(&tenant, &record, &log)?;
+        };
+        shared.publish_upload(&tenant, &blobs, &built.indexes, &change, &record)?;
     }
     let outcome = storage.commit(NewArtifact {
         tenant: tenant.clone(),
