@@ -33,6 +33,9 @@ const PART: usize = 8 << 20;
 /// and the bucket's listing may lag by this much.
 pub(crate) const LOG_WINDOW_MS: u64 = 120_000;
 
+/// A file fetched from the bucket: its sha256 (hex), where it was written, its size.
+pub(crate) type FetchedFile = (String, std::path::PathBuf, u64);
+
 /// One catalog change, as written to the log.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -312,12 +315,9 @@ impl Shared {
         tenant: &Tenant,
         record: &ArtifactRecord,
         dir: &std::path::Path,
-    ) -> Result<(
-        Vec<(String, std::path::PathBuf, u64)>,
-        Vec<(String, Vec<u8>)>,
-    )> {
+    ) -> Result<(Vec<FetchedFile>, Vec<(String, Vec<u8>)>)> {
         use futures::future::try_join_all;
-        let mut files: Vec<(String, std::path::PathBuf, u64)> = Vec::new();
+        let mut files: Vec<FetchedFile> = Vec::new();
         for f in &record.files {
             if !f.sha256.chars().all(|c| c.is_ascii_hexdigit()) || f.sha256.len() != 64 {
                 return Err(ServiceError::internal(format!(
