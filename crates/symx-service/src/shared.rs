@@ -35,6 +35,8 @@ pub(crate) const LOG_WINDOW_MS: u64 = 120_000;
 
 /// A file fetched from the bucket: its sha256 (hex), where it was written, its size.
 pub(crate) type FetchedFile = (String, std::path::PathBuf, u64);
+/// An upload fetched from the bucket: its files, and its indexes by name.
+pub(crate) type FetchedUpload = (Vec<FetchedFile>, Vec<(String, Vec<u8>)>);
 
 /// One catalog change, as written to the log.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -315,7 +317,7 @@ impl Shared {
         tenant: &Tenant,
         record: &ArtifactRecord,
         dir: &std::path::Path,
-    ) -> Result<(Vec<FetchedFile>, Vec<(String, Vec<u8>)>)> {
+    ) -> Result<FetchedUpload> {
         use futures::future::try_join_all;
         let mut files: Vec<FetchedFile> = Vec::new();
         for f in &record.files {
