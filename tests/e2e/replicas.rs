@@ -229,6 +229,95 @@ async fn replicas_share_uploads_deletes_and_outages_through_garage() {
     let listed = list_js(&mut art_b, "shop", &["1.0"]).await;
     assert_eq!(listed.artifacts.len(), 1);
     assert_eq!(listed.artifacts[0].id, id);
+    let got = art_b
+        .get_artifact(pb::GetArtifactRequest { id: id.clone() })
+        .await
+        .expect("get on B")
+        .into_inner();
+    assert_eq!(got.id, id);
+    assert_eq!(
+        got.attributes.get("version").map(String::as_str),
+        Some("1.0")
+    );
+
+    // The HTTP intakes through A, Datadog's (as datadog-ci posts it) and Elastic's: B
+    // resolves both at once.
+    let http = reqwest::Client::new();
+    let (map, js) = (parts[0].1.clone(), parts[1].1.clone());
+    let event = serde_json::json!({
+        "type": "js_sourcemap", "service": "shop-dd", "version": "1.0",
+        "minified_url": URL, "cli_version": "5.25.0",
+    });
+    let dd = http
+        .post(format!("http://{}/api/v2/srcmap", a.http))
+        .header("DD-API-KEY", "0123456789abcdef")
+        .header(
+            "Content-Type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(multipart(&[
+            (
+                "event",
+                Some("event"),
+                "application/json",
+                event.to_string().into_bytes(),
+            ),
+            (
+                "source_map",
+                Some("app.min.js.map"),
+                "application/json",
+                map.clone(),
+            ),
+            (
+                "minified_file",
+                Some("app.min.js"),
+                "application/javascript",
+                js,
+            ),
+        ]))
+        .send()
+        .await
+        .expect("Datadog intake on A");
+    assert_eq!(dd.status(), reqwest::StatusCode::ACCEPTED);
+    let elastic = http
+        .post(format!("http://{}/api/apm/sourcemaps", a.http))
+        .header("kbn-xsrf", "true")
+        .header(
+            "Content-Type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(multipart(&[
+            ("service_name", None, "text/plain", b"shop-el".to_vec()),
+            ("service_version", None, "text/plain", b"1.0".to_vec()),
+            (
+                "bundle_filepath",
+                None,
+                "text/plain",
+                URL.as_bytes().to_vec(),
+            ),
+            ("sourcemap", Some("app.min.js.map"), "application/json", map),
+        ]))
+        .send()
+        .await
+        .expect("Elastic route on A");
+    assert!(elastic.status().is_success(), "{:?}", elastic.text().await);
+    for service in ["shop-dd", "shop-el"] {
+        let f = symbolicate(&mut sym_b, service, "1.0", vec![js_frame(URL, 3, 30)], 0)
+            .await
+            .remove(0);
+        let place = |f: &pb::FrameResult| {
+            f.frames
+                .iter()
+                .map(|r| (r.source.clone(), r.line, r.column))
+                .collect::<Vec<_>>()
+        };
+        // Elastic's upload has no minified file, so no function name from its scopes.
+        assert_eq!(
+            place(&f),
+            place(&on_a),
+            "{service}'s upload through A on B: {f:?}"
+        );
+    }
 
     // A delete on A is seen on B within the poll period; a restore too.
     let del = art_a
@@ -320,7 +409,6 @@ async fn replicas_share_uploads_deletes_and_outages_through_garage() {
         .await
         .expect_err("upload with the store down");
     assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
-    let http = reqwest::Client::new();
     eventually(Duration::from_secs(15), "A's /readyz answers 503", || {
         let (http, url) = (http.clone(), format!("http://{}/readyz", a.http));
         async move {
