@@ -25,8 +25,9 @@ struct Cluster {
 fn port_base() -> u32 {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    // Below Linux's ephemeral range (32768-60999), where the replicas' own ports are picked.
-    20_000 + ((std::process::id() % 75) * 4 + n % 4) * 40
+    // Below Linux's ephemeral range (32768-60999) and apart from the replicas' own ports
+    // (and below the fixed ports of tests/*/run.sh, 29081-29092).
+    20_000 + ((std::process::id() % 55) * 4 + n % 4) * 40
 }
 
 fn script() -> PathBuf {

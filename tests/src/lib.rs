@@ -234,8 +234,20 @@ pub async fn wait_for_port(addr: &str, timeout: Duration) -> anyhow::Result<()> 
     }
 }
 
-/// A free loopback port (bound and released; good enough for child-process tests).
+/// A free loopback port for a child process to bind (probed, then released). Taken from
+/// 10000-19999, below Linux's ephemeral range: a port from that range, released, can be taken
+/// by any outgoing connection on the machine before the child binds it (seen with many
+/// replicas and Garage nodes connecting at once), while these are only ever bound on purpose.
 pub fn free_port() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7919);
+    for _ in 0..10_000 {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = 10_000 + (start.wrapping_add(n) % 10_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
