@@ -79,12 +79,19 @@ fn measured<T, E: std::fmt::Debug>(
     held: u64,
     build: impl FnOnce() -> Result<T, E>,
 ) {
-    let before = IN_USE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    let built = build();
-    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before) as u64;
+    let (built, peak) = peak_of(build);
     built.expect("builds");
     check(case, estimate, held, peak);
+}
+
+/// Runs `f` and returns its result with the most it had allocated at once above what was in
+/// use before it.
+fn peak_of<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    let before = IN_USE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let out = f();
+    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before) as u64;
+    (out, peak)
 }
 
 /// How far above the measured peak an estimate may be.
@@ -473,10 +480,7 @@ fn a_compressed_section_claiming_a_terabyte() {
         estimate < 100 * program.len() as u64 + (64 << 20),
         "the estimate follows the file's size, not the claim: {estimate}"
     );
-    let before = IN_USE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    let built = symx_native::build_all(&program);
-    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before) as u64;
+    let (built, peak) = peak_of(|| symx_native::build_all(&program));
     eprintln!(
         "compressed section claiming 1 TiB in {} bytes: {}, peak {} KiB",
         program.len(),
@@ -539,10 +543,7 @@ fn overlapping_dwarf(rows: usize, subprograms: usize, units: usize) -> Vec<u8> {
 
 /// Runs a build that must be refused and returns its error and peak allocation.
 fn refused(program: &[u8]) -> (String, u64) {
-    let before = IN_USE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    let built = symx_native::build_all(program);
-    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before) as u64;
+    let (built, peak) = peak_of(|| symx_native::build_all(program));
     let error = built
         .map(|_| ())
         .expect_err("the build is refused")

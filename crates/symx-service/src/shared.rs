@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use symx_storage::ArtifactRecord;
+use symx_storage::{ArtifactRecord, NewBlob};
 use symx_types::{ArtifactId, ArtifactKind, ErrorCode, Tenant};
 
 /// Files up to this size go up in one PUT; larger ones in parts of this size.
@@ -33,10 +33,8 @@ const PART: usize = 8 << 20;
 /// and the bucket's listing may lag by this much.
 pub(crate) const LOG_WINDOW_MS: u64 = 120_000;
 
-/// A file fetched from the bucket: its sha256 (hex), where it was written, its size.
-pub(crate) type FetchedFile = (String, std::path::PathBuf, u64);
-/// An upload fetched from the bucket: its files, and its indexes by name.
-pub(crate) type FetchedUpload = (Vec<FetchedFile>, Vec<(String, Vec<u8>)>);
+/// An upload fetched from the bucket: its files (in spool files), and its indexes by name.
+pub(crate) type FetchedUpload = (Vec<NewBlob>, Vec<(String, Vec<u8>)>);
 
 /// One catalog change, as written to the log.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -214,11 +212,7 @@ impl Shared {
             let size = std::fs::metadata(path)?.len();
             if size <= PART as u64 {
                 let bytes = std::fs::read(path)?;
-                self.store
-                    .put(&key, PutPayload::from(bytes))
-                    .await
-                    .map_err(|e| unavailable("storing a file", e))?;
-                return Ok(());
+                return self.put_bytes(&key, bytes, "storing a file").await;
             }
             let upload = self
                 .store
@@ -286,15 +280,11 @@ impl Shared {
     }
 
     /// Writes a file of the bucket to `path` (a spool file), streaming.
-    async fn fetch_blob(
-        &self,
-        tenant: &Tenant,
-        sha256: &str,
-        path: &std::path::Path,
-    ) -> Result<()> {
+    async fn fetch_blob(&self, tenant: &Tenant, blob: &NewBlob) -> Result<()> {
         use futures::StreamExt;
+        let path = &blob.path;
         use std::io::Write;
-        let key = self.blob_key(tenant, sha256);
+        let key = self.blob_key(tenant, &hex::encode(blob.sha256));
         let got = self
             .store
             .get(&key)
@@ -319,28 +309,26 @@ impl Shared {
         dir: &std::path::Path,
     ) -> Result<FetchedUpload> {
         use futures::future::try_join_all;
-        let mut files: Vec<FetchedFile> = Vec::new();
+        let mut files: Vec<NewBlob> = Vec::new();
         for f in &record.files {
-            if !f.sha256.chars().all(|c| c.is_ascii_hexdigit()) || f.sha256.len() != 64 {
-                return Err(ServiceError::internal(format!(
-                    "catalog log: file {} has no valid sha256",
-                    f.part
-                )));
-            }
-            if !files.iter().any(|(sha, _, _)| *sha == f.sha256) {
-                files.push((f.sha256.clone(), dir.join(&f.sha256), f.size));
+            // Also what keeps the name a plain file name under `dir`.
+            let sha256 = symx_storage::parse_sha(&f.sha256).ok_or_else(|| {
+                ServiceError::internal(format!("catalog log: file {} has no valid sha256", f.part))
+            })?;
+            if !files.iter().any(|b| b.sha256 == sha256) {
+                files.push(NewBlob {
+                    sha256,
+                    path: dir.join(&f.sha256),
+                    size: f.size,
+                });
             }
         }
         let ((), indexes) = self.run(async {
             futures::try_join!(
                 async {
-                    try_join_all(
-                        files
-                            .iter()
-                            .map(|(sha, path, _)| self.fetch_blob(tenant, sha, path)),
-                    )
-                    .await
-                    .map(|_| ())
+                    try_join_all(files.iter().map(|b| self.fetch_blob(tenant, b)))
+                        .await
+                        .map(|_| ())
                 },
                 try_join_all(record.indexes.iter().map(|name| async move {
                     Ok::<_, ServiceError>((
@@ -361,24 +349,15 @@ impl Shared {
         bytes: &[u8],
     ) -> Result<()> {
         let key = self.index_key(tenant, id, name);
-        self.store
-            .put(&key, PutPayload::from(bytes.to_vec()))
+        self.put_bytes(&key, bytes.to_vec(), "storing an index")
             .await
-            .map_err(|e| unavailable("storing an index", e))?;
-        Ok(())
     }
 
     async fn fetch_index(&self, tenant: &Tenant, id: &ArtifactId, name: &str) -> Result<Vec<u8>> {
         let key = self.index_key(tenant, id, name);
-        let got = self
-            .store
-            .get(&key)
-            .await
-            .map_err(|e| unavailable("reading an index", e))?;
-        let bytes = got
-            .bytes()
-            .await
-            .map_err(|e| unavailable("reading an index", e))?;
+        let bytes = self.get_bytes(&key, "reading an index").await?;
+        let bytes =
+            bytes.ok_or_else(|| unavailable("reading an index", format!("{key} is gone")))?;
         Ok(bytes.to_vec())
     }
 
@@ -388,12 +367,7 @@ impl Shared {
         let name = format!("{:013}-{}-{seq:08}", symx_storage::now_ms(), self.node);
         let key = self.key(&format!("log/{name}"));
         let body = serde_json::to_vec(change).map_err(|e| ServiceError::internal(e.to_string()))?;
-        self.run(async {
-            self.store
-                .put(&key, PutPayload::from(body))
-                .await
-                .map_err(|e| unavailable("appending to the catalog log", e))
-        })?;
+        self.run(self.put_bytes(&key, body, "appending to the catalog log"))?;
         let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
         written.insert(name.clone());
         let keep_from = Self::rewind(&name, 2 * LOG_WINDOW_MS);
@@ -413,11 +387,8 @@ impl Shared {
         })
         .map_err(|e| ServiceError::internal(e.to_string()))?;
         let key = self.artifact_key(tenant, id);
-        self.store
-            .put(&key, PutPayload::from(body))
+        self.put_bytes(&key, body, "storing an artifact's log entry")
             .await
-            .map_err(|e| unavailable("storing an artifact's log entry", e))?;
-        Ok(())
     }
 
     /// The log entry holding upload `id`, if the bucket has it.
@@ -428,19 +399,31 @@ impl Shared {
             .map(|p| p.log))
     }
 
+    /// An object's bytes (`None`: not in the bucket); `what` names it in errors.
+    async fn get_bytes(&self, key: &Key, what: &str) -> Result<Option<bytes::Bytes>> {
+        match self.store.get(key).await {
+            Ok(got) => Ok(Some(got.bytes().await.map_err(|e| unavailable(what, e))?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(unavailable(what, e)),
+        }
+    }
+
+    /// Writes an object whole; `what` names it in errors.
+    async fn put_bytes(&self, key: &Key, body: impl Into<PutPayload>, what: &str) -> Result<()> {
+        self.store
+            .put(key, body.into())
+            .await
+            .map_err(|e| unavailable(what, e))?;
+        Ok(())
+    }
+
     fn get_json<T: serde::de::DeserializeOwned>(&self, key: &Key, what: &str) -> Result<Option<T>> {
-        self.run(async {
-            match self.store.get(key).await {
-                Ok(got) => {
-                    let bytes = got.bytes().await.map_err(|e| unavailable(what, e))?;
-                    let v = serde_json::from_slice(&bytes)
-                        .map_err(|e| ServiceError::internal(format!("{what}: {e}")))?;
-                    Ok(Some(v))
-                }
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(e) => Err(unavailable(what, e)),
-            }
-        })
+        let Some(bytes) = self.run(self.get_bytes(key, what))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| ServiceError::internal(format!("{what}: {e}")))
     }
 
     /// Removes the pointers of `record`'s lookup rows that still name it (a deleted artifact
@@ -487,12 +470,7 @@ impl Shared {
         futures::future::try_join_all(record.lookups.iter().map(|(field, value)| {
             let key = self.pointer_key(tenant, record.kind, field, value);
             let body = body.clone();
-            async move {
-                self.store
-                    .put(&key, PutPayload::from(body))
-                    .await
-                    .map_err(|e| unavailable("storing a lookup pointer", e))
-            }
+            async move { self.put_bytes(&key, body, "storing a lookup pointer").await }
         }))
         .await?;
         Ok(())
@@ -520,13 +498,7 @@ impl Shared {
     pub(crate) fn put_key(&self, rec: &symx_storage::ApiKeyRecord) -> Result<()> {
         let body = serde_json::to_vec(rec).map_err(|e| ServiceError::internal(e.to_string()))?;
         let key = self.key_record_key(&rec.id);
-        self.run(async {
-            self.store
-                .put(&key, PutPayload::from(body))
-                .await
-                .map_err(|e| unavailable("storing an API key", e))
-        })?;
-        Ok(())
+        self.run(self.put_bytes(&key, body, "storing an API key"))
     }
 
     /// An API key record by id.
@@ -569,19 +541,8 @@ impl Shared {
     /// One log entry by name.
     pub(crate) fn entry(&self, name: &str) -> Result<Change> {
         let key = self.key(&format!("log/{name}"));
-        self.run(async {
-            let got = self
-                .store
-                .get(&key)
-                .await
-                .map_err(|e| unavailable("reading the catalog log", e))?;
-            let bytes = got
-                .bytes()
-                .await
-                .map_err(|e| unavailable("reading the catalog log", e))?;
-            serde_json::from_slice(&bytes)
-                .map_err(|e| ServiceError::internal(format!("catalog log entry {name}: {e}")))
-        })
+        self.get_json(&key, &format!("catalog log entry {name}"))?
+            .ok_or_else(|| unavailable("reading the catalog log", format!("{name} is gone")))
     }
 
     /// The names of the log entries after `after` (a name, or "" for all), in order.

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::shared::{Change, LOG_WINDOW_MS, Shared};
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
-use symx_storage::{CommitOutcome, NewArtifact, NewBlob};
+use symx_storage::{CommitOutcome, NewArtifact};
 use symx_types::HasErrorCode;
 use symx_types::{ArtifactId, ArtifactKind, ErrorCode, Tenant};
 
@@ -121,16 +121,7 @@ impl Indexes {
                 let dir = tempfile::Builder::new()
                     .prefix("replica-")
                     .tempdir_in(&self.spool)?;
-                let (files, indexes) = shared.fetch_upload(&tenant, &record, dir.path())?;
-                let mut blobs = Vec::with_capacity(files.len());
-                for (sha, path, size) in files {
-                    let Some(sha256) = symx_storage::parse_sha(&sha) else {
-                        return Err(crate::error::ServiceError::internal(format!(
-                            "catalog log: file hash {sha} is not sha256"
-                        )));
-                    };
-                    blobs.push(NewBlob { sha256, path, size });
-                }
+                let (blobs, indexes) = shared.fetch_upload(&tenant, &record, dir.path())?;
                 let id = record.id.clone();
                 let outcome = match self.storage.commit(NewArtifact {
                     tenant: tenant.clone(),
