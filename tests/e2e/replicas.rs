@@ -86,14 +86,19 @@ impl Cluster {
 
     /// A replica's configuration: this cluster's node `n` as its endpoint.
     fn config(&self, data: &Path, n: usize, node: &str) -> PathBuf {
+        self.config_with(data, n, node, "", "")
+    }
+
+    /// [`config`](Self::config) with lines added to `[storage]` and to `[storage.s3]`.
+    fn config_with(&self, data: &Path, n: usize, node: &str, storage: &str, s3: &str) -> PathBuf {
         let endpoints: Vec<&str> = self.var("GARAGE_ENDPOINTS").split(' ').collect();
         let path = data.with_extension("toml");
         std::fs::write(
             &path,
             format!(
-                "[storage.s3]\nendpoint = \"{}\"\nregion = \"{}\"\nbucket = \"{}\"\n\
-                 access_key_id = \"{}\"\nsecret_access_key = \"{}\"\nallow_http = true\n\
-                 poll_interval_secs = 1\nnode = \"{node}\"\n",
+                "[storage]\n{storage}\n[storage.s3]\nendpoint = \"{}\"\nregion = \"{}\"\n\
+                 bucket = \"{}\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\n\
+                 allow_http = true\npoll_interval_secs = 1\nnode = \"{node}\"\n{s3}\n",
                 endpoints[n - 1],
                 self.var("GARAGE_REGION"),
                 self.var("GARAGE_BUCKET"),
@@ -137,8 +142,20 @@ fn create_key(cluster: &Cluster, root: &Path, name: &str, tenant: &str, scopes: 
 }
 
 async fn replica(cluster: &Cluster, root: &Path, name: &str, garage_node: usize) -> Daemon {
+    replica_with(cluster, root, name, garage_node, "", "").await
+}
+
+/// [`replica`] with lines added to its `[storage]` and `[storage.s3]` tables.
+async fn replica_with(
+    cluster: &Cluster,
+    root: &Path,
+    name: &str,
+    garage_node: usize,
+    storage: &str,
+    s3: &str,
+) -> Daemon {
     let data = root.join(name);
-    let config = cluster.config(&data, garage_node, name);
+    let config = cluster.config_with(&data, garage_node, name, storage, s3);
     let d = Daemon::spawn_with(&data, &[], &["--config", &config.to_string_lossy()]);
     d.ready().await;
     // Ready (what a load balancer asks) once it has read the catalog's log through.
@@ -632,4 +649,277 @@ async fn a_replica_killed_mid_upload_loses_nothing_acknowledged() {
         .collect();
     versions.sort();
     assert_eq!(versions, ["1.0", "1.1", "1.2"], "{listed:?}");
+}
+
+impl Cluster {
+    /// A client of the bucket itself, to look at what the replicas left in it.
+    fn bucket(&self) -> object_store::aws::AmazonS3 {
+        object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(self.var("GARAGE_ENDPOINT"))
+            .with_region(self.var("GARAGE_REGION"))
+            .with_bucket_name(self.var("GARAGE_BUCKET"))
+            .with_access_key_id(self.var("AWS_ACCESS_KEY_ID"))
+            .with_secret_access_key(self.var("AWS_SECRET_ACCESS_KEY"))
+            .with_allow_http(true)
+            .build()
+            .expect("bucket client")
+    }
+}
+
+/// The keys under `prefix` in the bucket, sorted.
+async fn keys_under(bucket: &object_store::aws::AmazonS3, prefix: &str) -> Vec<String> {
+    use futures::TryStreamExt;
+    use object_store::ObjectStore;
+    let prefix = object_store::path::Path::from(prefix);
+    let listed: Vec<object_store::ObjectMeta> = bucket
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .expect("list the bucket");
+    let mut keys: Vec<String> = listed.into_iter().map(|m| m.location.to_string()).collect();
+    keys.sort();
+    keys
+}
+
+/// The last part of each key.
+fn names(keys: &[String]) -> Vec<String> {
+    keys.iter()
+        .map(|k| k.rsplit('/').next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn metrics_of(d: &Daemon) -> String {
+    reqwest::get(format!("http://{}/metrics", d.http))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics body")
+}
+
+/// The value of a metric line starting with `series` (0 when absent).
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(series))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn snapshots_replace_the_log_and_purges_empty_the_bucket() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cluster = Cluster::start(&tmp.path().join("garage"));
+    let bucket = cluster.bucket();
+    // Snapshots as often as there is news, covering all but the last second of the log.
+    let fast = "snapshot_interval_secs = 1\nlog_window_secs = 1";
+    let a = replica_with(&cluster, tmp.path(), "a", 1, "", fast).await;
+    let (mut art_a, mut sym_a) = clients(&a).await;
+
+    let parts = js_fixture_parts("esbuild", "app.min.js");
+    let id1 = upload(&mut art_a, js_meta("shop", "1.0", URL), &parts)
+        .await
+        .expect("upload 1.0")
+        .artifact
+        .expect("artifact")
+        .id;
+    let id2 = upload(&mut art_a, js_meta("shop", "2.0", URL), &parts)
+        .await
+        .expect("upload 2.0")
+        .artifact
+        .expect("artifact")
+        .id;
+    let del = art_a
+        .delete(pb::DeleteRequest {
+            mapkind: pb::MapKind::Js as i32,
+            filters: vec![filter("service", ["shop"]), filter("version", ["2.0"])],
+            dry_run: false,
+        })
+        .await
+        .expect("delete 2.0")
+        .into_inner();
+    assert_eq!(del.artifacts.len(), 1);
+    let deleted_at = format!("{:013}", symx_storage::now_ms());
+
+    // A snapshot covering all of that.
+    eventually(
+        Duration::from_secs(20),
+        "a snapshot covers the delete",
+        || {
+            let (bucket, deleted_at) = (&bucket, &deleted_at);
+            async move {
+                names(&keys_under(bucket, "snap").await)
+                    .iter()
+                    .any(|n| n.as_str() > deleted_at.as_str())
+            }
+        },
+    )
+    .await;
+
+    // 3.0: its own minified file (a comment appended), the same map.
+    let mut parts3 = parts.clone();
+    parts3[1].1.extend_from_slice(b"\n// 3.0\n");
+    let minified3 = hex_sha256(&parts3[1].1);
+    let map_sha = hex_sha256(&parts[0].1);
+    let id3 = upload(&mut art_a, js_meta("shop", "3.0", URL), &parts3)
+        .await
+        .expect("upload 3.0")
+        .artifact
+        .expect("artifact")
+        .id;
+    let uploaded3 = format!("{:013}", symx_storage::now_ms());
+
+    // The next snapshots cover 3.0; two are kept, and the log before the older of them is
+    // gone (the uploads of 1.0 and 2.0 and the delete with it).
+    eventually(
+        Duration::from_secs(30),
+        "the log before the snapshots is removed",
+        || {
+            let (bucket, uploaded3) = (&bucket, &uploaded3);
+            async move {
+                let snaps = names(&keys_under(bucket, "snap").await);
+                let log = names(&keys_under(bucket, "log").await);
+                snaps.len() == 2
+                    && snaps[1].as_str() > uploaded3.as_str()
+                    && log.iter().all(|n| {
+                        n.get(..13).unwrap_or_default() >= snaps[0].get(..13).unwrap_or_default()
+                    })
+            }
+        },
+    )
+    .await;
+    let log = names(&keys_under(&bucket, "log").await);
+    assert!(
+        log.iter().all(|n| n.as_str() > deleted_at.as_str()),
+        "entries before the snapshots are removed: {log:?}"
+    );
+    let m = metrics_of(&a).await;
+    assert!(metric(&m, "symx_catalog_snapshots_total{what=\"written\"}") >= 2.0);
+    assert!(metric(&m, "symx_object_store_removed_total{what=\"log\"}") >= 3.0);
+    assert!(
+        metric(
+            &m,
+            "symx_object_store_requests_total{op=\"put\",outcome=\"ok\"}"
+        ) >= 8.0
+    );
+    assert!(
+        metric(&m, "symx_object_store_bytes_total{direction=\"out\"}") > parts[0].1.len() as f64
+    );
+    assert!(
+        m.contains("symx_object_store_seconds_bucket{op=\"get\""),
+        "latency by operation"
+    );
+    assert!(
+        m.contains("symx_object_store_conditional_put "),
+        "the probe's answer"
+    );
+    eprintln!(
+        "conditional PUT honoured by Garage: {}",
+        metric(&m, "symx_object_store_conditional_put ")
+    );
+
+    // A replica started empty reads the snapshot (the log of 1.0 is gone) and then the log.
+    let c = replica(&cluster, tmp.path(), "c", 2).await;
+    let (_, mut sym_c) = clients(&c).await;
+    let resolved = pb::FrameStatus::Resolved as i32;
+    let on_a = frame(&mut sym_a, "1.0").await;
+    assert_eq!(on_a.status, resolved);
+    assert_eq!(frame(&mut sym_c, "1.0").await.frames, on_a.frames);
+    assert_eq!(frame(&mut sym_c, "3.0").await.status, resolved);
+    assert_eq!(
+        frame(&mut sym_c, "2.0").await.status,
+        pb::FrameStatus::MissingArtifact as i32,
+        "deleted in the snapshot"
+    );
+    let m = metrics_of(&c).await;
+    assert_eq!(
+        metric(&m, "symx_catalog_snapshots_total{what=\"loaded\"}"),
+        1.0
+    );
+
+    // 2.0 restored on A: C never held it, and fetches it through its artifact object.
+    art_a
+        .restore(pb::RestoreRequest {
+            ids: vec![id2.clone()],
+            overwrite: false,
+        })
+        .await
+        .expect("restore 2.0");
+    eventually(Duration::from_secs(10), "C serves the restored 2.0", || {
+        let mut sym = sym_c.clone();
+        async move { frame(&mut sym, "2.0").await.status == pb::FrameStatus::Resolved as i32 }
+    })
+    .await;
+
+    // A replica that purges after one second, with a one-second grace for files: 3.0
+    // deleted on A goes from the bucket (its artifact, indexes, its own minified file);
+    // the map 1.0 and 2.0 share with it stays.
+    let p = replica_with(
+        &cluster,
+        tmp.path(),
+        "p",
+        3,
+        "purge_after_secs = 1\npurge_interval_secs = 1",
+        "grace_secs = 1",
+    )
+    .await;
+    let (_, mut sym_p) = clients(&p).await;
+    assert_eq!(frame(&mut sym_p, "3.0").await.status, resolved);
+    let arts = keys_under(&bucket, "t").await;
+    assert!(
+        arts.iter()
+            .any(|k| k.ends_with(&format!("blob/{minified3}")))
+    );
+    assert!(arts.iter().any(|k| k.contains(&format!("idx/{id3}/"))));
+    art_a
+        .delete(pb::DeleteRequest {
+            mapkind: pb::MapKind::Js as i32,
+            filters: vec![filter("service", ["shop"]), filter("version", ["3.0"])],
+            dry_run: false,
+        })
+        .await
+        .expect("delete 3.0");
+    eventually(Duration::from_secs(20), "3.0 leaves the bucket", || {
+        let (bucket, id3, minified3) = (&bucket, &id3, &minified3);
+        async move {
+            let keys = keys_under(bucket, "t").await;
+            !keys.iter().any(|k| {
+                k.ends_with(&format!("art/{id3}"))
+                    || k.contains(&format!("idx/{id3}/"))
+                    || k.ends_with(&format!("blob/{minified3}"))
+            })
+        }
+    })
+    .await;
+    let keys = keys_under(&bucket, "t").await;
+    for kept in [
+        format!("blob/{map_sha}"),
+        format!("art/{id1}"),
+        format!("art/{id2}"),
+    ] {
+        assert!(
+            keys.iter().any(|k| k.ends_with(&kept)),
+            "{kept} stays: {keys:?}"
+        );
+    }
+    let m = metrics_of(&p).await;
+    assert!(metric(&m, "symx_object_store_removed_total{what=\"file\"}") >= 1.0);
+    assert!(metric(&m, "symx_purged_artifacts_total") >= 1.0);
+
+    // A replica started now serves what is left, and not 3.0.
+    let d = replica(&cluster, tmp.path(), "d", 1).await;
+    let (_, mut sym_d) = clients(&d).await;
+    assert_eq!(frame(&mut sym_d, "1.0").await.frames, on_a.frames);
+    assert_eq!(frame(&mut sym_d, "2.0").await.status, resolved);
+    assert_eq!(
+        frame(&mut sym_d, "3.0").await.status,
+        pb::FrameStatus::MissingArtifact as i32
+    );
 }

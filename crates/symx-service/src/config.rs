@@ -72,6 +72,18 @@ pub struct S3Config {
     pub poll_interval_secs: u64,
     /// This replica's name in the log's keys. Default: the host name and a random suffix.
     pub node: String,
+    /// A replica writes a snapshot of the catalog when the newest one is older than this, in
+    /// seconds, and the log has changes since; the log before the second-newest snapshot is
+    /// then removed. Default 3600.
+    pub snapshot_interval_secs: u64,
+    /// A file of a purged upload is removed from the bucket only once it was neither written
+    /// nor reused by an upload for this long, in seconds (an upload elsewhere reusing it
+    /// writes it again). Default 86400.
+    pub grace_secs: u64,
+    /// Each read of the log starts this many seconds before the newest entry it read, and a
+    /// snapshot covers the log up to this long before the read it follows: writers' clocks
+    /// and the bucket's listings may lag by this much. Default 120.
+    pub log_window_secs: u64,
 }
 
 impl Default for S3Config {
@@ -87,6 +99,9 @@ impl Default for S3Config {
             allow_http: false,
             poll_interval_secs: 5,
             node: String::new(),
+            snapshot_interval_secs: 3600,
+            grace_secs: 86_400,
+            log_window_secs: 120,
         }
     }
 }
@@ -304,6 +319,16 @@ impl Config {
         if let Some(s3) = &self.storage.s3 {
             if s3.bucket.is_empty() {
                 return Err(ConfigError("storage.s3.bucket must be set".into()));
+            }
+            if s3.log_window_secs == 0 {
+                return Err(ConfigError(
+                    "storage.s3.log_window_secs must be positive".into(),
+                ));
+            }
+            if s3.snapshot_interval_secs == 0 {
+                return Err(ConfigError(
+                    "storage.s3.snapshot_interval_secs must be positive".into(),
+                ));
             }
             if s3.poll_interval_secs == 0 {
                 return Err(ConfigError(

@@ -79,6 +79,8 @@ struct Inner {
     limiter: Limiter,
     /// When the shared catalog's log was last read in full (`[storage.s3]`).
     last_sync: std::sync::Mutex<Option<std::time::Instant>>,
+    /// When this replica last swept the bucket of unused files (`[storage.s3]`).
+    last_sweep: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl Symx {
@@ -109,7 +111,7 @@ impl Symx {
             spool_dir.clone(),
         ));
         let shared = match &config.storage.s3 {
-            Some(s3) => Some(Arc::new(shared::Shared::open(s3)?)),
+            Some(s3) => Some(Arc::new(shared::Shared::open(s3, metrics.clone())?)),
             None => None,
         };
         let indexes = Arc::new(Indexes::new(
@@ -152,6 +154,7 @@ impl Symx {
                 keys,
                 limiter,
                 last_sync: std::sync::Mutex::new(None),
+                last_sweep: Arc::default(),
             }),
         })
     }
@@ -212,7 +215,22 @@ impl Symx {
                     .pool
                     .run(move || {
                         let mut cursor = cursor.lock().unwrap_or_else(|e| e.into_inner());
-                        indexes.sync_from_bucket(&mut cursor)
+                        if let Some(shared) = indexes.shared() {
+                            // Once per process (the answer is kept); a failure is asked again.
+                            match shared.probe_conditional_put() {
+                                Ok(honoured) => tracing::debug!(honoured, "conditional PUT probed"),
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "conditional PUT probe failed")
+                                }
+                            }
+                        }
+                        let applied = indexes.sync_from_bucket(&mut cursor)?;
+                        // A snapshot that cannot be written now is tried at the next poll;
+                        // the log read above counts as read.
+                        if let Err(e) = indexes.snapshot_if_due(&cursor) {
+                            tracing::warn!(error = %e, "writing a catalog snapshot failed");
+                        }
+                        Ok::<_, ServiceError>(applied)
                     })
                     .await;
                 let m = &this.inner.metrics;
@@ -385,8 +403,14 @@ impl Symx {
     // --- housekeeping ---
 
     /// Purges soft-deleted artifacts older than the configured age. Returns how many went.
+    /// With a shared bucket, each one's objects are removed there first (its files once no
+    /// other artifact uses them and the grace period has passed); one whose removal fails
+    /// stays here and is tried again at the next purge. Files and indexes no upload in the
+    /// bucket uses any more are swept from it at most every quarter of the grace period.
     pub async fn purge(&self) -> Result<usize> {
         let storage = self.inner.storage.clone();
+        let indexes = self.inner.indexes.clone();
+        let last_sweep = self.inner.last_sweep.clone();
         let age_ms = self
             .inner
             .config
@@ -398,7 +422,39 @@ impl Symx {
             .pool
             .run(move || {
                 let before = symx_storage::now_ms().saturating_sub(age_ms);
-                storage.purge(before).map_err(ServiceError::from)
+                let mut victims = storage.expired(before)?;
+                if let Some(shared) = indexes.shared() {
+                    victims.retain(|(tenant, id)| {
+                        let removed = storage
+                            .get(tenant, id)
+                            .map_err(ServiceError::from)
+                            .and_then(|rec| match rec {
+                                Some(rec) => shared.remove_upload(tenant, &rec),
+                                None => Ok(0),
+                            });
+                        match removed {
+                            Ok(_) => true,
+                            Err(e) => {
+                                tracing::warn!(%id, error = %e, "purged upload not removed from the bucket; kept until the next purge");
+                                false
+                            }
+                        }
+                    });
+                }
+                let purged = storage.purge_these(&victims)?;
+                if let Some(shared) = indexes.shared() {
+                    let mut last = last_sweep.lock().unwrap_or_else(|e| e.into_inner());
+                    if last.is_none_or(|t| t.elapsed() > shared.grace / 4) {
+                        match shared.sweep_files() {
+                            Ok(removed) => {
+                                *last = Some(std::time::Instant::now());
+                                tracing::info!(removed, "swept the bucket of files and indexes no upload uses");
+                            }
+                            Err(e) => tracing::warn!(error = %e, "sweeping the bucket failed; tried again at the next purge"),
+                        }
+                    }
+                }
+                Ok::<_, ServiceError>(purged)
             })
             .await?;
         self.inner.metrics.purged.inc_by(n as u64);

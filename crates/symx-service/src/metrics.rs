@@ -2,8 +2,8 @@
 //! `/metrics`; nothing here knows HTTP.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 /// Every metric symx exports, registered in one registry.
@@ -35,6 +35,21 @@ pub struct Metrics {
     /// Changes of other replicas applied from the shared catalog's log, and artifacts fetched
     /// on a lookup miss through a pointer.
     pub catalog_applied: IntCounterVec,
+    /// Requests to the shared bucket, by operation (`get`, `put`, `head`, `list`, `delete`)
+    /// and outcome (`ok`, `not_found`, `error`).
+    pub object_store_requests: IntCounterVec,
+    /// Latency of requests to the shared bucket, by operation.
+    pub object_store_seconds: HistogramVec,
+    /// Bytes sent to (`out`) and read from (`in`) the shared bucket.
+    pub object_store_bytes: IntCounterVec,
+    /// 1 when the bucket honours conditional PUT (`If-None-Match: *`), 0 when not or not yet
+    /// probed.
+    pub object_store_conditional_put: IntGauge,
+    /// Snapshots of the shared catalog written and loaded by this replica.
+    pub catalog_snapshots: IntCounterVec,
+    /// Objects removed from the shared bucket by this replica's purge, by what they held
+    /// (`artifact`, `index`, `file`, `log`, `snapshot`).
+    pub object_store_removed: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -49,6 +64,13 @@ fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCoun
     r.register(Box::new(c.clone()))
         .unwrap_or_else(|e| panic!("metric {name} registered twice: {e}"));
     c
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
+    r.register(Box::new(g.clone()))
+        .unwrap_or_else(|e| panic!("metric {name} registered twice: {e}"));
+    g
 }
 
 fn histogram(r: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
@@ -103,7 +125,50 @@ impl Metrics {
         .unwrap_or_else(|e| panic!("{e}"));
         r.register(Box::new(catalog_poll_errors.clone()))
             .unwrap_or_else(|e| panic!("{e}"));
+        let object_store_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "object_store_seconds",
+                "Latency of requests to the shared bucket, by operation",
+            )
+            .buckets(vec![
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0,
+            ]),
+            &["op"],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        r.register(Box::new(object_store_seconds.clone()))
+            .unwrap_or_else(|e| panic!("{e}"));
         Self {
+            object_store_requests: counter_vec(
+                &r,
+                "object_store_requests_total",
+                "Requests to the shared bucket, by operation and outcome",
+                &["op", "outcome"],
+            ),
+            object_store_seconds,
+            object_store_bytes: counter_vec(
+                &r,
+                "object_store_bytes_total",
+                "Bytes sent to (out) and read from (in) the shared bucket",
+                &["direction"],
+            ),
+            object_store_conditional_put: gauge(
+                &r,
+                "object_store_conditional_put",
+                "1 when the shared bucket honours conditional PUT, else 0",
+            ),
+            catalog_snapshots: counter_vec(
+                &r,
+                "catalog_snapshots_total",
+                "Snapshots of the shared catalog written and loaded by this replica",
+                &["what"],
+            ),
+            object_store_removed: counter_vec(
+                &r,
+                "object_store_removed_total",
+                "Objects removed from the shared bucket by this replica's purge, by content",
+                &["what"],
+            ),
             catalog_staleness_seconds,
             catalog_poll_errors,
             catalog_applied: counter_vec(

@@ -1009,7 +1009,12 @@ impl Storage {
     /// Permanently removes artifacts soft-deleted before `before_ms`, and blobs nobody
     /// references (orphans of interrupted large uploads). Returns how many artifacts went.
     pub fn purge(&self, before_ms: u64) -> Result<usize> {
-        let _guard = self.lock();
+        let victims = self.expired(before_ms)?;
+        self.purge_these(&victims)
+    }
+
+    /// The artifacts soft-deleted before `before_ms`: what [`purge`](Self::purge) removes.
+    pub fn expired(&self, before_ms: u64) -> Result<Vec<(Tenant, ArtifactId)>> {
         let trash_cf = self.cf(Column::Trash)?;
         let mut victims = Vec::new();
         for item in self.db.iterator_cf(trash_cf, IteratorMode::Start) {
@@ -1020,18 +1025,44 @@ impl Storage {
                 None => tracing::warn!(key = ?k, "unreadable trash key skipped"),
             }
         }
+        Ok(victims)
+    }
+
+    /// Permanently removes these soft-deleted artifacts (live ones are left alone), then
+    /// blobs nobody references. Returns how many artifacts went.
+    pub fn purge_these(&self, victims: &[(Tenant, ArtifactId)]) -> Result<usize> {
+        let _guard = self.lock();
         let mut purged = 0;
         for (tenant, id) in victims {
             // One batch per artifact: reference counts below see the previous removals.
             let mut batch = WriteBatch::default();
-            if let Some(rec) = self.get(&tenant, &id)? {
-                self.remove_into(&mut batch, &tenant, &rec, &[])?;
+            if let Some(rec) = self.get(tenant, id)?
+                && rec.deleted_at_ms.is_some()
+            {
+                self.remove_into(&mut batch, tenant, &rec, &[])?;
                 purged += 1;
             }
             self.db.write_opt(batch, &sync_writes())?;
         }
         self.collect_orphan_blobs()?;
         Ok(purged)
+    }
+
+    /// Every artifact of every tenant, deleted or not, in key order, one at a time (a
+    /// snapshot of the catalog without holding it all in memory). Stops at `f`'s first error.
+    pub fn for_each_record<E: From<Error>>(
+        &self,
+        mut f: impl FnMut(Tenant, ArtifactRecord) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let cf = self.cf(Column::Catalog)?;
+        for item in self.db.iterator_cf(cf, IteratorMode::Start) {
+            let (k, v) = item.map_err(Error::from)?;
+            let what = String::from_utf8_lossy(&k);
+            let tenant = keys::tenant_of(&k)
+                .ok_or_else(|| Error::Corrupt(what.to_string(), "no tenant in key".into()))?;
+            f(tenant, decode_record(&what, &v)?)?;
+        }
+        Ok(())
     }
 
     fn collect_orphan_blobs(&self) -> Result<()> {

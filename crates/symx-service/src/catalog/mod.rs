@@ -200,8 +200,8 @@ impl Catalog {
                 if let Some(shared) = this.indexes.shared() {
                     for rec in &recs {
                         // Its rows find it again on replicas that have not read the log yet.
-                        let pointed = shared.artifact_log(&tenant, &rec.id).and_then(|log| {
-                            log.map_or(Ok(()), |log| shared.put_pointers(&tenant, rec, &log))
+                        let pointed = shared.artifact(&tenant, &rec.id).and_then(|entry| {
+                            entry.map_or(Ok(()), |e| shared.put_pointers(&tenant, rec, &e.log))
                         });
                         if let Err(e) = pointed {
                             tracing::warn!(error = %e, id = %rec.id, "restored artifact's pointers not written; other replicas see it at their next poll");

@@ -1,11 +1,13 @@
 //! This replica's copy of the shared bucket (`[storage.s3]`, see [`crate::shared`]): changes
-//! of other replicas read from the log and applied to the local store, and uploads found
-//! through a pointer when a lookup misses locally.
+//! of other replicas read from the log and applied to the local store, uploads found through
+//! a pointer when a lookup misses locally, snapshots of the catalog written and loaded, and
+//! purged uploads removed from the bucket.
 
 use super::Indexes;
-use crate::error::Result;
-use crate::shared::{Change, LOG_WINDOW_MS, Shared};
+use crate::error::{Result, ServiceError};
+use crate::shared::{ArtifactEntry, Change, Shared, SnapshotHead, SnapshotLine};
 use std::collections::BTreeSet;
+use std::io::{BufRead, Write};
 use std::sync::atomic::Ordering;
 use symx_storage::{CommitOutcome, NewArtifact};
 use symx_types::HasErrorCode;
@@ -17,6 +19,9 @@ use symx_types::{ArtifactId, ArtifactKind, ErrorCode, Tenant};
 pub(crate) struct LogCursor {
     newest: String,
     seen: BTreeSet<String>,
+    /// Every entry named before this (13-digit Unix ms) was seen: the last full read began
+    /// one window after it.
+    covered: String,
 }
 
 impl Indexes {
@@ -24,25 +29,48 @@ impl Indexes {
         self.shared.as_deref()
     }
 
-    /// Reads the log past `cursor` and applies other replicas' changes. Returns how many.
+    /// Reads the log past `cursor` and applies other replicas' changes; first, when the
+    /// cursor is behind the newest snapshot (a new replica, or one away while the log it
+    /// needed was removed), loads that snapshot. Returns how many changes were applied.
     pub(crate) fn sync_from_bucket(&self, cursor: &mut LogCursor) -> Result<usize> {
         let Some(shared) = self.shared() else {
             return Ok(0);
         };
-        let names = shared.log_after(&Shared::rewind(&cursor.newest, LOG_WINDOW_MS))?;
+        let started_ms = symx_storage::now_ms();
+        let window = shared.log_window_ms();
         let mut applied = 0;
+        // The log is kept from the second-newest snapshot on ([`Shared::prune_log`]): a
+        // replica that has read less than that (a new one has read nothing) starts from the
+        // newest snapshot; any other reads on from where it is.
+        let snaps = shared.snapshots()?;
+        if let Some(newest) = snaps.last() {
+            let kept_from = match snaps.len() {
+                1 => "",
+                n => snaps[n - 2].get(..13).unwrap_or_default(),
+            };
+            if cursor.covered.is_empty() || cursor.covered.as_str() < kept_from {
+                applied += self.load_snapshot(shared, newest)?;
+                let covers = newest.get(..13).unwrap_or_default();
+                if cursor.newest.as_str() < covers {
+                    cursor.newest = covers.to_owned();
+                }
+                cursor.seen.clear();
+            }
+        }
+        let names = shared.log_after(&Shared::rewind(&cursor.newest, window))?;
         for name in names {
             if cursor.seen.contains(&name) {
                 continue;
             }
             if !shared.is_own(&name) {
-                let change = shared.entry(&name)?;
+                // Gone between the listing and the read: removed after a newer snapshot,
+                // which the next poll loads if this replica is behind it.
+                let Some(change) = shared.entry(&name)? else {
+                    continue;
+                };
                 match self.apply(shared, change) {
                     Ok(()) => {
-                        self.metrics
-                            .catalog_applied
-                            .with_label_values(&["poll"])
-                            .inc();
+                        self.count_applied("poll");
                         applied += 1;
                     }
                     // Read again at the next poll.
@@ -59,9 +87,155 @@ impl Indexes {
             }
             cursor.seen.insert(name);
         }
-        let keep_from = Shared::rewind(&cursor.newest, 2 * LOG_WINDOW_MS);
+        let keep_from = Shared::rewind(&cursor.newest, 2 * window);
         cursor.seen = cursor.seen.split_off(&keep_from);
+        cursor.covered = format!("{:013}", started_ms.saturating_sub(window));
         Ok(applied)
+    }
+
+    fn count_applied(&self, via: &str) {
+        self.metrics.catalog_applied.with_label_values(&[via]).inc();
+    }
+
+    /// Brings the local store to a snapshot's catalog: uploads it lacks are fetched, and
+    /// deletes and restores it missed are done. Returns how many artifacts changed here.
+    fn load_snapshot(&self, shared: &Shared, name: &str) -> Result<usize> {
+        let bytes = shared.snapshot(name)?.ok_or_else(|| {
+            ServiceError::new(
+                ErrorCode::Unavailable,
+                format!("catalog snapshot {name} is gone"),
+            )
+        })?;
+        let corrupt = |e: &dyn std::fmt::Display| {
+            ServiceError::internal(format!("catalog snapshot {name}: {e}"))
+        };
+        let decoder = zstd::stream::read::Decoder::new(&bytes[..]).map_err(|e| corrupt(&e))?;
+        let mut lines = std::io::BufReader::new(decoder).lines();
+        let head: SnapshotHead = match lines.next() {
+            Some(line) => {
+                serde_json::from_str(&line.map_err(|e| corrupt(&e))?).map_err(|e| corrupt(&e))?
+            }
+            None => return Err(corrupt(&"empty")),
+        };
+        let mut changed = 0;
+        for line in lines {
+            let line: SnapshotLine =
+                serde_json::from_str(&line.map_err(|e| corrupt(&e))?).map_err(|e| corrupt(&e))?;
+            let id = line.record.id.clone();
+            match self.reconcile(shared, line) {
+                Ok(true) => changed += 1,
+                Ok(false) => {}
+                Err(e) if e.code == ErrorCode::Unavailable => return Err(e),
+                Err(e) => tracing::warn!(%id, error = %e, "snapshot entry not applied"),
+            }
+        }
+        self.metrics
+            .catalog_snapshots
+            .with_label_values(&["loaded"])
+            .inc();
+        tracing::info!(snapshot = name, covers = %head.covers, changed, "loaded a catalog snapshot");
+        Ok(changed)
+    }
+
+    /// One artifact of a snapshot against the local store. Whether anything changed.
+    fn reconcile(&self, shared: &Shared, line: SnapshotLine) -> Result<bool> {
+        let SnapshotLine {
+            tenant,
+            record,
+            identity,
+        } = line;
+        let local = self.storage.get(&tenant, &record.id)?;
+        let change = match (record.deleted_at_ms.is_some(), local) {
+            // A deleted upload is fetched only if it is restored (see `apply`).
+            (true, None) => return Ok(false),
+            (false, None) => Change::Commit {
+                tenant,
+                record: Box::new(record),
+                identity,
+                overwrite: true,
+            },
+            (true, Some(l)) if l.deleted_at_ms.is_none() => Change::Delete {
+                tenant,
+                ids: vec![record.id],
+            },
+            (false, Some(l)) if l.deleted_at_ms.is_some() => Change::Restore {
+                tenant,
+                ids: vec![record.id],
+                overwrite: true,
+            },
+            _ => return Ok(false),
+        };
+        self.apply(shared, change)?;
+        self.count_applied("snapshot");
+        Ok(true)
+    }
+
+    /// Writes a snapshot of the local catalog when the newest in the bucket is older than
+    /// `snapshot_interval_secs` and the log has entries since, then removes what the
+    /// snapshots make unnecessary ([`Shared::prune_log`]). The snapshot covers the entries
+    /// named up to one window (`log_window_secs`) before the last read of the log began, all
+    /// of which that read saw, so nothing it covers can still appear. Returns its name when one was written.
+    pub(crate) fn snapshot_if_due(&self, cursor: &LogCursor) -> Result<Option<String>> {
+        let Some(shared) = self.shared() else {
+            return Ok(None);
+        };
+        let covers = cursor.covered.clone();
+        let covers_ms: u64 = covers.parse().unwrap_or(0);
+        let last = shared.snapshots()?.pop().unwrap_or_default();
+        let last_covers = last.get(..13).unwrap_or_default();
+        let last_ms: u64 = last_covers.parse().unwrap_or(0);
+        if covers_ms == 0
+            || covers_ms < last_ms.saturating_add(shared.snapshot_every.as_millis() as u64)
+        {
+            return Ok(None);
+        }
+        let news = shared
+            .log_after(last_covers)?
+            .iter()
+            .any(|n| n.as_str() < covers.as_str());
+        if !news {
+            return Ok(None);
+        }
+        let mut out = zstd::stream::write::Encoder::new(Vec::new(), 3)?;
+        json_line(
+            &mut out,
+            &SnapshotHead {
+                covers: covers.clone(),
+                node: shared.node().to_owned(),
+                written_at_ms: symx_storage::now_ms(),
+            },
+        )?;
+        let mut artifacts = 0u64;
+        self.storage
+            .for_each_record(|tenant, record| -> Result<()> {
+                let identity = record.metadata.identity();
+                json_line(
+                    &mut out,
+                    &SnapshotLine {
+                        tenant,
+                        record,
+                        identity,
+                    },
+                )?;
+                artifacts += 1;
+                Ok(())
+            })?;
+        let body = out.finish()?;
+        let size = body.len();
+        let name = shared.put_snapshot(&covers, body)?;
+        self.metrics
+            .catalog_snapshots
+            .with_label_values(&["written"])
+            .inc();
+        tracing::info!(snapshot = %name, artifacts, bytes = size, "wrote a catalog snapshot");
+        let removed = shared.prune_log()?;
+        if removed > 0 {
+            tracing::info!(
+                removed,
+                "removed the log and snapshots before the last two snapshots"
+            );
+        }
+        Ok(Some(name))
     }
 
     /// On a local miss of a lookup row: the upload its pointer names, applied. Whether one was.
@@ -76,15 +250,24 @@ impl Indexes {
             return Ok(false);
         };
         let fetched = (|| -> Result<bool> {
-            let Some(log) = shared.pointer(tenant, kind, field, value)? else {
+            let Some((id, log)) = shared.pointer(tenant, kind, field, value)? else {
                 return Ok(false);
             };
-            let change = shared.entry(&log)?;
+            let change = match shared.artifact(tenant, &id)? {
+                Some(ArtifactEntry {
+                    change: Some(change),
+                    ..
+                }) => change,
+                // Written before artifacts held their change: the log entry does.
+                Some(_) => match shared.entry(&log)? {
+                    Some(change) => change,
+                    None => return Ok(false),
+                },
+                // Purged: the pointer outlived it.
+                None => return Ok(false),
+            };
             self.apply(shared, change)?;
-            self.metrics
-                .catalog_applied
-                .with_label_values(&["pointer"])
-                .inc();
+            self.count_applied("pointer");
             Ok(true)
         })();
         if let Err(e) = &fetched
@@ -114,40 +297,7 @@ impl Indexes {
                 record,
                 identity,
                 overwrite,
-            } => {
-                if self.storage.get(&tenant, &record.id)?.is_some() {
-                    return Ok(());
-                }
-                let dir = tempfile::Builder::new()
-                    .prefix("replica-")
-                    .tempdir_in(&self.spool)?;
-                let (blobs, indexes) = shared.fetch_upload(&tenant, &record, dir.path())?;
-                let id = record.id.clone();
-                let outcome = match self.storage.commit(NewArtifact {
-                    tenant: tenant.clone(),
-                    record: *record,
-                    identity,
-                    blobs,
-                    indexes,
-                    overwrite,
-                }) {
-                    // Applied already.
-                    Err(symx_storage::Error::AlreadyExists(held)) if held == id => {
-                        return Ok(());
-                    }
-                    outcome => outcome.map_err(|e| {
-                        crate::error::ServiceError::new(
-                            e.code(),
-                            format!("applying the upload of {id} from the shared catalog: {e}"),
-                        )
-                    })?,
-                };
-                let replaced: Vec<ArtifactId> = match outcome {
-                    CommitOutcome::Replaced(old) => vec![old],
-                    _ => Vec::new(),
-                };
-                self.after_write(replaced.iter().map(|id| (&tenant, id)));
-            }
+            } => self.apply_commit(shared, &tenant, *record, identity, overwrite)?,
             Change::Delete { tenant, ids } => {
                 let gone = self.storage.soft_delete(&tenant, &ids)?;
                 self.after_write(gone.iter().map(|r| (&tenant, &r.id)));
@@ -162,7 +312,17 @@ impl Indexes {
                         .storage
                         .restore(&tenant, std::slice::from_ref(id), overwrite)
                     {
-                        Ok(_) | Err(symx_storage::Error::NotFound(_)) => {}
+                        Ok(_) => {}
+                        // Never fetched here (a snapshot brings deleted uploads only when
+                        // they are restored): its upload, from its artifact object.
+                        Err(symx_storage::Error::NotFound(_)) => {
+                            if let Some(Change::Commit {
+                                record, identity, ..
+                            }) = shared.upload_change(&tenant, id)?
+                            {
+                                self.apply_commit(shared, &tenant, *record, identity, overwrite)?;
+                            }
+                        }
                         Err(e) => return Err(e.into()),
                     }
                 }
@@ -171,4 +331,59 @@ impl Indexes {
         }
         Ok(())
     }
+
+    /// An upload of another replica: its files and indexes fetched into spool files and
+    /// committed as an upload here would be. An upload the bucket no longer has (purged, or
+    /// replaced and removed) is passed.
+    fn apply_commit(
+        &self,
+        shared: &Shared,
+        tenant: &Tenant,
+        mut record: symx_storage::ArtifactRecord,
+        identity: String,
+        overwrite: bool,
+    ) -> Result<()> {
+        if self.storage.get(tenant, &record.id)?.is_some() {
+            return Ok(());
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("replica-")
+            .tempdir_in(&self.spool)?;
+        let Some((blobs, indexes)) = shared.fetch_upload(tenant, &record, dir.path())? else {
+            tracing::info!(id = %record.id, "upload no longer in the bucket; passed");
+            return Ok(());
+        };
+        let id = record.id.clone();
+        record.deleted_at_ms = None;
+        let outcome = match self.storage.commit(NewArtifact {
+            tenant: tenant.clone(),
+            record,
+            identity,
+            blobs,
+            indexes,
+            overwrite,
+        }) {
+            // Applied already.
+            Err(symx_storage::Error::AlreadyExists(held)) if held == id => return Ok(()),
+            outcome => outcome.map_err(|e| {
+                ServiceError::new(
+                    e.code(),
+                    format!("applying the upload of {id} from the shared catalog: {e}"),
+                )
+            })?,
+        };
+        let replaced: Vec<ArtifactId> = match outcome {
+            CommitOutcome::Replaced(old) => vec![old],
+            _ => Vec::new(),
+        };
+        self.after_write(replaced.iter().map(|id| (tenant, id)));
+        Ok(())
+    }
+}
+
+/// Writes one value as a JSON line.
+fn json_line(out: &mut impl Write, value: &impl serde::Serialize) -> Result<()> {
+    serde_json::to_writer(&mut *out, value).map_err(|e| ServiceError::internal(e.to_string()))?;
+    out.write_all(b"\n")?;
+    Ok(())
 }

@@ -96,6 +96,19 @@ pub(crate) fn build_and_commit(
         CommitOutcome::Replaced(old) => (Some(old), false),
         CommitOutcome::Unchanged => (None, true),
     };
+    // The replaced upload's objects leave the bucket (its files when the sweep finds no
+    // upload using them): no replica fetches it again. Best effort: the upload is done.
+    if let (Some(shared), Some(old)) = (shared, &replaced) {
+        let removed = shared
+            .upload_change(&tenant, old)
+            .and_then(|change| match change {
+                Some(Change::Commit { record, .. }) => shared.remove_upload(&tenant, &record),
+                _ => Ok(0),
+            });
+        if let Err(e) = removed {
+            tracing::warn!(id = %old, error = %e, "replaced upload not removed from the bucket");
+        }
+    }
     let stored = if unchanged {
         storage.get(&tenant, &id)?.unwrap_or(record)
     } else {
