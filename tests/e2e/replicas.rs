@@ -923,3 +923,99 @@ async fn snapshots_replace_the_log_and_purges_empty_the_bucket() {
         pb::FrameStatus::MissingArtifact as i32
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_bounded_in_bytes_fetches_what_it_evicted() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cluster = Cluster::start(&tmp.path().join("garage"));
+    let a = replica(&cluster, tmp.path(), "a", 1).await;
+    let (mut art_a, mut sym_a) = clients(&a).await;
+    // Room for one upload's payload: the map alone is larger than this.
+    let parts = js_fixture_parts("esbuild", "app.min.js");
+    let budget = parts[0].1.len() as u64;
+    let b = replica_with(
+        &cluster,
+        tmp.path(),
+        "b",
+        2,
+        "",
+        &format!("local_max_bytes = {budget}"),
+    )
+    .await;
+    let (_, mut sym_b) = clients(&b).await;
+
+    let versions = ["1.0", "2.0", "3.0"];
+    for (i, v) in versions.iter().enumerate() {
+        // Each its own minified file, so no two share every blob.
+        let mut p = parts.clone();
+        p[1].1.extend_from_slice(format!("\n// {i}\n").as_bytes());
+        upload(&mut art_a, js_meta("shop", v, URL), &p)
+            .await
+            .expect("upload through A");
+    }
+    eventually(
+        Duration::from_secs(10),
+        "B applied the three uploads",
+        || {
+            let b = &b;
+            async move {
+                let m = metrics_of(b).await;
+                metric(&m, "symx_catalog_applied_total{via=\"poll\"}")
+                    + metric(&m, "symx_catalog_applied_total{via=\"pointer\"}")
+                    >= 3.0
+            }
+        },
+    )
+    .await;
+    let held = |m: &str| metric(m, "symx_local_copy_bytes ");
+    // One payload (the first upload B took: its files and index), the others taken as
+    // catalog entries alone. The payloads differ by a few bytes only.
+    let one = held(&metrics_of(&b).await);
+    eprintln!("B holds {one} bytes (budget {budget})");
+    assert!(one > budget as f64, "a payload is held: {one}");
+    let within = |bytes: f64| bytes <= one * 1.01;
+
+    // Every version resolves on B as on A: the ones B took as catalog entries alone, or
+    // evicted since, are fetched again; B stays within about one payload throughout.
+    for v in versions.iter().chain(versions.iter()) {
+        let on_a = frame(&mut sym_a, v).await;
+        assert_eq!(on_a.status, pb::FrameStatus::Resolved as i32);
+        // The resolve cache of B would answer without reading the payload: a fresh
+        // request per version goes to the index cache, and a miss there reads storage.
+        assert_eq!(frame(&mut sym_b, v).await.frames, on_a.frames, "{v} on B");
+        let m = metrics_of(&b).await;
+        assert!(within(held(&m)), "one payload at a time: {}", held(&m));
+    }
+    let m = metrics_of(&b).await;
+    assert!(
+        metric(&m, "symx_catalog_applied_total{via=\"refill\"}") >= 2.0,
+        "payloads fetched on demand"
+    );
+
+    // Restarted, B counts what it holds and still serves everything.
+    drop(sym_b);
+    drop(b);
+    let b = replica_with(
+        &cluster,
+        tmp.path(),
+        "b",
+        2,
+        "",
+        &format!("local_max_bytes = {budget}"),
+    )
+    .await;
+    let (_, mut sym_b) = clients(&b).await;
+    let m = metrics_of(&b).await;
+    assert!(
+        held(&m) > 0.0 && within(held(&m)),
+        "counted at start: {}",
+        held(&m)
+    );
+    for v in versions {
+        assert_eq!(
+            frame(&mut sym_b, v).await.status,
+            pb::FrameStatus::Resolved as i32,
+            "{v} after a restart"
+        );
+    }
+}

@@ -84,6 +84,11 @@ pub struct S3Config {
     /// snapshot covers the log up to this long before the read it follows: writers' clocks
     /// and the bucket's listings may lag by this much. Default 120.
     pub log_window_secs: u64,
+    /// The bytes of files and indexes this replica keeps locally (its RocksDB); past it the
+    /// least recently used are evicted and fetched from the bucket when next read, and
+    /// other replicas' uploads are taken as catalog entries alone. Catalog entries and
+    /// lookup keys are always kept. 0: no bound. Default 20 GiB.
+    pub local_max_bytes: u64,
 }
 
 impl Default for S3Config {
@@ -102,6 +107,7 @@ impl Default for S3Config {
             snapshot_interval_secs: 3600,
             grace_secs: 86_400,
             log_window_secs: 120,
+            local_max_bytes: 20 << 30,
         }
     }
 }

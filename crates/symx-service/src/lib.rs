@@ -118,11 +118,16 @@ impl Symx {
             storage.clone(),
             builder.clone(),
             metrics.clone(),
-            config.cache.max_bytes,
-            Duration::from_millis(config.cache.resolve_ttl_ms),
+            &config.cache,
             shared.clone(),
             spool_dir.clone(),
+            config
+                .storage
+                .s3
+                .as_ref()
+                .map_or(0, |s3| s3.local_max_bytes),
         ));
+        indexes.open_local_copy()?;
         let resolver = Resolver::new(
             indexes.clone(),
             metrics.clone(),

@@ -45,6 +45,9 @@ pub struct Metrics {
     /// 1 when the bucket honours conditional PUT (`If-None-Match: *`), 0 when not or not yet
     /// probed.
     pub object_store_conditional_put: IntGauge,
+    /// Bytes of files and indexes this replica holds locally (`[storage.s3]` with
+    /// `local_max_bytes`; 0 otherwise).
+    pub local_copy_bytes: IntGauge,
     /// Snapshots of the shared catalog written and loaded by this replica.
     pub catalog_snapshots: IntCounterVec,
     /// Objects removed from the shared bucket by this replica's purge, by what they held
@@ -156,6 +159,11 @@ impl Metrics {
                 &r,
                 "object_store_conditional_put",
                 "1 when the shared bucket honours conditional PUT, else 0",
+            ),
+            local_copy_bytes: gauge(
+                &r,
+                "local_copy_bytes",
+                "Bytes of files and indexes this replica holds of the shared bucket's",
             ),
             catalog_snapshots: counter_vec(
                 &r,

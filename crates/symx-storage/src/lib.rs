@@ -78,6 +78,8 @@ pub const CHUNK_SIZE: usize = 4 << 20;
 pub const INLINE_BLOB_LIMIT: usize = 64 << 20;
 /// zstd level 3: the library default, ~5x on source maps at several hundred MB/s.
 const ZSTD_LEVEL: i32 = 3;
+/// The index name that marks an evicted payload (no index is named with a NUL).
+const EVICTED: &str = "\0evicted";
 
 /// The column families.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -247,7 +249,9 @@ pub struct NewBlob {
     pub size: u64,
 }
 
-/// Everything one upload commits.
+/// Everything one upload commits. With no blobs while the record lists files, only the
+/// catalog entry, identity and lookups are committed, the payload marked evicted (a replica
+/// over its byte budget takes another's upload this way, see [`Storage::refill`]).
 #[derive(Debug)]
 pub struct NewArtifact {
     pub tenant: Tenant,
@@ -560,35 +564,24 @@ impl Storage {
                 CommitOutcome::Replaced(old)
             }
         };
-        let blobs_cf = self.cf(Column::Blobs)?;
-        for (blob, prepared) in new.blobs.iter().zip(prepared) {
-            if self.blob_complete(&blob.sha256)? {
-                continue;
-            }
-            let (chunks, inline) = match prepared {
-                Prepared::Written { chunks, inline } => (chunks, inline),
-                // Complete when prepared, taken by a removal since: written again, here.
-                Prepared::Complete => self.write_blob(blob, &mut inline_bytes)?,
-            };
-            for (k, v) in inline {
-                batch.put_cf(blobs_cf, k, v);
-            }
-            // Complete: every chunk is durable (written ahead) or in this batch.
-            let mut marker = Vec::with_capacity(12);
-            marker.extend_from_slice(&chunks.to_be_bytes());
-            marker.extend_from_slice(&blob.size.to_be_bytes());
-            batch.put_cf(blobs_cf, keys::blob_complete(&blob.sha256), marker);
-        }
-
-        let refs_cf = self.cf(Column::BlobRefs)?;
-        for f in &rec.files {
-            if let Some(sha) = parse_sha(&f.sha256) {
-                batch.put_cf(refs_cf, keys::blob_ref(&sha, tenant, &rec.id), b"");
-            }
-        }
-        let index_cf = self.cf(Column::Index)?;
-        for (name, bytes) in &new.indexes {
-            batch.put_cf(index_cf, keys::index(tenant, &rec.id, name), bytes);
+        if new.blobs.is_empty() && !rec.files.is_empty() {
+            // The catalog entry alone (a replica's copy over its byte budget): the payload
+            // is marked evicted and fetched when first read.
+            batch.put_cf(
+                self.cf(Column::Index)?,
+                keys::index(tenant, &rec.id, EVICTED),
+                b"",
+            );
+        } else {
+            self.put_payload_into(
+                &mut batch,
+                tenant,
+                rec,
+                &new.blobs,
+                prepared,
+                &new.indexes,
+                &mut inline_bytes,
+            )?;
         }
         let lookup_cf = self.cf(Column::Lookup)?;
         for (field, value) in &rec.lookups {
@@ -606,6 +599,146 @@ impl Storage {
         );
         self.db.write_opt(batch, &sync_writes())?;
         Ok(outcome)
+    }
+
+    /// Adds to `batch` an artifact's payload: its blobs (prepared outside the lock), blob
+    /// refs and indexes.
+    #[allow(clippy::too_many_arguments)]
+    fn put_payload_into(
+        &self,
+        batch: &mut WriteBatch,
+        tenant: &Tenant,
+        rec: &ArtifactRecord,
+        blobs: &[NewBlob],
+        prepared: Vec<Prepared>,
+        indexes: &[(String, Vec<u8>)],
+        inline_bytes: &mut usize,
+    ) -> Result<()> {
+        let blobs_cf = self.cf(Column::Blobs)?;
+        for (blob, prepared) in blobs.iter().zip(prepared) {
+            if self.blob_complete(&blob.sha256)? {
+                continue;
+            }
+            let (chunks, inline) = match prepared {
+                Prepared::Written { chunks, inline } => (chunks, inline),
+                // Complete when prepared, taken by a removal since: written again, here.
+                Prepared::Complete => self.write_blob(blob, inline_bytes)?,
+            };
+            for (k, v) in inline {
+                batch.put_cf(blobs_cf, k, v);
+            }
+            // Complete: every chunk is durable (written ahead) or in this batch.
+            let mut marker = Vec::with_capacity(12);
+            marker.extend_from_slice(&chunks.to_be_bytes());
+            marker.extend_from_slice(&blob.size.to_be_bytes());
+            batch.put_cf(blobs_cf, keys::blob_complete(&blob.sha256), marker);
+        }
+        let refs_cf = self.cf(Column::BlobRefs)?;
+        for f in &rec.files {
+            if let Some(sha) = parse_sha(&f.sha256) {
+                batch.put_cf(refs_cf, keys::blob_ref(&sha, tenant, &rec.id), b"");
+            }
+        }
+        let index_cf = self.cf(Column::Index)?;
+        for (name, bytes) in indexes {
+            batch.put_cf(index_cf, keys::index(tenant, &rec.id, name), bytes);
+        }
+        Ok(())
+    }
+
+    /// Whether an artifact's payload (files and indexes) was evicted: its catalog entry and
+    /// lookups are here, its bytes are not.
+    pub fn is_evicted(&self, tenant: &Tenant, id: &ArtifactId) -> Result<bool> {
+        Ok(self
+            .db
+            .get_pinned_cf(self.cf(Column::Index)?, keys::index(tenant, id, EVICTED))?
+            .is_some())
+    }
+
+    /// The bytes an artifact's payload takes here, as the budget of a bounded copy counts
+    /// them: its files' sizes and its indexes' sizes (0 when evicted or absent).
+    pub fn payload_bytes(&self, tenant: &Tenant, rec: &ArtifactRecord) -> Result<u64> {
+        if self.is_evicted(tenant, &rec.id)? {
+            return Ok(0);
+        }
+        let index_cf = self.cf(Column::Index)?;
+        let mut n = rec.size();
+        for name in &rec.indexes {
+            if let Some(v) = self
+                .db
+                .get_pinned_cf(index_cf, keys::index(tenant, &rec.id, name))?
+            {
+                n += v.len() as u64;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Removes an artifact's payload (indexes, its references to blobs, blobs nobody else
+    /// references) and keeps its catalog entry, identity and lookups: a replica's copy kept
+    /// within a byte budget, the bucket holding the rest. Whether anything was removed.
+    pub fn evict(&self, tenant: &Tenant, id: &ArtifactId) -> Result<bool> {
+        let _guard = self.lock();
+        let Some(rec) = self.get(tenant, id)? else {
+            return Ok(false);
+        };
+        if self.is_evicted(tenant, id)? {
+            return Ok(false);
+        }
+        let mut batch = WriteBatch::default();
+        self.drop_payload_into(&mut batch, tenant, &rec, &[])?;
+        batch.put_cf(
+            self.cf(Column::Index)?,
+            keys::index(tenant, id, EVICTED),
+            b"",
+        );
+        self.db.write_opt(batch, &sync_writes())?;
+        Ok(true)
+    }
+
+    /// Puts back the payload of an evicted artifact (its files in spool files, its
+    /// indexes). Whether it was evicted (another reader may have put it back first).
+    pub fn refill(
+        &self,
+        tenant: &Tenant,
+        id: &ArtifactId,
+        blobs: &[NewBlob],
+        indexes: &[(String, Vec<u8>)],
+    ) -> Result<bool> {
+        let _in_flight = self.register(blobs.iter().map(|b| b.sha256));
+        let mut inline_bytes = 0usize;
+        let mut prepared = Vec::with_capacity(blobs.len());
+        for blob in blobs {
+            prepared.push(self.prepare_blob(blob, &mut inline_bytes)?);
+        }
+        let _guard = self.lock();
+        let Some(rec) = self.get(tenant, id)? else {
+            return Ok(false);
+        };
+        if !self.is_evicted(tenant, id)? {
+            return Ok(false);
+        }
+        for f in &rec.files {
+            if !blobs.iter().any(|b| hex::encode(b.sha256) == f.sha256) {
+                return Err(Error::Corrupt(
+                    id.to_string(),
+                    format!("refill lacks file {} ({})", f.part, f.sha256),
+                ));
+            }
+        }
+        let mut batch = WriteBatch::default();
+        self.put_payload_into(
+            &mut batch,
+            tenant,
+            &rec,
+            blobs,
+            prepared,
+            indexes,
+            &mut inline_bytes,
+        )?;
+        batch.delete_cf(self.cf(Column::Index)?, keys::index(tenant, id, EVICTED));
+        self.db.write_opt(batch, &sync_writes())?;
+        Ok(true)
     }
 
     /// Who holds the identity a commit asks for: nobody, the same artifact (nothing to do),
@@ -729,10 +862,23 @@ impl Storage {
         if let Some(ms) = rec.deleted_at_ms {
             batch.delete_cf(self.cf(Column::Trash)?, keys::trash(ms, tenant, &rec.id));
         }
+        self.drop_payload_into(batch, tenant, rec, keep)
+    }
+
+    /// Adds to `batch` the removal of an artifact's payload: its indexes (and the mark of an
+    /// evicted payload), its blob refs, and blobs left without referents.
+    fn drop_payload_into(
+        &self,
+        batch: &mut WriteBatch,
+        tenant: &Tenant,
+        rec: &ArtifactRecord,
+        keep: &[FileRecord],
+    ) -> Result<()> {
         let index_cf = self.cf(Column::Index)?;
         for name in &rec.indexes {
             batch.delete_cf(index_cf, keys::index(tenant, &rec.id, name));
         }
+        batch.delete_cf(index_cf, keys::index(tenant, &rec.id, EVICTED));
         let refs_cf = self.cf(Column::BlobRefs)?;
         for f in &rec.files {
             let Some(sha) = parse_sha(&f.sha256) else {

@@ -483,3 +483,81 @@ fn purging_chosen_artifacts_and_visiting_every_record() {
     .expect("visit");
     assert_eq!(seen, vec![(t, idb, None)]);
 }
+
+/// An evicted payload leaves the catalog entry and lookups; a blob another artifact uses
+/// stays; a refill brings back files and indexes; a catalog-only commit starts evicted.
+#[test]
+fn evicting_and_refilling_a_payload() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Storage::open(&dir.path().join("db"), &StorageOptions::default()).expect("open");
+    let t = Tenant::default();
+    let a = artifact(dir.path(), "2.0", b"shared", false);
+    let b = artifact(dir.path(), "3.0", b"shared", false);
+    let c = artifact(dir.path(), "4.0", b"own", false);
+    let (ida, idb, idc) = (
+        a.record.id.clone(),
+        b.record.id.clone(),
+        c.record.id.clone(),
+    );
+    let indexes_c = c.indexes.clone();
+    s.commit(a).expect("commit a");
+    s.commit(b).expect("commit b");
+    s.commit(c).expect("commit c");
+    let rc = s.get(&t, &idc).expect("get").expect("c");
+    let full = s.payload_bytes(&t, &rc).expect("bytes");
+    assert!(full >= rc.size());
+
+    assert!(s.evict(&t, &idc).expect("evict c"));
+    assert!(!s.evict(&t, &idc).expect("evict twice"), "already evicted");
+    assert!(s.is_evicted(&t, &idc).expect("evicted"));
+    assert_eq!(s.payload_bytes(&t, &rc).expect("bytes"), 0);
+    let own: [u8; 32] = Sha256::digest(b"own").into();
+    assert!(!blob_stored(&s, &own), "c's own blob went");
+    assert!(s.read_blob(&rc.files[0]).is_err());
+    assert_eq!(
+        s.lookup(
+            &t,
+            ArtifactKind::Js,
+            "path",
+            "web\u{1f}4.0\u{1f}/static/app.js"
+        )
+        .expect("lookup"),
+        vec![idc.clone()],
+        "still found"
+    );
+    // a's blob is b's too: evicting a keeps it.
+    assert!(s.evict(&t, &ida).expect("evict a"));
+    let rb = s.get(&t, &idb).expect("get").expect("b");
+    assert_eq!(s.read_blob(&rb.files[0]).expect("b's blob"), b"shared");
+
+    let blob = spool(dir.path(), "own-again", b"own");
+    assert!(
+        s.refill(&t, &idc, std::slice::from_ref(&blob), &indexes_c)
+            .expect("refill")
+    );
+    assert!(!s.is_evicted(&t, &idc).expect("evicted"));
+    assert_eq!(s.read_blob(&rc.files[0]).expect("c's blob"), b"own");
+    assert_eq!(s.payload_bytes(&t, &rc).expect("bytes"), full);
+    let wrong = spool(dir.path(), "wrong", b"other");
+    assert!(s.evict(&t, &idc).expect("evict c again"));
+    assert!(
+        s.refill(&t, &idc, &[wrong], &indexes_c).is_err(),
+        "a refill must bring the record's files"
+    );
+
+    // A catalog-only commit: found, evicted, filled on demand; purged like any other.
+    let mut d = artifact(dir.path(), "5.0", b"later", false);
+    let idd = d.record.id.clone();
+    let blobs_d = std::mem::take(&mut d.blobs);
+    let indexes_d = std::mem::take(&mut d.indexes);
+    s.commit(d).expect("catalog-only commit");
+    assert!(s.is_evicted(&t, &idd).expect("evicted"));
+    assert!(s.refill(&t, &idd, &blobs_d, &indexes_d).expect("refill d"));
+    let rd = s.get(&t, &idd).expect("get").expect("d");
+    assert_eq!(s.read_blob(&rd.files[0]).expect("d's blob"), b"later");
+    s.soft_delete(&t, &[idd.clone(), idc.clone()])
+        .expect("delete");
+    assert_eq!(s.purge(now_ms() + 1).expect("purge"), 2);
+    let later: [u8; 32] = Sha256::digest(b"later").into();
+    assert!(!blob_stored(&s, &later));
+}

@@ -238,6 +238,7 @@ impl Catalog {
                         format!("artifact {id} has no `{part}` file"),
                     )
                 })?;
+                this.indexes.ensure_local(&tenant, &id)?;
                 Ok(this.storage().read_blob(file)?)
             })
             .await
@@ -254,6 +255,7 @@ impl Catalog {
         let view = view.clone();
         self.pool
             .run(move || {
+                this.indexes.ensure_local(&tenant, &view.id)?;
                 if let Some(bytes) = this.storage().read_index(&tenant, &view.id, "fleet")? {
                     return serde_json::from_slice(&bytes).map_err(|e| {
                         ServiceError::internal(format!("{}: stored fleet index: {e}", view.id))
@@ -367,6 +369,7 @@ impl Catalog {
         let map_file = rec
             .file("source_map")
             .ok_or_else(|| ServiceError::internal(format!("{} has no source_map file", rec.id)))?;
+        self.indexes.ensure_local(tenant, &rec.id)?;
         let raw = self.storage().read_blob(map_file)?;
         let fields = symx_sourcemap::raw_fields(&raw)?;
         let index = self.indexes.load(tenant, &rec.id)?;

@@ -45,6 +45,8 @@ pub(crate) struct Indexes {
     bucket_failed_at_ms: std::sync::atomic::AtomicU64,
     /// Held while a change from the bucket is applied.
     applying: std::sync::Mutex<()>,
+    /// With a shared bucket: which payloads this replica holds, within its byte budget.
+    local: replica::LocalCopy,
 }
 
 impl Indexes {
@@ -52,17 +54,20 @@ impl Indexes {
         storage: Arc<Storage>,
         builder: Arc<Builder>,
         metrics: Metrics,
-        max_bytes: u64,
-        resolve_ttl: Duration,
+        cache: &crate::config::CacheConfig,
         shared: Option<Arc<Shared>>,
         spool: PathBuf,
+        local_max_bytes: u64,
     ) -> Self {
+        let (max_bytes, resolve_ttl) =
+            (cache.max_bytes, Duration::from_millis(cache.resolve_ttl_ms));
         Self {
             shared,
             spool,
             metrics: metrics.clone(),
             bucket_failed_at_ms: std::sync::atomic::AtomicU64::new(0),
             applying: std::sync::Mutex::new(()),
+            local: replica::LocalCopy::new(local_max_bytes),
             cache: IndexCache::new(max_bytes, metrics.clone()),
             // Repository indexes are small (a file list); a sixteenth of the budget holds many.
             repos: IndexCache::named(max_bytes / 16, metrics.clone(), "repo"),
@@ -161,13 +166,15 @@ impl Indexes {
     /// The index of an artifact, through the cache. An index missing or of another format
     /// version is rebuilt from the stored raw files (once, then cached) rather than failing.
     pub(crate) fn load(&self, tenant: &Tenant, id: &ArtifactId) -> Result<Arc<LoadedIndex>> {
-        self.cache
-            .get_or_load(&(tenant.clone(), id.clone()), || match id.kind() {
+        self.cache.get_or_load(&(tenant.clone(), id.clone()), || {
+            self.ensure_local(tenant, id)?;
+            match id.kind() {
                 k if NATIVE_KINDS.contains(&k) => self.load_native(tenant, id),
                 ArtifactKind::Jvm => self.load_jvm(tenant, id),
                 ArtifactKind::Il2cpp => self.load_il2cpp(tenant, id),
                 _ => self.load_js(tenant, id),
-            })
+            }
+        })
     }
 
     /// The catalog record of an artifact being loaded (it vanished: purged meanwhile).
@@ -308,6 +315,7 @@ impl Indexes {
             return Ok(LoadedIndex::Repo(RepoIndex::none()));
         };
         if rec.indexes.iter().any(|n| n == "repo")
+            && let () = self.ensure_local(tenant, id)?
             && let Some(bytes) = self.storage.read_index(tenant, id, "repo")?
         {
             return Ok(LoadedIndex::Repo(RepoIndex::open(&bytes)?));
@@ -319,6 +327,7 @@ impl Indexes {
             .filter(|c| !c.is_empty())
             && let Some(other) = self.repo_artifact_of_commit(tenant, commit)
             && &other != id
+            && let () = self.ensure_local(tenant, &other)?
             && let Some(bytes) = self.storage.read_index(tenant, &other, "repo")?
         {
             return Ok(LoadedIndex::Repo(RepoIndex::open(&bytes)?));

@@ -258,14 +258,16 @@ impl UploadSession {
             ingest
                 .pool
                 .run(move || {
-                    commit::build_and_commit(
+                    let out = commit::build_and_commit(
                         &builder,
                         &storage,
                         indexes.shared(),
                         tenant,
                         meta,
                         files,
-                    )
+                    )?;
+                    indexes.keep_local(&out.artifact.tenant, &out.artifact.id);
+                    Ok(out)
                 })
                 .await
         };
