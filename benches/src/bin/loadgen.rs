@@ -10,6 +10,13 @@
 //!
 //! With `--spawn` the server runs on its own runtime threads in this process; either way the
 //! server and the load share the machine's cores, which the report states.
+//!
+//! Replicas (`[storage.s3]`, `benches/data/replicas.sh`): `--cold-miss N --probe URL` uploads
+//! N+1 variants of the workload (their own content and identity) through `--endpoint`, then
+//! asks `--probe` (a replica at its local byte budget) for one frame of each, so each request
+//! fetches its payload from the bucket: latency percentiles of N;
+//! `--visibility N --probe URL` uploads N variants through `--endpoint` and measures when
+//! the probe replica first resolves each, with and without a "none" cached there before.
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -60,15 +67,81 @@ struct Args {
     /// --platform jvm: the size of the generated mapping, in bytes.
     #[arg(long, default_value_t = 20 << 20)]
     jvm_mapping_bytes: usize,
+    /// Replicas: measure N cold misses on --probe (see the module docs).
+    #[arg(long)]
+    cold_miss: Option<usize>,
+    /// Replicas: measure when --probe first resolves each of N uploads.
+    #[arg(long)]
+    visibility: Option<usize>,
+    /// Replicas: the replica asked (uploads go through --endpoint).
+    #[arg(long)]
+    probe: Option<String>,
 }
 
 /// What is uploaded and the frames sent.
+#[derive(Clone)]
 struct Workload {
     what: String,
-    upload: Vec<pb::UploadRequest>,
+    meta: pb::UploadMetadata,
+    parts: Vec<(&'static str, Vec<u8>)>,
     /// A stack trace without frames (its release), and the frames to spread over batches.
     trace: pb::StackTrace,
     frames: Vec<pb::Frame>,
+}
+
+impl Workload {
+    fn upload(&self) -> Vec<pb::UploadRequest> {
+        let parts: Vec<(&str, &[u8])> = self.parts.iter().map(|(p, d)| (*p, &d[..])).collect();
+        chunks(self.meta.clone(), &parts)
+    }
+
+    /// Variant `i`: content and identity of its own (another version; for native files,
+    /// another build id), so it is another artifact with payloads of its own.
+    fn variant(&self, i: usize) -> Result<Workload> {
+        let mut w = self.clone();
+        let version = format!("{VERSION}-v{i}");
+        if !w.meta.version.is_empty() {
+            w.meta.version.clone_from(&version);
+            w.trace.version.clone_from(&version);
+        }
+        let (part, data) = w.parts.first_mut().context("no parts")?;
+        match *part {
+            // A field no reader knows, first in the map's object.
+            "source_map" => {
+                let at = data
+                    .iter()
+                    .position(|b| *b == b'{')
+                    .context("map is no object")?;
+                let field = format!("\"x_symx_variant\":{i},");
+                data.splice(at + 1..at + 1, field.into_bytes());
+            }
+            "jvm_mapping_file" => {
+                data.splice(0..0, format!("# variant {i}\n").into_bytes());
+            }
+            "elf_symbol_file" => {
+                let Some(pb::frame::Frame::Native(f)) =
+                    w.frames.first().and_then(|f| f.frame.clone())
+                else {
+                    anyhow::bail!("no native frame");
+                };
+                let id = hex::decode(&f.code_id)?;
+                let at = data
+                    .windows(id.len())
+                    .position(|win| win == id.as_slice())
+                    .context("build id not found in the file")?;
+                let last = at + id.len() - 1;
+                data[last] ^= (i as u8).wrapping_add(1);
+                let new_id = hex::encode(&data[at..at + id.len()]);
+                for frame in &mut w.frames {
+                    if let Some(pb::frame::Frame::Native(n)) = &mut frame.frame {
+                        n.code_id.clone_from(&new_id);
+                    }
+                }
+            }
+            other => anyhow::bail!("no variant of part {other}"),
+        }
+        Ok(w)
+    }
 }
 
 fn chunks(meta: pb::UploadMetadata, parts: &[(&str, &[u8])]) -> Vec<pb::UploadRequest> {
@@ -115,10 +188,8 @@ fn js_workload() -> Result<Workload> {
     };
     Ok(Workload {
         what: format!("the {} byte map", m.map.len()),
-        upload: chunks(
-            meta,
-            &[("source_map", &m.map), ("minified_file", &m.minified)],
-        ),
+        meta,
+        parts: vec![("source_map", m.map), ("minified_file", m.minified)],
         trace: pb::StackTrace {
             service: SERVICE.into(),
             version: VERSION.into(),
@@ -160,7 +231,8 @@ fn native_workload(file: Option<std::path::PathBuf>) -> Result<Workload> {
     };
     Ok(Workload {
         what: format!("{} ({} bytes)", path.display(), bytes.len()),
-        upload: chunks(meta, &[("elf_symbol_file", &bytes)]),
+        meta,
+        parts: vec![("elf_symbol_file", bytes)],
         trace: pb::StackTrace::default(),
         frames,
     })
@@ -189,7 +261,8 @@ fn jvm_workload(size: usize) -> Result<Workload> {
     };
     Ok(Workload {
         what: format!("a generated {} byte R8 mapping", text.len()),
-        upload: chunks(meta, &[("jvm_mapping_file", text.as_bytes())]),
+        meta,
+        parts: vec![("jvm_mapping_file", text.into_bytes())],
         trace: pb::StackTrace {
             service: SERVICE.into(),
             version: VERSION.into(),
@@ -297,9 +370,25 @@ fn main() -> Result<()> {
                 KeyHeader(key.clone()),
             ));
         }
+        if args.cold_miss.is_some() || args.visibility.is_some() {
+            let probe = args.probe.clone().context("--probe: the replica asked")?;
+            let probe = tonic::service::interceptor::InterceptedService::new(
+                Channel::from_shared(probe.clone())?
+                    .connect()
+                    .await
+                    .with_context(|| format!("cannot connect to {probe}"))?,
+                KeyHeader(key.clone()),
+            );
+            if let Some(n) = args.cold_miss {
+                return cold_misses(&work, channels[0].clone(), probe, n).await;
+            }
+            if let Some(n) = args.visibility {
+                return visibility(&work, channels[0].clone(), probe, n).await;
+            }
+        }
         if args.spawn || args.upload {
             let t = Instant::now();
-            upload(channels[0].clone(), work.upload.clone()).await?;
+            upload(channels[0].clone(), work.upload()).await?;
             eprintln!("uploaded {} in {:?}", work.what, t.elapsed());
         }
         let reqs = Arc::new(requests(&work, args.batch, 64));
@@ -380,5 +469,104 @@ fn main() -> Result<()> {
         );
         anyhow::Ok(())
     })?;
+    Ok(())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted
+        .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or_default()
+}
+
+/// One frame of `w` asked of `ch`: whether it resolved.
+async fn one_frame(ch: &Conn, w: &Workload) -> Result<bool> {
+    let mut client = SymbolicationServiceClient::new(ch.clone());
+    let r = client
+        .symbolicate(pb::SymbolicateRequest {
+            stacktraces: vec![pb::StackTrace {
+                frames: vec![w.frames[0].clone()],
+                ..w.trace.clone()
+            }],
+            context_lines: 0,
+            debug_ids: Default::default(),
+        })
+        .await?
+        .into_inner();
+    Ok(r.stacktraces[0].frames[0].status == pb::FrameStatus::Resolved as i32)
+}
+
+/// N+1 variants uploaded, then (once the probe has read them from the log) one frame of each
+/// but the first asked of the probe: a probe at its local budget took them as catalog
+/// entries alone, so each is a cold miss (files and index fetched from the bucket, the index
+/// loaded) that no cache of the probe can answer. The first upload is not measured: the
+/// probe, empty then, fetched it whole.
+async fn cold_misses(w: &Workload, upload_to: Conn, probe: Conn, n: usize) -> Result<()> {
+    let mut variants = Vec::with_capacity(n + 1);
+    for i in 0..=n {
+        let v = w.variant(i)?;
+        let t = Instant::now();
+        upload(upload_to.clone(), v.upload()).await?;
+        eprintln!("uploaded {} (variant {i}) in {:?}", v.what, t.elapsed());
+        variants.push(v);
+    }
+    // Two poll periods of the default 5 s.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let mut lat = Vec::with_capacity(n);
+    for (i, v) in variants.iter().enumerate().skip(1) {
+        let t = Instant::now();
+        anyhow::ensure!(one_frame(&probe, v).await?, "variant {i} not resolved");
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    println!(
+        "cold misses: {n} of {}  p50={:?} p99={:?} min={:?} max={:?}",
+        w.what,
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        lat.first().copied().unwrap_or_default(),
+        lat.last().copied().unwrap_or_default(),
+    );
+    Ok(())
+}
+
+/// N variants uploaded in turn; after each acknowledgement the probe is asked every 10 ms
+/// until it resolves a frame of it. Odd variants were asked of the probe before their upload
+/// (a "none" cached there), even ones were not.
+async fn visibility(w: &Workload, upload_to: Conn, probe: Conn, n: usize) -> Result<()> {
+    let (mut fresh, mut negative) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let v = w.variant(100 + i)?;
+        let primed = i % 2 == 1;
+        if primed {
+            anyhow::ensure!(!one_frame(&probe, &v).await?, "resolved before its upload");
+        }
+        upload(upload_to.clone(), v.upload()).await?;
+        let t = Instant::now();
+        while !one_frame(&probe, &v).await? {
+            anyhow::ensure!(
+                t.elapsed() < Duration::from_secs(120),
+                "variant {i} never seen"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if primed {
+            negative.push(t.elapsed());
+        } else {
+            fresh.push(t.elapsed());
+        }
+    }
+    fresh.sort();
+    negative.sort();
+    println!(
+        "seen on the probe after the upload's acknowledgement, {}: none cached before: p50={:?} max={:?} ({} uploads); a none cached before: p50={:?} max={:?} ({} uploads)",
+        w.what,
+        percentile(&fresh, 0.5),
+        fresh.last().copied().unwrap_or_default(),
+        fresh.len(),
+        percentile(&negative, 0.5),
+        negative.last().copied().unwrap_or_default(),
+        negative.len(),
+    );
     Ok(())
 }
