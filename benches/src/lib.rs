@@ -205,6 +205,7 @@ pub fn request(positions: &[(u32, u32)], frames: usize, offset: usize) -> Symbol
         }],
         context_lines: 0,
         debug_ids: Default::default(),
+        explain: false,
     }
 }
 

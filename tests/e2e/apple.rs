@@ -96,6 +96,7 @@ async fn fat_dsym_archive_resolves_each_slice_like_llvm_symbolizer() {
                         image_addr: image,
                         instruction_addr: image + e.address + u64::from(!exact),
                         exact: Some(exact),
+                        module: String::new(),
                     })),
                 }
             })

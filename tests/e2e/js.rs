@@ -71,6 +71,7 @@ async fn check_against_reference(
             }],
             context_lines: 0,
             debug_ids: Default::default(),
+            explain: false,
         })
         .await
         .expect("symbolicate")
@@ -257,6 +258,7 @@ async fn per_frame_statuses_never_fail_the_batch() {
             ],
             context_lines: 0,
             debug_ids: Default::default(),
+            explain: false,
         })
         .await
         .expect("symbolicate")

@@ -7,6 +7,7 @@ mod catalog;
 mod cli;
 mod datadog;
 mod durability;
+mod explain;
 mod formats;
 mod hostile;
 mod http;

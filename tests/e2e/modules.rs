@@ -45,6 +45,7 @@ fn frame(code_id: &str, debug_id: &str, rva: u64, exact: Option<bool>) -> pb::Fr
             image_addr: image,
             instruction_addr: image + rva,
             exact,
+            module: String::new(),
         })),
     }
 }

@@ -274,6 +274,7 @@ pub async fn symbolicate(
         }],
         context_lines,
         debug_ids: Default::default(),
+        explain: false,
     })
     .await
     .expect("symbolicate")

@@ -305,6 +305,7 @@ fn requests(w: &Workload, batch: usize, n: usize) -> Vec<pb::SymbolicateRequest>
             }],
             context_lines: 0,
             debug_ids: Default::default(),
+            explain: false,
         })
         .collect()
 }
@@ -490,6 +491,7 @@ async fn one_frame(ch: &Conn, w: &Workload) -> Result<bool> {
             }],
             context_lines: 0,
             debug_ids: Default::default(),
+            explain: false,
         })
         .await?
         .into_inner();

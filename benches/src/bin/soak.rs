@@ -235,6 +235,7 @@ fn request(n: u64, rng: &mut Rng) -> pb::SymbolicateRequest {
         }],
         context_lines: 0,
         debug_ids: Default::default(),
+        explain: false,
     }
 }
 

@@ -149,8 +149,16 @@ pub fn detail(f: &pb::ResolvedFrame) -> Detail<'_> {
 pub struct FrameResultJson<'a> {
     ambiguous: bool,
     artifact_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    candidates: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explanation: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fix: Option<&'a str>,
     frames: Vec<ResolvedFrameJson<'a>>,
     message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
     status: &'static str,
 }
 
@@ -191,7 +199,11 @@ pub fn frame_result(r: &pb::FrameResult) -> FrameResultJson<'_> {
     FrameResultJson {
         ambiguous: r.ambiguous,
         artifact_id: non_empty(&r.artifact_id),
+        candidates: &r.candidates,
+        explanation: non_empty(&r.explanation),
+        fix: non_empty(&r.fix),
         message: non_empty(&r.message),
+        reason: non_empty(&r.reason),
         status: status_name(r.status),
         frames: r
             .frames
@@ -308,6 +320,11 @@ fn frame_from_json(v: &Value) -> Result<pb::Frame> {
                 image_addr: address(v, "image_addr")?.unwrap_or(0),
                 instruction_addr,
                 exact: v.get("exact").and_then(Value::as_bool),
+                // Sentry's `package`, or `module`/`filename` as other reporters name it.
+                module: str_field(v, "package")
+                    .or_else(|| str_field(v, "module"))
+                    .unwrap_or_default()
+                    .to_owned(),
             })),
         });
     }
@@ -457,6 +474,7 @@ pub fn request_from_json<'a>(
             .unwrap_or(0)
             .min(u32::MAX as u64) as u32,
         debug_ids,
+        explain: v.get("explain").and_then(Value::as_bool).unwrap_or(false),
     })
 }
 
@@ -539,5 +557,103 @@ mod tests {
             (st[1].variant.as_str(), st[1].build_id.as_str()),
             ("release", "b-2")
         );
+    }
+}
+
+/// The missing-artifact report as `symx --json missing` prints it.
+#[derive(Serialize)]
+pub struct MissingJson<'a> {
+    missing: Vec<MissingLookupJson<'a>>,
+    total: u64,
+}
+
+#[derive(Serialize)]
+struct MissingLookupJson<'a> {
+    kind: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    service: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    version: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    url: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    debug_id: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    code_id: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    module: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    variant: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    build_id: &'a str,
+    count: u64,
+    first_seen_ms: u64,
+    last_seen_ms: u64,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    fix: &'a str,
+}
+
+pub fn missing(r: &pb::ListMissingResponse) -> MissingJson<'_> {
+    MissingJson {
+        missing: r
+            .missing
+            .iter()
+            .map(|m| MissingLookupJson {
+                kind: &m.kind,
+                service: &m.service,
+                version: &m.version,
+                url: &m.url,
+                debug_id: &m.debug_id,
+                code_id: &m.code_id,
+                module: &m.module,
+                variant: &m.variant,
+                build_id: &m.build_id,
+                count: m.count,
+                first_seen_ms: m.first_seen_ms,
+                last_seen_ms: m.last_seen_ms,
+                fix: &m.fix,
+            })
+            .collect(),
+        total: r.total,
+    }
+}
+
+/// One line per missing lookup: what was asked and how often.
+pub fn missing_line(m: &pb::MissingLookup) -> String {
+    let mut what: Vec<String> = Vec::new();
+    for (k, v) in [
+        ("service", &m.service),
+        ("version", &m.version),
+        ("variant", &m.variant),
+        ("url", &m.url),
+        ("debug_id", &m.debug_id),
+        ("code_id", &m.code_id),
+        ("module", &m.module),
+        ("build_id", &m.build_id),
+    ] {
+        if !v.is_empty() {
+            what.push(format!("{k}={v}"));
+        }
+    }
+    format!(
+        "[{}] {}  ({} frames, last {} ago)",
+        m.kind,
+        what.join(" "),
+        m.count,
+        ago(m.last_seen_ms)
+    )
+}
+
+fn ago(ms: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let s = now.saturating_sub(ms) / 1000;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86_400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
     }
 }

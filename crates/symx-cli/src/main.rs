@@ -75,6 +75,42 @@ enum Command {
     Symbolicate(SymbolicateArgs),
     /// Reprocess NDJSON events through the streaming API, resumably.
     Reprocess(reprocess::ReprocessArgs),
+    /// The missing-artifact report: lookups that found no artifact, newest first, each with
+    /// how often it was asked and the upload command that would answer it.
+    Missing(MissingArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct MissingArgs {
+    /// Only `js`, `native` or `jvm` lookups.
+    #[arg(long)]
+    kind: Option<String>,
+    /// Only lookups of this service.
+    #[arg(long)]
+    service: Option<String>,
+    /// Only lookups asked within this long: `90s`, `30m`, `12h`, `7d`.
+    #[arg(long)]
+    since: Option<String>,
+    /// At most this many entries.
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+}
+
+/// `90s`, `30m`, `12h`, `7d` (a bare number is seconds) in milliseconds.
+fn parse_age_ms(s: &str) -> Result<u64> {
+    let s = s.trim();
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n
+        .parse()
+        .with_context(|| format!("--since {s}: expected a number and s, m, h or d"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        other => bail!("--since {s}: unknown unit `{other}` (s, m, h or d)"),
+    };
+    Ok(secs.saturating_mul(1000))
 }
 
 /// `filter[...]` parameters, as in the list and delete documents: one flag per filter of
@@ -201,6 +237,10 @@ struct SymbolicateArgs {
     /// Context lines around each resolved line.
     #[arg(long, default_value_t = 0)]
     context_lines: u32,
+    /// Explain every frame that does not resolve: what was tried, the nearest candidates
+    /// (versions, uploaded paths, variants, build ids) and the upload that would fix it.
+    #[arg(long)]
+    explain: bool,
     /// Input file; `-` or nothing reads stdin.
     input: Option<PathBuf>,
 }
@@ -559,6 +599,42 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Symbolicate(args) => symbolicate(args, ch, json).await,
         Command::Reprocess(args) => reprocess::run(args, ch).await,
+        Command::Missing(args) => {
+            let since_ms = match &args.since {
+                Some(age) => {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis() as u64)
+                        .unwrap_or(0);
+                    now.saturating_sub(parse_age_ms(age)?)
+                }
+                None => 0,
+            };
+            let resp = artifacts_client(ch)
+                .list_missing(pb::ListMissingRequest {
+                    kind: args.kind.unwrap_or_default(),
+                    service: args.service.unwrap_or_default(),
+                    since_ms,
+                    limit: args.limit,
+                })
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            if json {
+                json::print(&json::missing(&resp))?;
+            } else if resp.missing.is_empty() {
+                println!("no missing artifacts ({} in the report)", resp.total);
+            } else {
+                for m in &resp.missing {
+                    println!("{}", json::missing_line(m));
+                    if !m.fix.is_empty() {
+                        println!("    fix: {}", m.fix);
+                    }
+                }
+                println!("{} shown, {} in the report", resp.missing.len(), resp.total);
+            }
+            Ok(())
+        }
     }
 }
 
@@ -582,6 +658,7 @@ async fn symbolicate(args: SymbolicateArgs, ch: Conn, as_json: bool) -> Result<(
         if req.context_lines == 0 {
             req.context_lines = args.context_lines;
         }
+        req.explain |= args.explain;
         let resp = client
             .symbolicate(req)
             .await
@@ -594,6 +671,7 @@ async fn symbolicate(args: SymbolicateArgs, ch: Conn, as_json: bool) -> Result<(
                 println!("stack trace {i}:");
                 for r in &st.frames {
                     println!("    {}", json::result_line(r));
+                    print_explanation(r);
                 }
             }
         }
@@ -636,6 +714,7 @@ async fn symbolicate(args: SymbolicateArgs, ch: Conn, as_json: bool) -> Result<(
                     image_addr: 0,
                     instruction_addr: frame.pc,
                     exact: Some(frame.exact),
+                    module: frame.module.clone(),
                 })
             }
             stacktrace::StackLine::Jvm { frame, .. } => pb::frame::Frame::Jvm(pb::JvmFrame {
@@ -674,6 +753,7 @@ async fn symbolicate(args: SymbolicateArgs, ch: Conn, as_json: bool) -> Result<(
         stacktraces: traces,
         context_lines: args.context_lines,
         debug_ids: Default::default(),
+        explain: args.explain,
     };
     let resp = client
         .symbolicate(req)
@@ -780,6 +860,20 @@ async fn symbolicate(args: SymbolicateArgs, ch: Conn, as_json: bool) -> Result<(
                 None => println!("{raw}"),
             },
         }
+        if let Some(r) = r {
+            print_explanation(r);
+        }
     }
     Ok(())
+}
+
+/// With `--explain`: why a frame did not resolve, and the fix, under its line.
+fn print_explanation(r: &pb::FrameResult) {
+    if r.explanation.is_empty() {
+        return;
+    }
+    println!("        why ({}): {}", r.reason, r.explanation);
+    if !r.fix.is_empty() {
+        println!("        fix: {}", r.fix);
+    }
 }

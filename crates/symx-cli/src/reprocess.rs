@@ -52,6 +52,38 @@ pub struct ReprocessArgs {
     /// Events per checkpoint.
     #[arg(long, default_value_t = 256)]
     pub batch: usize,
+    /// Send only events whose earlier answer (the `symx` field a previous run added) still
+    /// has unresolved frames; the others are copied to the output as they are. Reports how
+    /// many of those sent now resolve fully.
+    #[arg(long)]
+    pub only_unresolved: bool,
+}
+
+/// Whether an event still has frames to resolve: it has no earlier answer, or one with a
+/// frame neither resolved nor skipped (runtime code no upload describes).
+fn needs_reprocessing(event: &Value) -> bool {
+    let Some(answer) = event.get("symx") else {
+        return true;
+    };
+    if answer.get("error").is_some() {
+        return true;
+    }
+    let frames = answer
+        .get("stacktraces")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|st| st.get("frames").and_then(Value::as_array))
+        .flatten();
+    let mut any = false;
+    for f in frames {
+        any = true;
+        match f.get("status").and_then(Value::as_str) {
+            Some("resolved" | "skipped") => {}
+            _ => return true,
+        }
+    }
+    !any
 }
 
 #[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -132,6 +164,7 @@ pub async fn run(args: ReprocessArgs, ch: Conn) -> Result<()> {
     let mut lines = reader.lines().skip(cp.lines_done as usize);
     let mut client = symbolication_client(ch);
     let batch = args.batch.max(1);
+    let mut tally = Tally::default();
     loop {
         // One stream per batch: a checkpoint is taken between batches, after their output is
         // flushed and synced.
@@ -148,6 +181,14 @@ pub async fn run(args: ReprocessArgs, ch: Conn) -> Result<()> {
         let mut requests = Vec::new();
         let mut prepared: Vec<Result<Value, String>> = Vec::with_capacity(events.len());
         for (i, ev) in events.into_iter().enumerate() {
+            if let Ok(v) = &ev
+                && args.only_unresolved
+                && !needs_reprocessing(v)
+            {
+                tally.kept += 1;
+                prepared.push(ev);
+                continue;
+            }
             let ev = ev.and_then(|v| {
                 json::request_from_json(
                     &v,
@@ -185,7 +226,16 @@ pub async fn run(args: ReprocessArgs, ch: Conn) -> Result<()> {
         for (i, ev) in prepared.into_iter().enumerate() {
             let line = match ev {
                 Err(e) => serde_json::json!({"line": cp.lines_done + i as u64 + 1, "error": e}),
+                // Not sent (--only-unresolved): as it was.
+                Ok(v)
+                    if !results.contains_key(&i.to_string())
+                        && args.only_unresolved
+                        && !needs_reprocessing(&v) =>
+                {
+                    v
+                }
                 Ok(mut v) => {
+                    let before_unresolved = v.get("symx").is_some() && needs_reprocessing(&v);
                     let symx = match results.remove(&i.to_string()) {
                         Some(r) if r.error.is_empty() => {
                             serde_json::to_value(json::response(&r.response.unwrap_or_default()))?
@@ -206,6 +256,10 @@ pub async fn run(args: ReprocessArgs, ch: Conn) -> Result<()> {
                     if let Some(obj) = v.as_object_mut() {
                         obj.insert("symx".into(), symx);
                     }
+                    tally.sent += 1;
+                    if before_unresolved && !needs_reprocessing(&v) {
+                        tally.fixed += 1;
+                    }
                     v
                 }
             };
@@ -225,5 +279,21 @@ pub async fn run(args: ReprocessArgs, ch: Conn) -> Result<()> {
         cp.lines_done,
         args.output.display()
     );
+    if args.only_unresolved {
+        // This run's events (a resumed run counts from where it resumed).
+        eprintln!(
+            "{} events sent, {} already resolved and copied as they were; {} of those with \
+             unresolved frames before now resolve fully",
+            tally.sent, tally.kept, tally.fixed
+        );
+    }
     Ok(())
+}
+
+/// What `--only-unresolved` did.
+#[derive(Debug, Default)]
+struct Tally {
+    sent: u64,
+    kept: u64,
+    fixed: u64,
 }

@@ -207,6 +207,7 @@ pub fn symbolicate_from_pb(r: pb::SymbolicateRequest) -> SymbolicateRequest {
                             image_addr: n.image_addr,
                             instruction_addr: n.instruction_addr,
                             exact: n.exact,
+                            module: opt(n.module),
                         }),
                         Some(pb::frame::Frame::Jvm(j)) => Frame::Jvm(JvmFrame {
                             class: j.class_name,
@@ -223,6 +224,7 @@ pub fn symbolicate_from_pb(r: pb::SymbolicateRequest) -> SymbolicateRequest {
             .collect(),
         context_lines: r.context_lines,
         debug_ids: r.debug_ids.into_iter().collect(),
+        explain: r.explain,
     }
 }
 
@@ -285,6 +287,38 @@ fn frame_result_to_pb(r: FrameResult, platform: Platform) -> pb::FrameResult {
             })
             .collect(),
         ambiguous: r.ambiguous,
+        reason: r.reason.map(|r| r.as_str().to_owned()).unwrap_or_default(),
+        explanation: r
+            .explanation
+            .as_ref()
+            .map(|e| e.text.clone())
+            .unwrap_or_default(),
+        fix: r
+            .explanation
+            .as_ref()
+            .and_then(|e| e.fix.clone())
+            .unwrap_or_default(),
+        candidates: r.explanation.map(|e| e.candidates).unwrap_or_default(),
+    }
+}
+
+/// One entry of the missing-artifact report.
+pub fn missing_to_pb(e: &symx_service::MissingEntry) -> pb::MissingLookup {
+    let k = &e.key;
+    pb::MissingLookup {
+        kind: k.kind.clone(),
+        service: k.service.clone(),
+        version: k.version.clone(),
+        url: k.url.clone(),
+        debug_id: k.debug_id.clone(),
+        code_id: k.code_id.clone(),
+        module: k.module.clone(),
+        variant: k.variant.clone(),
+        build_id: k.build_id.clone(),
+        count: e.seen.count,
+        first_seen_ms: e.seen.first_seen_ms,
+        last_seen_ms: e.seen.last_seen_ms,
+        fix: k.fix().unwrap_or_default(),
     }
 }
 

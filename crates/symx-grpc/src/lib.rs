@@ -343,7 +343,82 @@ impl ArtifactService for ArtifactApi {
             artifacts: views.iter().map(artifact_to_pb).collect(),
         }))
     }
+
+    async fn list_missing(
+        &self,
+        request: Request<pb::ListMissingRequest>,
+    ) -> Result<Response<pb::ListMissingResponse>, Status> {
+        let (who, _admission) = admit(&self.symx, &request, Scope::Read, false).await?;
+        let req = request.into_inner();
+        if !matches!(req.kind.as_str(), "" | "js" | "native" | "jvm") {
+            return Err(invalid(
+                "kind",
+                format!("kind `{}`: use js, native or jvm", req.kind),
+            ));
+        }
+        let limit = match req.limit {
+            0 => 100,
+            n => (n as usize).min(10_000),
+        };
+        let (entries, total) = self.symx.list_missing(
+            who.tenant(),
+            Some(req.kind.as_str()).filter(|k| !k.is_empty()),
+            Some(req.service.as_str()).filter(|s| !s.is_empty()),
+            req.since_ms,
+            limit,
+        );
+        Ok(Response::new(pb::ListMissingResponse {
+            missing: entries.iter().map(missing_to_pb).collect(),
+            total: total as u64,
+        }))
+    }
+
+    type WatchUploadsStream = WatchStream;
+
+    async fn watch_uploads(
+        &self,
+        request: Request<pb::WatchUploadsRequest>,
+    ) -> Result<Response<Self::WatchUploadsStream>, Status> {
+        // A watch is long-lived: it holds no admission slot (it costs nothing while idle).
+        let (who, admission) = admit(&self.symx, &request, Scope::Read, false).await?;
+        drop(admission);
+        let tenant = who.tenant().clone();
+        let news = self.symx.watch_uploads();
+        let out = futures::stream::unfold((news, tenant), |(mut news, tenant)| async move {
+            loop {
+                match news.recv().await {
+                    Ok(n) if n.tenant == tenant => {
+                        let event = pb::UploadEvent {
+                            artifact: Some(artifact_to_pb(&symx_service::ArtifactView::new(
+                                &n.tenant, &n.record,
+                            ))),
+                            resolved: n.resolved.iter().map(missing_to_pb).collect(),
+                        };
+                        return Some((Ok(event), (news, tenant)));
+                    }
+                    Ok(_) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        let status = Status::resource_exhausted(format!(
+                            "the watcher fell {n} uploads behind; watch again and list the                              missing report to catch up"
+                        ));
+                        return Some((Err(status), (news, tenant)));
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        });
+        // The stream ends after a lag error.
+        let mut failed = false;
+        let out = out.take_while(move |item| {
+            let go = !failed;
+            failed |= item.is_err();
+            futures::future::ready(go)
+        });
+        Ok(Response::new(Box::pin(out)))
+    }
 }
+
+type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::UploadEvent, Status>> + Send>>;
 
 type ReprocessStream = Pin<Box<dyn Stream<Item = Result<pb::ReprocessResult, Status>> + Send>>;
 

@@ -425,6 +425,20 @@ impl<B: AsRef<[u8]>> NativeIndex<B> {
         }
     }
 
+    /// The module-relative addresses the index's ranges span: from the first range's start
+    /// to the last's (where no function is); `None` without ranges.
+    pub fn span(&self) -> Option<(u64, u64)> {
+        let l = &self.layout;
+        if l.ranges == 0 {
+            return None;
+        }
+        let b = self.buf.as_ref();
+        Some((
+            u64::from(u32_at(b, l.starts_at)),
+            u64::from(u32_at(b, l.starts_at + 4 * (l.ranges - 1))),
+        ))
+    }
+
     /// The inline chain at a module-relative address (an offset from the image base),
     /// innermost first; empty when no function covers the address. Allocates nothing: the
     /// frames borrow from the index.

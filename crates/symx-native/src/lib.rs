@@ -595,9 +595,17 @@ fn text_ranges(object: &Object<'_>, file: Option<&object::File<'_>>) -> Vec<(u64
         return Vec::new();
     };
     let base = object.load_address();
+    // A separate debug file (`objcopy --only-keep-debug`) keeps its code sections' headers
+    // as NOBITS, which `object` calls uninitialized data: their executable flag says code.
+    let executable = |s: &object::Section<'_, '_>| match s.flags() {
+        object::SectionFlags::Elf { sh_flags } => {
+            sh_flags & u64::from(object::elf::SHF_EXECINSTR) != 0
+        }
+        _ => false,
+    };
     let mut ranges: Vec<(u64, u64)> = file
         .sections()
-        .filter(|s| s.kind() == SectionKind::Text && s.size() > 0)
+        .filter(|s| (s.kind() == SectionKind::Text || executable(s)) && s.size() > 0)
         .filter_map(|s| {
             let start = s.address().checked_sub(base)?;
             Some((start, start.checked_add(s.size())?))

@@ -470,6 +470,15 @@ impl<B: AsRef<[u8]>> JvmIndex<B> {
         out
     }
 
+    /// Whether the mapping has line information (obfuscated line ranges) for a method of
+    /// an obfuscated class; `None` when it does not rename that method.
+    pub fn method_has_line_info(&self, class: &str, method: &str) -> Option<bool> {
+        let b = self.buf.as_ref();
+        let c = self.table.class(b, class)?;
+        let (_, _, flags) = self.table.method(b, &c, method)?;
+        Some(flags & fast::LINE_INFO != 0)
+    }
+
     /// Remaps one frame of a trace (frames in the order the runtime printed them, innermost
     /// first), carrying R8 outline and rewrite state in `state`. The frame's file name is not
     /// used: an obfuscated build's file names (`SourceFile`) say nothing.

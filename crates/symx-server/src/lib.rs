@@ -80,6 +80,8 @@ impl Server {
     /// Stops accepting, lets in-flight requests finish (up to the grace period), returns.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
+        // Watch streams never end by themselves.
+        self.symx.close_watchers();
         self.purge.abort();
         if let Some(sync) = &self.sync {
             sync.abort();
@@ -87,6 +89,8 @@ impl Server {
         for t in self.tasks {
             t.await??;
         }
+        let symx = self.symx.clone();
+        tokio::task::spawn_blocking(move || symx.save_report()).await?;
         Ok(())
     }
 

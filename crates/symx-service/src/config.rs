@@ -135,6 +135,9 @@ pub struct LimitsConfig {
     pub max_frames_per_request: usize,
     /// Most context lines around a resolved line. Default 10.
     pub max_context_lines: u32,
+    /// Entries of the missing-artifact report per tenant (lookups that found no artifact);
+    /// past it the rarest, then oldest, go. Default 10000 (a few MB at most).
+    pub max_missing_entries: usize,
     /// Threads for CPU-heavy work (index builds, frame resolution). 0 = number of cores.
     pub cpu_workers: usize,
     /// Uploads whose index is built at once; more wait for a slot once their bytes have all
@@ -240,6 +243,7 @@ impl Default for LimitsConfig {
             max_upload_bytes: 500 << 20,
             max_frames_per_request: 10_000,
             max_context_lines: 10,
+            max_missing_entries: 10_000,
             cpu_workers: 0,
             concurrent_uploads: 4,
             uploads_per_tenant: 8,
@@ -384,6 +388,7 @@ impl Config {
                 l.elastic_max_payload_bytes,
             ),
             ("limits.rate_limit_burst", u64::from(l.rate_limit_burst)),
+            ("limits.max_missing_entries", l.max_missing_entries as u64),
         ] {
             if v == 0 {
                 return Err(ConfigError(format!("{name} must be positive")));

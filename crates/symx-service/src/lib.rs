@@ -24,6 +24,7 @@ mod ingest;
 mod lookups;
 mod mapped;
 pub mod metrics;
+mod missing;
 mod pool;
 mod repo;
 mod resolve;
@@ -40,8 +41,9 @@ pub use config::{Config, ConfigError};
 pub use error::{Result, ServiceError};
 pub use indexes::cache::IndexCache;
 pub use ingest::{UploadOutcome, UploadSession};
+pub use missing::{MissingEntry, MissingKey, MissingSeen, UploadNews};
 pub use resolve::request::{
-    Frame, FrameResult, StackTrace, SymbolicateRequest, SymbolicateResponse,
+    Explanation, Frame, FrameResult, Reason, StackTrace, SymbolicateRequest, SymbolicateResponse,
 };
 
 use access::admission::Limiter;
@@ -118,14 +120,9 @@ impl Symx {
             storage.clone(),
             builder.clone(),
             metrics.clone(),
-            &config.cache,
+            &config,
             shared.clone(),
             spool_dir.clone(),
-            config
-                .storage
-                .s3
-                .as_ref()
-                .map_or(0, |s3| s3.local_max_bytes),
         ));
         indexes.open_local_copy()?;
         let resolver = Resolver::new(
@@ -405,6 +402,57 @@ impl Symx {
         self.inner.limiter.admit(who, expensive)
     }
 
+    // --- the missing-artifact report and uploads as they happen (`missing`) ---
+
+    /// The lookups of a tenant that found no artifact, newest first (at most `limit`), and
+    /// how many the tenant's report holds.
+    pub fn list_missing(
+        &self,
+        tenant: &Tenant,
+        kind: Option<&str>,
+        service: Option<&str>,
+        since_ms: u64,
+        limit: usize,
+    ) -> (Vec<MissingEntry>, usize) {
+        self.inner
+            .indexes
+            .missing
+            .list(tenant, kind, service, since_ms, limit)
+    }
+
+    /// Every upload committed on this replica from now on (all tenants: the caller keeps its
+    /// own), with the missing lookups it answered.
+    pub fn watch_uploads(&self) -> tokio::sync::broadcast::Receiver<UploadNews> {
+        let uploads = self
+            .inner
+            .indexes
+            .uploads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match &*uploads {
+            Some(tx) => tx.subscribe(),
+            // Closed: a receiver that ends at once.
+            None => tokio::sync::broadcast::channel(1).1,
+        }
+    }
+
+    /// Ends every watch of uploads (at shutdown: a graceful drain does not wait for them).
+    pub fn close_watchers(&self) {
+        self.inner
+            .indexes
+            .uploads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+    }
+
+    /// Writes the missing-artifact report to disk if it changed.
+    pub fn save_report(&self) {
+        if let Err(e) = self.inner.indexes.missing.save() {
+            tracing::warn!(error = %e, "the missing-artifact report was not saved");
+        }
+    }
+
     // --- housekeeping ---
 
     /// Purges soft-deleted artifacts older than the configured age. Returns how many went.
@@ -466,8 +514,9 @@ impl Symx {
         Ok(n)
     }
 
-    /// Runs [`purge`](Self::purge) at start and then every `purge_interval_secs`, until the
-    /// returned handle is aborted.
+    /// Runs [`purge`](Self::purge) at start and then every `purge_interval_secs`, and saves
+    /// the missing-artifact report every 10 s when it changed, until the returned handle is
+    /// aborted.
     pub fn spawn_purge_loop(&self) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
         let every = Duration::from_secs(this.inner.config.storage.purge_interval_secs.max(1));
@@ -476,12 +525,26 @@ impl Symx {
             // (blob chunks written ahead for an upload that was never acknowledged; without a
             // completion marker they are never reused, and this frees their space).
             let mut tick = tokio::time::interval(every);
+            // The missing-artifact report is written every 10 s when it changed.
+            let mut save = tokio::time::interval(Duration::from_secs(10));
             loop {
-                tick.tick().await;
-                match this.purge().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(purged = n, "purged soft-deleted artifacts"),
-                    Err(e) => tracing::error!(error = %e, "purge failed"),
+                tokio::select! {
+                    _ = tick.tick() => match this.purge().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(purged = n, "purged soft-deleted artifacts"),
+                        Err(e) => tracing::error!(error = %e, "purge failed"),
+                    },
+                    _ = save.tick() => {
+                        let report = this.clone();
+                        let _ = this
+                            .inner
+                            .pool
+                            .run(move || {
+                                report.save_report();
+                                Ok(())
+                            })
+                            .await;
+                    }
                 }
             }
         })

@@ -45,6 +45,10 @@ pub struct Metrics {
     /// 1 when the bucket honours conditional PUT (`If-None-Match: *`), 0 when not or not yet
     /// probed.
     pub object_store_conditional_put: IntGauge,
+    /// Frames whose lookup found no artifact, by kind (`js`, `native`, `jvm`).
+    pub missing_lookups: IntCounterVec,
+    /// Entries in the missing-artifact report, all tenants.
+    pub missing_entries: IntGauge,
     /// Bytes of files and indexes this replica holds locally (`[storage.s3]` with
     /// `local_max_bytes`; 0 otherwise).
     pub local_copy_bytes: IntGauge,
@@ -159,6 +163,17 @@ impl Metrics {
                 &r,
                 "object_store_conditional_put",
                 "1 when the shared bucket honours conditional PUT, else 0",
+            ),
+            missing_lookups: counter_vec(
+                &r,
+                "missing_lookups_total",
+                "Frames whose lookup found no artifact, by kind",
+                &["kind"],
+            ),
+            missing_entries: gauge(
+                &r,
+                "missing_entries",
+                "Entries in the missing-artifact report, all tenants",
             ),
             local_copy_bytes: gauge(
                 &r,

@@ -39,6 +39,9 @@ pub struct NativeFrame {
     /// first frame of a stack trace is exact and the others are return addresses
     /// (Symbolicator's convention).
     pub exact: Option<bool>,
+    /// The module's file name or path (`libfoo.so`), when known: explanations name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
 }
 
 /// A JVM frame as `Throwable.printStackTrace` prints it (obfuscated). `line` is 1-based; 0

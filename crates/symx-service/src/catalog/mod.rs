@@ -208,6 +208,9 @@ impl Catalog {
                         }
                     }
                 }
+                for rec in &recs {
+                    this.indexes.announce(&tenant, &rec.id);
+                }
                 Ok(recs.iter().map(|r| ArtifactView::new(&tenant, r)).collect())
             })
             .await?;

@@ -7,6 +7,7 @@
 //! in the service end in [`Indexes::after_write`].
 
 pub(crate) mod cache;
+pub(crate) mod local;
 pub(crate) mod replica;
 
 use crate::build::Builder;
@@ -46,7 +47,13 @@ pub(crate) struct Indexes {
     /// Held while a change from the bucket is applied.
     applying: std::sync::Mutex<()>,
     /// With a shared bucket: which payloads this replica holds, within its byte budget.
-    local: replica::LocalCopy,
+    local: local::LocalCopy,
+    /// Lookups that found nothing; uploads answer them ([`Indexes::announce`]).
+    pub(crate) missing: Arc<crate::missing::MissingReport>,
+    /// Uploads as they are committed here, for watchers; `None` once the service closes
+    /// them (at shutdown: their streams end).
+    pub(crate) uploads:
+        std::sync::Mutex<Option<tokio::sync::broadcast::Sender<crate::missing::UploadNews>>>,
 }
 
 impl Indexes {
@@ -54,20 +61,31 @@ impl Indexes {
         storage: Arc<Storage>,
         builder: Arc<Builder>,
         metrics: Metrics,
-        cache: &crate::config::CacheConfig,
+        config: &crate::config::Config,
         shared: Option<Arc<Shared>>,
         spool: PathBuf,
-        local_max_bytes: u64,
     ) -> Self {
+        let cache = &config.cache;
         let (max_bytes, resolve_ttl) =
             (cache.max_bytes, Duration::from_millis(cache.resolve_ttl_ms));
+        let local_max_bytes = config
+            .storage
+            .s3
+            .as_ref()
+            .map_or(0, |s3| s3.local_max_bytes);
+        let missing = Arc::new(crate::missing::MissingReport::open(
+            config.storage.data_dir.join("missing.json"),
+            config.limits.max_missing_entries,
+        ));
         Self {
             shared,
             spool,
             metrics: metrics.clone(),
             bucket_failed_at_ms: std::sync::atomic::AtomicU64::new(0),
             applying: std::sync::Mutex::new(()),
-            local: replica::LocalCopy::new(local_max_bytes),
+            local: local::LocalCopy::new(local_max_bytes),
+            missing,
+            uploads: std::sync::Mutex::new(Some(tokio::sync::broadcast::channel(1024).0)),
             cache: IndexCache::new(max_bytes, metrics.clone()),
             // Repository indexes are small (a file list); a sixteenth of the budget holds many.
             repos: IndexCache::named(max_bytes / 16, metrics.clone(), "repo"),
@@ -79,6 +97,27 @@ impl Indexes {
 
     pub(crate) fn storage(&self) -> &Storage {
         &self.storage
+    }
+
+    /// After an upload (or restore) is committed here: the missing lookups it answers leave
+    /// the report, and watchers are told.
+    pub(crate) fn announce(&self, tenant: &Tenant, id: &ArtifactId) {
+        let Ok(Some(record)) = self.storage.get(tenant, id) else {
+            return;
+        };
+        let resolved = self.missing.answered_by(tenant, &record);
+        if !resolved.is_empty() {
+            tracing::info!(%id, answered = resolved.len(), "an upload answers missing lookups");
+        }
+        self.metrics.missing_entries.set(self.missing.len() as i64);
+        // No watcher is not an error.
+        if let Some(tx) = &*self.uploads.lock().unwrap_or_else(|e| e.into_inner()) {
+            let _ = tx.send(crate::missing::UploadNews {
+                tenant: tenant.clone(),
+                record: Arc::new(record),
+                resolved,
+            });
+        }
     }
 
     /// Called after every write: frames may now resolve differently, and `gone` (deleted or

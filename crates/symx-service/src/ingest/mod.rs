@@ -267,6 +267,7 @@ impl UploadSession {
                         files,
                     )?;
                     indexes.keep_local(&out.artifact.tenant, &out.artifact.id);
+                    indexes.announce(&out.artifact.tenant, &out.artifact.id);
                     Ok(out)
                 })
                 .await

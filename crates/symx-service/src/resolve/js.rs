@@ -148,6 +148,8 @@ fn resolve_in(js: &JsIndex<Vec<u8>>, id: &ArtifactId, f: &JsFrame, context: u32)
             message: None,
             frames: vec![frame],
             ambiguous: false,
+            reason: None,
+            explanation: None,
         },
         Err(Miss::LineOutOfRange) => FrameResult::miss(
             FrameStatus::OutOfRange,

@@ -144,6 +144,8 @@ fn remap(
             message: message.map(str::to_owned),
             frames,
             ambiguous,
+            reason: None,
+            explanation: None,
         };
     match idx.remap_frame(state, &f.class, &f.method, f.line, f.file.as_deref()) {
         Remapped::Frames { frames, ambiguous } => {

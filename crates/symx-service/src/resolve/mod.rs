@@ -3,6 +3,7 @@
 //! frames then get source links ([`links`]). Every frame gets its own status; only a malformed
 //! request fails as a whole.
 
+pub(crate) mod explain;
 pub(crate) mod js;
 pub(crate) mod jvm;
 pub(crate) mod links;
@@ -89,6 +90,7 @@ impl Resolver {
         let mut js_memo = js::JsMemo::new();
         let mut native_memo = native::NativeMemo::new();
         let mut link_memo = links::LinkMemo::default();
+        let mut explainer = explain::Explainer::new(indexes, tenant, request);
         let mut counts: HashMap<(&'static str, FrameStatus), u64> = HashMap::new();
         let mut out = Vec::with_capacity(request.stacktraces.len());
         let mut exceptions = Vec::with_capacity(request.stacktraces.len());
@@ -116,11 +118,24 @@ impl Resolver {
                     ),
                 };
                 *counts.entry((platform, result.status)).or_default() += 1;
+                explainer.apply(request, st, frame, &mut result);
                 links::add_source_links(indexes, tenant, st, &mut result, &mut link_memo);
                 results.push(result);
             }
             exceptions.push(jvm.exception());
             out.push(results);
+        }
+        if !explainer.misses.is_empty() {
+            for (key, n) in &explainer.misses {
+                self.metrics
+                    .missing_lookups
+                    .with_label_values(&[key.kind.as_str()])
+                    .inc_by(*n);
+            }
+            indexes.missing.record(tenant, explainer.misses);
+            self.metrics
+                .missing_entries
+                .set(indexes.missing.len() as i64);
         }
         for ((platform, status), n) in counts {
             self.metrics

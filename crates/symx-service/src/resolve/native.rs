@@ -274,6 +274,8 @@ fn resolve_in(
         artifact_id: Some(id.clone()),
         message: None,
         ambiguous: false,
+        reason: None,
+        explanation: None,
         frames: chain
             .map(|f| ResolvedFrame {
                 source: f.file.unwrap_or_default().to_owned(),

@@ -18,6 +18,8 @@ pub struct SymbolicateRequest {
     pub context_lines: u32,
     /// Debug ids of minified files by URL, as the client's debug metadata lists them.
     pub debug_ids: HashMap<String, String>,
+    /// Explain every frame that does not resolve ([`FrameResult::explanation`]).
+    pub explain: bool,
 }
 
 /// One stack trace: frames from the innermost call outwards, as the runtime printed them.
@@ -61,6 +63,10 @@ pub struct FrameResult {
     pub frames: Vec<ResolvedFrame>,
     /// JVM: `frames` are alternatives (a frame without a line), not an inline chain.
     pub ambiguous: bool,
+    /// Why the frame is not (fully) resolved; `None` when it is.
+    pub reason: Option<Reason>,
+    /// With [`SymbolicateRequest::explain`]: what was tried, the nearest candidates, the fix.
+    pub explanation: Option<Explanation>,
 }
 
 impl FrameResult {
@@ -75,8 +81,71 @@ impl FrameResult {
             message: Some(message.into()),
             frames: Vec::new(),
             ambiguous: false,
+            reason: None,
+            explanation: None,
         }
     }
+}
+
+/// Why a frame is not resolved (or resolved without a source line), as a stable code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// No source map of the frame's release (or the frame names none).
+    JsNoRelease,
+    /// The release has source maps, none for the frame's URL.
+    JsNoFileInRelease,
+    /// No source map has the frame's debug id.
+    JsDebugIdUnknown,
+    /// The map has no mapping at the frame's position.
+    JsPositionOutOfRange,
+    /// No debug file has the module's code id or debug id.
+    NativeNoDebugFile,
+    /// The module's function is known, its source line is not.
+    NativeNoLineInfo,
+    /// No function of the module covers the address.
+    NativeAddressOutsideModule,
+    /// No ProGuard/R8 mapping for the stack trace's release or build id.
+    JvmNoMapping,
+    /// The mapping does not rename the frame's class (or its method).
+    JvmClassNotMapped,
+    /// The mapping has no line information for the frame's method.
+    JvmNoLineInfo,
+    FrameInvalid,
+    FrameSkipped,
+    PlatformUnsupported,
+    ArtifactMalformed,
+    OutOfRange,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::JsNoRelease => "js_no_release",
+            Self::JsNoFileInRelease => "js_no_file_in_release",
+            Self::JsDebugIdUnknown => "js_debug_id_unknown",
+            Self::JsPositionOutOfRange => "js_position_out_of_range",
+            Self::NativeNoDebugFile => "native_no_debug_file",
+            Self::NativeNoLineInfo => "native_no_line_info",
+            Self::NativeAddressOutsideModule => "native_address_outside_module",
+            Self::JvmNoMapping => "jvm_no_mapping",
+            Self::JvmClassNotMapped => "jvm_class_not_mapped",
+            Self::JvmNoLineInfo => "jvm_no_line_info",
+            Self::FrameInvalid => "frame_invalid",
+            Self::FrameSkipped => "frame_skipped",
+            Self::PlatformUnsupported => "platform_unsupported",
+            Self::ArtifactMalformed => "artifact_malformed",
+            Self::OutOfRange => "out_of_range",
+        }
+    }
+}
+
+/// What was tried for a frame that did not resolve, the nearest candidates (nearest first),
+/// and, where it can be derived, the `symx` command whose upload would resolve it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Explanation {
+    pub text: String,
+    pub candidates: Vec<String>,
+    pub fix: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
