@@ -359,7 +359,10 @@ impl MissingReport {
         let now = symx_storage::now_ms();
         let mut tenants = self.lock();
         let t = tenants.entry(tenant.clone()).or_default();
-        for (key, frames) in misses {
+        // Entries already held first: a lookup asked again is counted before this request's
+        // new ones take the places of the rarest (it would otherwise tie with them).
+        let (held, new): (Vec<_>, Vec<_>) = misses.partition(|(k, _)| t.entries.contains_key(k));
+        for (key, frames) in held.into_iter().chain(new) {
             t.add(key, frames, now, self.max_entries);
         }
         self.dirty.store(true, Ordering::Relaxed);
@@ -539,5 +542,34 @@ mod tests {
             k.fix().as_deref(),
             Some("symx upload elf libfoo.so # the build with id ab12")
         );
+    }
+}
+
+#[cfg(test)]
+mod flood {
+    use super::*;
+
+    #[test]
+    fn an_entry_in_every_request_keeps_its_count() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let r = MissingReport::open(dir.path().join("missing.json"), 1000);
+        let t = Tenant::default();
+        let frequent = MissingKey::js("", "", "u", Some("ffff"));
+        for req in 0..100u32 {
+            let mut misses: HashMap<MissingKey, u64> = (0..9_999u32)
+                .map(|i| {
+                    (
+                        MissingKey::js("", "", "u", Some(&format!("{:08x}", req * 10_000 + i))),
+                        1,
+                    )
+                })
+                .collect();
+            misses.insert(frequent.clone(), 1);
+            r.record(&t, misses);
+        }
+        let (all, _) = r.list(&t, None, None, 0, 2000);
+        let top = all.iter().find(|e| e.key == frequent).expect("kept");
+        // Only the first request, where every entry ties at one frame, may take it out.
+        assert!(top.seen.count >= 99, "{}", top.seen.count);
     }
 }
