@@ -187,11 +187,29 @@ impl std::fmt::Debug for ResolveCache {
     }
 }
 
+/// Bytes the resolve cache may hold, as [`resolve_weight`] counts them: a storm of frames
+/// with distinct unknown ids (each a "none" entry) cannot take more.
+const RESOLVE_BUDGET: u64 = 64 << 20;
+
+/// An entry's size: its key's strings, its ids, and moka's own overhead per entry (about
+/// 160 bytes, measured as the resident set of a million entries).
+fn resolve_weight(key: &ResolveKey, ids: &Arc<[ArtifactId]>) -> u32 {
+    let key_bytes = match key {
+        ResolveKey::First(t, _, l) => t.as_str().len() + l.value().len(),
+        ResolveKey::Module(t, a, b) => t.as_str().len() + a.len() + b.len(),
+        ResolveKey::JsUrl(t, a, b, c) => t.as_str().len() + a.len() + b.len() + c.len(),
+    };
+    let bytes = 160 + 2 * key_bytes + ids.len() * 56;
+    u32::try_from(bytes).unwrap_or(u32::MAX)
+}
+
 impl ResolveCache {
-    /// Entries are small (a key and an id); 1M entries bound it to ~200 MB in the worst case.
+    /// Bounded in bytes ([`RESOLVE_BUDGET`]), not entries: keys carry URLs and ids of any
+    /// length.
     pub fn new(ttl: Duration, metrics: Metrics) -> Self {
         let cache = Cache::builder()
-            .max_capacity(1_000_000)
+            .max_capacity(RESOLVE_BUDGET)
+            .weigher(resolve_weight)
             .time_to_live(ttl)
             .build();
         Self { cache, metrics }
@@ -241,6 +259,23 @@ impl ResolveCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_resolve_cache_holds_its_byte_budget_under_distinct_misses() {
+        let cache = ResolveCache::new(Duration::from_secs(60), Metrics::new());
+        let t = Tenant::default();
+        for i in 0..600_000u32 {
+            let key = ResolveKey::Module(t.clone(), format!("{i:040x}"), String::new());
+            cache.get_or_resolve(key, || Ok(None)).expect("resolve");
+        }
+        cache.cache.run_pending_tasks();
+        assert!(
+            cache.cache.weighted_size() <= RESOLVE_BUDGET,
+            "{}",
+            cache.cache.weighted_size()
+        );
+        assert!(cache.cache.entry_count() < 600_000, "entries were evicted");
+    }
 
     /// A real index of `lines` one-token lines (~60 bytes per line).
     fn index(lines: usize) -> LoadedIndex {
