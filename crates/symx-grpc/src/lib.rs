@@ -360,13 +360,17 @@ impl ArtifactService for ArtifactApi {
             0 => 100,
             n => (n as usize).min(10_000),
         };
-        let (entries, total) = self.symx.list_missing(
-            who.tenant(),
-            Some(req.kind.as_str()).filter(|k| !k.is_empty()),
-            Some(req.service.as_str()).filter(|s| !s.is_empty()),
-            req.since_ms,
+        let query = symx_service::MissingQuery {
+            kind: Some(req.kind).filter(|k| !k.is_empty()),
+            service: Some(req.service).filter(|s| !s.is_empty()),
+            since_ms: req.since_ms,
             limit,
-        );
+        };
+        let tenant = who.tenant().clone();
+        let (entries, total) = within(&self.symx, async {
+            self.symx.list_missing(tenant, query).await.map_err(status)
+        })
+        .await?;
         Ok(Response::new(pb::ListMissingResponse {
             missing: entries.iter().map(missing_to_pb).collect(),
             total: total as u64,

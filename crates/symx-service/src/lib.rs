@@ -41,7 +41,7 @@ pub use config::{Config, ConfigError};
 pub use error::{Result, ServiceError};
 pub use indexes::cache::IndexCache;
 pub use ingest::{UploadOutcome, UploadSession};
-pub use missing::{MissingEntry, MissingKey, MissingSeen, UploadNews};
+pub use missing::{MissingEntry, MissingKey, MissingQuery, MissingSeen, UploadNews};
 pub use resolve::request::{
     Explanation, Frame, FrameResult, Reason, StackTrace, SymbolicateRequest, SymbolicateResponse,
 };
@@ -81,8 +81,6 @@ struct Inner {
     limiter: Limiter,
     /// When the shared catalog's log was last read in full (`[storage.s3]`).
     last_sync: std::sync::Mutex<Option<std::time::Instant>>,
-    /// When this replica last swept the bucket of unused files (`[storage.s3]`).
-    last_sweep: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl Symx {
@@ -156,7 +154,6 @@ impl Symx {
                 keys,
                 limiter,
                 last_sync: std::sync::Mutex::new(None),
-                last_sweep: Arc::default(),
             }),
         })
     }
@@ -404,20 +401,19 @@ impl Symx {
 
     // --- the missing-artifact report and uploads as they happen (`missing`) ---
 
-    /// The lookups of a tenant that found no artifact, newest first (at most `limit`), and
-    /// how many the tenant's report holds.
-    pub fn list_missing(
+    /// The lookups of a tenant that found no artifact, newest first (at most `q.limit`),
+    /// and how many the tenant's report holds. On the blocking pool: up to `limit` entries
+    /// are copied and sorted.
+    pub async fn list_missing(
         &self,
-        tenant: &Tenant,
-        kind: Option<&str>,
-        service: Option<&str>,
-        since_ms: u64,
-        limit: usize,
-    ) -> (Vec<MissingEntry>, usize) {
+        tenant: Tenant,
+        q: MissingQuery,
+    ) -> Result<(Vec<MissingEntry>, usize)> {
+        let indexes = self.inner.indexes.clone();
         self.inner
-            .indexes
-            .missing
-            .list(tenant, kind, service, since_ms, limit)
+            .pool
+            .run(move || Ok(indexes.missing.list(&tenant, &q)))
+            .await
     }
 
     /// Every upload committed on this replica from now on (all tenants: the caller keeps its
@@ -463,7 +459,6 @@ impl Symx {
     pub async fn purge(&self) -> Result<usize> {
         let storage = self.inner.storage.clone();
         let indexes = self.inner.indexes.clone();
-        let last_sweep = self.inner.last_sweep.clone();
         let age_ms = self
             .inner
             .config
@@ -475,38 +470,9 @@ impl Symx {
             .pool
             .run(move || {
                 let before = symx_storage::now_ms().saturating_sub(age_ms);
-                let mut victims = storage.expired(before)?;
-                if let Some(shared) = indexes.shared() {
-                    victims.retain(|(tenant, id)| {
-                        let removed = storage
-                            .get(tenant, id)
-                            .map_err(ServiceError::from)
-                            .and_then(|rec| match rec {
-                                Some(rec) => shared.remove_upload(tenant, &rec),
-                                None => Ok(0),
-                            });
-                        match removed {
-                            Ok(_) => true,
-                            Err(e) => {
-                                tracing::warn!(%id, error = %e, "purged upload not removed from the bucket; kept until the next purge");
-                                false
-                            }
-                        }
-                    });
-                }
+                let victims = indexes.leave_bucket(storage.expired(before)?);
                 let purged = storage.purge_these(&victims)?;
-                if let Some(shared) = indexes.shared() {
-                    let mut last = last_sweep.lock().unwrap_or_else(|e| e.into_inner());
-                    if last.is_none_or(|t| t.elapsed() > shared.grace / 4) {
-                        match shared.sweep_files() {
-                            Ok(removed) => {
-                                *last = Some(std::time::Instant::now());
-                                tracing::info!(removed, "swept the bucket of files and indexes no upload uses");
-                            }
-                            Err(e) => tracing::warn!(error = %e, "sweeping the bucket failed; tried again at the next purge"),
-                        }
-                    }
-                }
+                indexes.sweep_bucket_if_due();
                 Ok::<_, ServiceError>(purged)
             })
             .await?;

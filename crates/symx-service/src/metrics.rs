@@ -42,7 +42,7 @@ pub struct Metrics {
     pub object_store_seconds: HistogramVec,
     /// Bytes sent to (`out`) and read from (`in`) the shared bucket.
     pub object_store_bytes: IntCounterVec,
-    /// 1 when the bucket honours conditional PUT (`If-None-Match: *`), 0 when not or not yet
+    /// 1 when the bucket honours conditional PUT (`If-None-Match: *`), 0 when not, -1 until
     /// probed.
     pub object_store_conditional_put: IntGauge,
     /// Frames whose lookup found no artifact, by kind (`js`, `native`, `jvm`).
@@ -162,7 +162,7 @@ impl Metrics {
             object_store_conditional_put: gauge(
                 &r,
                 "object_store_conditional_put",
-                "1 when the shared bucket honours conditional PUT, else 0",
+                "1 when the shared bucket honours conditional PUT, 0 when not, -1 until probed",
             ),
             missing_lookups: counter_vec(
                 &r,

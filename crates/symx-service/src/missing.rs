@@ -231,6 +231,17 @@ pub struct UploadNews {
     pub resolved: Vec<MissingEntry>,
 }
 
+/// Which entries of the report to list.
+#[derive(Clone, Debug, Default)]
+pub struct MissingQuery {
+    /// `js`, `native` or `jvm`; all when `None`.
+    pub kind: Option<String>,
+    pub service: Option<String>,
+    /// Only entries last seen at or after this (Unix ms).
+    pub since_ms: u64,
+    pub limit: usize,
+}
+
 /// How often and when a lookup was asked.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MissingSeen {
@@ -351,10 +362,10 @@ impl MissingReport {
         &self,
         tenant: &Tenant,
         misses: impl IntoIterator<Item = (MissingKey, u64)>,
-    ) {
+    ) -> usize {
         let mut misses = misses.into_iter().peekable();
         if misses.peek().is_none() {
-            return;
+            return self.len();
         }
         let now = symx_storage::now_ms();
         let mut tenants = self.lock();
@@ -366,17 +377,12 @@ impl MissingReport {
             t.add(key, frames, now, self.max_entries);
         }
         self.dirty.store(true, Ordering::Relaxed);
+        tenants.values().map(|t| t.entries.len()).sum()
     }
 
     /// The entries of a tenant, newest (last seen) first, filtered; and the tenant's total.
-    pub(crate) fn list(
-        &self,
-        tenant: &Tenant,
-        kind: Option<&str>,
-        service: Option<&str>,
-        since_ms: u64,
-        limit: usize,
-    ) -> (Vec<MissingEntry>, usize) {
+    pub(crate) fn list(&self, tenant: &Tenant, q: &MissingQuery) -> (Vec<MissingEntry>, usize) {
+        let (kind, service) = (q.kind.as_deref(), q.service.as_deref());
         let tenants = self.lock();
         let Some(t) = tenants.get(tenant) else {
             return (Vec::new(), 0);
@@ -387,7 +393,7 @@ impl MissingReport {
             .filter(|(k, s)| {
                 kind.is_none_or(|want| k.kind == want)
                     && service.is_none_or(|want| k.service == want)
-                    && s.last_seen_ms >= since_ms
+                    && s.last_seen_ms >= q.since_ms
             })
             .map(|(k, s)| MissingEntry {
                 key: (**k).clone(),
@@ -401,7 +407,7 @@ impl MissingReport {
                 .then(b.seen.count.cmp(&a.seen.count))
                 .then(a.key.cmp(&b.key))
         });
-        out.truncate(limit);
+        out.truncate(q.limit);
         (out, t.entries.len())
     }
 
@@ -496,7 +502,13 @@ mod tests {
             r.record(&t, [(key(i), 1)]);
         }
         assert_eq!(r.len(), 100);
-        let (all, total) = r.list(&t, None, None, 0, 1000);
+        let (all, total) = r.list(
+            &t,
+            &MissingQuery {
+                limit: 1000,
+                ..MissingQuery::default()
+            },
+        );
         assert_eq!(total, 100);
         assert!(
             all.iter()
@@ -510,7 +522,7 @@ mod tests {
         assert_eq!(again.len(), 100);
         // Another tenant sees none of it.
         let other = Tenant::new("other").expect("tenant");
-        assert_eq!(again.list(&other, None, None, 0, 10).1, 0);
+        assert_eq!(again.list(&other, &MissingQuery::default()).1, 0);
     }
 
     #[test]
@@ -543,12 +555,6 @@ mod tests {
             Some("symx upload elf libfoo.so # the build with id ab12")
         );
     }
-}
-
-#[cfg(test)]
-mod flood {
-    use super::*;
-
     #[test]
     fn an_entry_in_every_request_keeps_its_count() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -567,7 +573,13 @@ mod flood {
             misses.insert(frequent.clone(), 1);
             r.record(&t, misses);
         }
-        let (all, _) = r.list(&t, None, None, 0, 2000);
+        let (all, _) = r.list(
+            &t,
+            &MissingQuery {
+                limit: 2000,
+                ..MissingQuery::default()
+            },
+        );
         let top = all.iter().find(|e| e.key == frequent).expect("kept");
         // Only the first request, where every entry ties at one frame, may take it out.
         assert!(top.seen.count >= 99, "{}", top.seen.count);

@@ -208,7 +208,10 @@ impl Shared {
             grace: Duration::from_secs(config.grace_secs),
             log_window: Duration::from_secs(config.log_window_secs),
             conditional_put: AtomicU8::new(PROBE_UNKNOWN),
-            metrics,
+            metrics: {
+                metrics.object_store_conditional_put.set(-1);
+                metrics
+            },
         })
     }
 
@@ -263,33 +266,26 @@ impl Shared {
             _ => {}
         }
         let key = self.key(&format!("probe/{}", self.node));
-        let create = || PutOptions::from(PutMode::Create);
+        let create = || {
+            self.timed(
+                "put",
+                self.store.put_opts(
+                    &key,
+                    PutPayload::from_static(b"probe"),
+                    PutOptions::from(PutMode::Create),
+                ),
+            )
+        };
         let honoured = self.run(async {
             let _ = self.timed("delete", self.store.delete(&key)).await;
-            let first = self
-                .timed(
-                    "put",
-                    self.store
-                        .put_opts(&key, PutPayload::from_static(b"probe"), create()),
-                )
-                .await;
-            let honoured = match first {
-                Ok(_) => {
-                    let second = self
-                        .timed(
-                            "put",
-                            self.store
-                                .put_opts(&key, PutPayload::from_static(b"probe"), create()),
-                        )
-                        .await;
-                    match second {
-                        Err(object_store::Error::AlreadyExists { .. }) => true,
-                        Ok(_) | Err(object_store::Error::NotImplemented) => false,
-                        Err(e) => return Err(unavailable("probing conditional writes", e)),
-                    }
+            // Created, then refused the second time: honoured.
+            let honoured = match (create().await, create().await) {
+                (Ok(_), Err(object_store::Error::AlreadyExists { .. })) => true,
+                (Ok(_), Ok(_) | Err(object_store::Error::NotImplemented))
+                | (Err(object_store::Error::NotImplemented), _) => false,
+                (Err(e), _) | (_, Err(e)) => {
+                    return Err(unavailable("probing conditional writes", e));
                 }
-                Err(object_store::Error::NotImplemented) => false,
-                Err(e) => return Err(unavailable("probing conditional writes", e)),
             };
             let _ = self.timed("delete", self.store.delete(&key)).await;
             Ok(honoured)

@@ -46,6 +46,8 @@ pub(crate) struct Indexes {
     bucket_failed_at_ms: std::sync::atomic::AtomicU64,
     /// Held while a change from the bucket is applied.
     applying: std::sync::Mutex<()>,
+    /// When this replica last swept the bucket of unused files.
+    last_sweep: std::sync::Mutex<Option<std::time::Instant>>,
     /// With a shared bucket: which payloads this replica holds, within its byte budget.
     local: local::LocalCopy,
     /// Lookups that found nothing; uploads answer them ([`Indexes::announce`]).
@@ -83,6 +85,7 @@ impl Indexes {
             metrics: metrics.clone(),
             bucket_failed_at_ms: std::sync::atomic::AtomicU64::new(0),
             applying: std::sync::Mutex::new(()),
+            last_sweep: std::sync::Mutex::new(None),
             local: local::LocalCopy::new(local_max_bytes),
             missing,
             uploads: std::sync::Mutex::new(Some(tokio::sync::broadcast::channel(1024).0)),

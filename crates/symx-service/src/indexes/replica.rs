@@ -5,7 +5,7 @@
 
 use super::Indexes;
 use crate::error::{Result, ServiceError};
-use crate::shared::{ArtifactEntry, Change, Shared, SnapshotHead, SnapshotLine};
+use crate::shared::{Change, Shared, SnapshotHead, SnapshotLine};
 use std::collections::BTreeSet;
 use std::io::{BufRead, Write};
 use std::sync::atomic::Ordering;
@@ -22,6 +22,8 @@ pub(crate) struct LogCursor {
     /// Every entry named before this (13-digit Unix ms) was seen: the last full read began
     /// one window after it.
     covered: String,
+    /// The newest snapshot this read listed ("" when none).
+    newest_snapshot: String,
 }
 
 impl Indexes {
@@ -56,6 +58,7 @@ impl Indexes {
                 }
                 cursor.seen.clear();
             }
+            cursor.newest_snapshot.clone_from(newest);
         }
         let names = shared.log_after(&Shared::rewind(&cursor.newest, window))?;
         for name in names {
@@ -174,15 +177,17 @@ impl Indexes {
     /// `snapshot_interval_secs` and the log has entries since, then removes what the
     /// snapshots make unnecessary ([`Shared::prune_log`]). The snapshot covers the entries
     /// named up to one window (`log_window_secs`) before the last read of the log began, all
-    /// of which that read saw, so nothing it covers can still appear. Returns its name when one was written.
+    /// of which that read saw, so nothing it covers can still appear. Returns its name when
+    /// one was written.
     pub(crate) fn snapshot_if_due(&self, cursor: &LogCursor) -> Result<Option<String>> {
         let Some(shared) = self.shared() else {
             return Ok(None);
         };
         let covers = cursor.covered.clone();
         let covers_ms: u64 = covers.parse().unwrap_or(0);
-        let last = shared.snapshots()?.pop().unwrap_or_default();
-        let last_covers = last.get(..13).unwrap_or_default();
+        // As the read just before listed them (a snapshot written meanwhile elsewhere only
+        // makes this one redundant, not wrong).
+        let last_covers = cursor.newest_snapshot.get(..13).unwrap_or_default();
         let last_ms: u64 = last_covers.parse().unwrap_or(0);
         if covers_ms == 0
             || covers_ms < last_ms.saturating_add(shared.snapshot_every.as_millis() as u64)
@@ -238,6 +243,55 @@ impl Indexes {
         Ok(Some(name))
     }
 
+    /// Of artifacts the purge is about to remove, those whose objects left the bucket now
+    /// (all of them on the embedded store); one whose removal fails stays here and is tried
+    /// again at the next purge.
+    pub(crate) fn leave_bucket(
+        &self,
+        victims: Vec<(Tenant, ArtifactId)>,
+    ) -> Vec<(Tenant, ArtifactId)> {
+        let Some(shared) = self.shared() else {
+            return victims;
+        };
+        victims
+            .into_iter()
+            .filter(|(tenant, id)| {
+                let removed = match self.storage.get(tenant, id) {
+                    Ok(Some(rec)) => shared.remove_upload(tenant, &rec),
+                    Ok(None) => Ok(0),
+                    Err(e) => Err(e.into()),
+                };
+                removed
+                    .inspect_err(|e| tracing::warn!(%id, error = %e, "purged upload not removed from the bucket; kept until the next purge"))
+                    .is_ok()
+            })
+            .collect()
+    }
+
+    /// Sweeps the bucket of files and indexes no upload uses ([`Shared::sweep_files`]), at
+    /// most every quarter of the grace period.
+    pub(crate) fn sweep_bucket_if_due(&self) {
+        let Some(shared) = self.shared() else {
+            return;
+        };
+        let mut last = self.last_sweep.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|t| t.elapsed() <= shared.grace / 4) {
+            return;
+        }
+        match shared.sweep_files() {
+            Ok(removed) => {
+                *last = Some(std::time::Instant::now());
+                tracing::info!(
+                    removed,
+                    "swept the bucket of files and indexes no upload uses"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "sweeping the bucket failed; tried again at the next purge")
+            }
+        }
+    }
+
     /// On a local miss of a lookup row: the upload its pointer names, applied. Whether one was.
     pub(crate) fn fetch_by_pointer(
         &self,
@@ -250,21 +304,12 @@ impl Indexes {
             return Ok(false);
         };
         let fetched = (|| -> Result<bool> {
-            let Some((id, log)) = shared.pointer(tenant, kind, field, value)? else {
+            let Some((id, _)) = shared.pointer(tenant, kind, field, value)? else {
                 return Ok(false);
             };
-            let change = match shared.artifact(tenant, &id)? {
-                Some(ArtifactEntry {
-                    change: Some(change),
-                    ..
-                }) => change,
-                // Written before artifacts held their change: the log entry does.
-                Some(_) => match shared.entry(&log)? {
-                    Some(change) => change,
-                    None => return Ok(false),
-                },
-                // Purged: the pointer outlived it.
-                None => return Ok(false),
+            // None: purged, the pointer outlived it.
+            let Some(change) = shared.upload_change(tenant, &id)? else {
+                return Ok(false);
             };
             self.apply(shared, change)?;
             self.count_applied("pointer");

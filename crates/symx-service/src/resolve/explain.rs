@@ -26,7 +26,7 @@ pub(crate) struct Explainer<'a> {
     indexes: &'a Indexes,
     tenant: &'a Tenant,
     explain: bool,
-    memo: HashMap<(MissingKey, String), (Reason, Option<Explanation>)>,
+    memo: HashMap<MissingKey, (Reason, Option<Explanation>)>,
     /// Line lengths of minified files, by artifact (`None`: none uploaded).
     minified: HashMap<ArtifactId, Option<Vec<usize>>>,
     /// Lookups that found no artifact, with their frame counts.
@@ -113,16 +113,14 @@ impl<'a> Explainer<'a> {
     fn memoized(
         &mut self,
         key: MissingKey,
-        what: &str,
         r: &mut FrameResult,
         compute: impl FnOnce(&Self, &MissingKey) -> (Reason, Option<Explanation>),
     ) {
-        let memo_key = (key, what.to_owned());
-        let (reason, explanation) = match self.memo.get(&memo_key) {
+        let (reason, explanation) = match self.memo.get(&key) {
             Some(v) => v.clone(),
             None => {
-                let v = compute(self, &memo_key.0);
-                self.memo.insert(memo_key, v.clone());
+                let v = compute(self, &key);
+                self.memo.insert(key, v.clone());
                 v
             }
         };
@@ -166,7 +164,7 @@ impl<'a> Explainer<'a> {
         }
         self.missed(&key);
         let url = f.url.clone();
-        self.memoized(key, "", r, |this, key| {
+        self.memoized(key, r, |this, key| {
             if debug_id.is_some() {
                 return (
                     Reason::JsDebugIdUnknown,
@@ -201,6 +199,17 @@ impl<'a> Explainer<'a> {
             })
             .filter_map(|id| storage.get(self.tenant, &id).ok().flatten())
             .filter(|r| r.deleted_at_ms.is_none())
+            .collect()
+    }
+
+    /// Every live artifact of these kinds uploaded for `service` (none for an empty one).
+    fn of_service(&self, kinds: &[ArtifactKind], service: &str) -> Vec<ArtifactRecord> {
+        if service.is_empty() {
+            return Vec::new();
+        }
+        self.all_of(kinds)
+            .into_iter()
+            .filter(|r| r.metadata.service.as_deref() == Some(service))
             .collect()
     }
 
@@ -251,11 +260,7 @@ impl<'a> Explainer<'a> {
 
     fn js_no_release(&self, key: &MissingKey, url: &str) -> Explanation {
         let name = file_name(&UrlKey::parse(url).path).to_owned();
-        let of_service: Vec<ArtifactRecord> = self
-            .all_of(JS_KINDS)
-            .into_iter()
-            .filter(|r| r.metadata.service.as_deref() == Some(key.service.as_str()))
-            .collect();
+        let of_service = self.of_service(JS_KINDS, &key.service);
         let with_file: Vec<String> = of_service
             .iter()
             .filter(|r| minified_name(r).as_deref() == Some(name.as_str()))
@@ -273,13 +278,7 @@ impl<'a> Explainer<'a> {
             ));
             near
         } else if !of_service.is_empty() {
-            let near = nearest(
-                &key.version,
-                of_service
-                    .iter()
-                    .filter_map(|r| r.metadata.version.clone())
-                    .collect(),
-            );
+            let near = versions_near(&key.version, &of_service);
             text.push_str(&format!(
                 "; no version of {} has `{name}` (versions with source maps: {})",
                 key.service,
@@ -425,7 +424,7 @@ impl<'a> Explainer<'a> {
     fn native_missing(&mut self, f: &NativeFrame, r: &mut FrameResult) {
         let key = Self::native_key(f);
         self.missed(&key);
-        self.memoized(key, "", r, |this, key| {
+        self.memoized(key, r, |this, key| {
             (
                 Reason::NativeNoDebugFile,
                 this.explain.then(|| this.native_no_file(key)),
@@ -563,7 +562,7 @@ impl<'a> Explainer<'a> {
         }
         let key = MissingKey::jvm(service, version, variant, build_id);
         self.missed(&key);
-        self.memoized(key, "", r, |this, key| {
+        self.memoized(key, r, |this, key| {
             (
                 Reason::JvmNoMapping,
                 this.explain.then(|| this.jvm_no_mapping(key)),
@@ -578,14 +577,7 @@ impl<'a> Explainer<'a> {
             format!("build id {}", key.build_id)
         };
         let mut text = format!("no ProGuard/R8 mapping for {what}");
-        let of_service: Vec<ArtifactRecord> = self
-            .all_of(JVM_KINDS)
-            .into_iter()
-            .filter(|r| {
-                !key.service.is_empty()
-                    && r.metadata.service.as_deref() == Some(key.service.as_str())
-            })
-            .collect();
+        let of_service = self.of_service(JVM_KINDS, &key.service);
         let mut variants: Vec<String> = of_service
             .iter()
             .filter(|r| r.metadata.version.as_deref() == Some(key.version.as_str()))
@@ -606,13 +598,7 @@ impl<'a> Explainer<'a> {
             ));
             variants
         } else if !of_service.is_empty() {
-            let near = nearest(
-                &key.version,
-                of_service
-                    .iter()
-                    .filter_map(|r| r.metadata.version.clone())
-                    .collect(),
-            );
+            let near = versions_near(&key.version, &of_service);
             text.push_str(&format!(
                 "; the nearest versions with a mapping are {}",
                 near.join(", ")
@@ -780,6 +766,17 @@ fn version_cmp(a: &str, b: &str) -> Ordering {
         }
     }
     pa.len().cmp(&pb.len()).then_with(|| a.cmp(b))
+}
+
+/// The versions of `records` nearest `target` ([`nearest`]).
+fn versions_near(target: &str, records: &[ArtifactRecord]) -> Vec<String> {
+    nearest(
+        target,
+        records
+            .iter()
+            .filter_map(|r| r.metadata.version.clone())
+            .collect(),
+    )
 }
 
 /// The versions nearest `target`, alternating below and above it, nearest first.

@@ -132,10 +132,8 @@ impl Resolver {
                     .with_label_values(&[key.kind.as_str()])
                     .inc_by(*n);
             }
-            indexes.missing.record(tenant, explainer.misses);
-            self.metrics
-                .missing_entries
-                .set(indexes.missing.len() as i64);
+            let held = indexes.missing.record(tenant, explainer.misses);
+            self.metrics.missing_entries.set(held as i64);
         }
         for ((platform, status), n) in counts {
             self.metrics
