@@ -30,6 +30,8 @@ pub(crate) enum Style {
     DatadogApi,
     /// Kibana's `{"statusCode", "error", "message"}`.
     Elastic,
+    /// Plain text (debuggers show it as is).
+    Symbols,
 }
 
 /// What a route needs.
@@ -53,16 +55,17 @@ impl Style {
     pub(crate) fn error(self, e: &ServiceError) -> Response {
         let status = match self {
             Self::DatadogIntake => crate::datadog::upload_status(e.code),
-            Self::DatadogApi | Self::Elastic => crate::status_of(e.code),
+            Self::DatadogApi | Self::Elastic | Self::Symbols => crate::status_of(e.code),
         };
         if status.is_server_error() {
             tracing::error!(code = ?e.code, error = %e, "request failed");
         } else {
             tracing::debug!(code = ?e.code, error = %e, status = status.as_u16(), "request refused");
         }
-        let body = match self {
+        let json = |body: serde_json::Value| (status, axum::Json(body)).into_response();
+        let mut resp = match self {
             // `{"errors": ["..."]}` (upload document).
-            Self::DatadogIntake => serde_json::json!({ "errors": [e.message] }),
+            Self::DatadogIntake => json(serde_json::json!({ "errors": [e.message] })),
             // JSON:API error objects, the parameter at fault as their source.
             Self::DatadogApi => {
                 let mut error = serde_json::json!({
@@ -73,16 +76,21 @@ impl Style {
                 if let Some(p) = &e.field {
                     error["source"] = serde_json::json!({ "parameter": p });
                 }
-                serde_json::json!({ "errors": [error] })
+                json(serde_json::json!({ "errors": [error] }))
             }
             // Kibana's `{"statusCode", "error", "message"}`.
-            Self::Elastic => serde_json::json!({
+            Self::Elastic => json(serde_json::json!({
                 "statusCode": status.as_u16(),
                 "error": status.canonical_reason().unwrap_or("Error"),
                 "message": e.message_with_field(),
-            }),
+            })),
+            Self::Symbols => (
+                status,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                format!("{}\n", e.message_with_field()),
+            )
+                .into_response(),
         };
-        let mut resp = (status, axum::Json(body)).into_response();
         if let Some(after) = e.retry_after
             && let Ok(v) = HeaderValue::from_str(&after.as_secs().max(1).to_string())
         {
@@ -127,6 +135,7 @@ async fn principal(
     symx: &Symx,
     gate: &Gate,
     method: &Method,
+    path: &str,
     headers: &HeaderMap,
 ) -> Result<Principal, (ServiceError, &'static str)> {
     let scope = if matches!(*method, Method::GET | Method::HEAD) {
@@ -148,6 +157,13 @@ async fn principal(
     };
     let who = match gate.style {
         Style::Elastic => authenticate(elastic_key(headers)).await?,
+        Style::Symbols => {
+            let key = match crate::symbols::split_key(path) {
+                (Some(key), _) => Some(key.to_owned()),
+                (None, _) => elastic_key(headers),
+            };
+            authenticate(key).await?
+        }
         Style::DatadogIntake => {
             authenticate(header_str(headers, "dd-api-key").map(str::to_owned)).await?
         }
@@ -200,7 +216,7 @@ pub(crate) async fn guard(
             "Request must contain a kbn-xsrf header.",
         ));
     }
-    let who = match principal(&symx, &gate, &method, req.headers()).await {
+    let who = match principal(&symx, &gate, &method, req.uri().path(), req.headers()).await {
         Ok(p) => p,
         Err((e, reason)) => {
             reject(reason);

@@ -2,9 +2,9 @@
 //! /api/v2/sourcemaps/list`, `GET` and `DELETE /api/v2/sourcemaps`, `POST
 //! /api/v2/sourcemaps/restore`), see [`datadog`]; the Elastic APM routes (`POST` and `GET
 //! /api/apm/sourcemaps`, `DELETE /api/apm/sourcemaps/{id}`), see [`elastic`]; each behind the
-//! key, scope and limit gate of its vendor (`guard`); `/metrics` (Prometheus text), `/healthz`
-//! (the process is up) and `/readyz` (the store answers). The Elastic APM routes join this
-//! router, with their own DTOs, as the vendor API lands.
+//! key, scope and limit gate of its vendor (`guard`); the symbol server (debuginfod, Microsoft's
+//! SSQP, Symbolicator's layouts) on every other path, see `symbols`; `/metrics` (Prometheus
+//! text), `/healthz` (the process is up) and `/readyz` (the store answers).
 //!
 //! Like the gRPC edge, this crate only converts: it holds no use-case logic.
 
@@ -43,6 +43,7 @@ pub mod datadog;
 pub mod elastic;
 pub mod event;
 mod guard;
+mod symbols;
 
 /// The router of the HTTP listener.
 pub fn router(symx: Symx) -> Router {
@@ -91,6 +92,12 @@ pub fn router(symx: Symx) -> Router {
     let elastic_delete = Router::new()
         .route("/api/apm/sourcemaps/{id}", delete(elastic::delete))
         .route_layer(gate(Style::Elastic, Scope::Read, Scope::Delete, false));
+    // The symbol server's paths are the vendors' own layouts, rooted at `/` (or under a
+    // `/key/<key>/` prefix): every path no other route takes.
+    let symbol_server = Router::new()
+        .fallback(symbols::serve)
+        .layer(gate(Style::Symbols, Scope::Read, Scope::Read, false))
+        .with_state(symx.clone());
     Router::new()
         .merge(intake)
         .merge(datadog_api)
@@ -99,6 +106,7 @@ pub fn router(symx: Symx) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .fallback_service(symbol_server)
         .with_state(symx)
 }
 
@@ -198,7 +206,12 @@ mod tests {
                 retry_after: Some(std::time::Duration::from_secs(3)),
                 ..symx_service::ServiceError::new(code, "it went wrong")
             };
-            for style in [Style::DatadogIntake, Style::DatadogApi, Style::Elastic] {
+            for style in [
+                Style::DatadogIntake,
+                Style::DatadogApi,
+                Style::Elastic,
+                Style::Symbols,
+            ] {
                 let resp = style.error(&e);
                 let want = match style {
                     Style::DatadogIntake => datadog::upload_status(code),
@@ -215,9 +228,14 @@ mod tests {
                 let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
                     .await
                     .expect("body");
+                let text = String::from_utf8_lossy(&body);
+                assert!(text.contains("it went wrong"), "{style:?}: {text}");
+                if style == Style::Symbols {
+                    assert_eq!(text, "filter[id]: it went wrong\n", "{code:?}");
+                    continue;
+                }
                 let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON body");
                 let text = body.to_string();
-                assert!(text.contains("it went wrong"), "{style:?}: {text}");
                 match style {
                     Style::DatadogApi => assert_eq!(
                         body["errors"][0]["source"]["parameter"], "filter[id]",
@@ -227,6 +245,7 @@ mod tests {
                         assert_eq!(body["statusCode"], want.as_u16(), "{text}")
                     }
                     Style::DatadogIntake => assert!(body["errors"].is_array(), "{text}"),
+                    Style::Symbols => {}
                 }
             }
         }

@@ -61,6 +61,7 @@ pub mod dsym;
 mod expansion;
 mod ids;
 mod index;
+pub mod layout;
 mod lines;
 
 pub use ids::go_build_id;

@@ -29,6 +29,7 @@ mod pool;
 mod repo;
 mod resolve;
 mod shared;
+mod symbols;
 pub mod urls;
 
 pub use access::{
@@ -42,6 +43,7 @@ pub use error::{Result, ServiceError};
 pub use indexes::cache::IndexCache;
 pub use ingest::{UploadOutcome, UploadSession};
 pub use missing::{MissingEntry, MissingKey, MissingQuery, MissingSeen, UploadNews};
+pub use symbols::{DebugFile, DebugFileQuery, FileWanted, ModuleId};
 pub use resolve::request::{
     Explanation, Frame, FrameResult, Reason, StackTrace, SymbolicateRequest, SymbolicateResponse,
 };
@@ -79,6 +81,7 @@ struct Inner {
     catalog: Catalog,
     keys: Keys,
     limiter: Limiter,
+    symbols: Arc<symbols::Symbols>,
     /// When the shared catalog's log was last read in full (`[storage.s3]`).
     last_sync: std::sync::Mutex<Option<std::time::Instant>>,
 }
@@ -110,6 +113,7 @@ impl Symx {
             metrics.clone(),
             spool_dir.clone(),
         ));
+        let archive_limits = builder.archive_limits();
         let shared = match &config.storage.s3 {
             Some(s3) => Some(Arc::new(shared::Shared::open(s3, metrics.clone())?)),
             None => None,
@@ -129,6 +133,14 @@ impl Symx {
             limits.clone(),
             pool.clone(),
         );
+        let symbols = Arc::new(symbols::Symbols::new(
+            storage.clone(),
+            indexes.clone(),
+            pool.clone(),
+            metrics.clone(),
+            spool_dir.clone(),
+            archive_limits,
+        ));
         let ingest = Arc::new(Ingest::new(
             limits.clone(),
             storage.clone(),
@@ -153,6 +165,7 @@ impl Symx {
                 catalog,
                 keys,
                 limiter,
+                symbols,
                 last_sync: std::sync::Mutex::new(None),
             }),
         })
@@ -333,6 +346,17 @@ impl Symx {
     /// The stored bytes of one file (`part`) of a live artifact.
     pub async fn read_file(&self, tenant: Tenant, id: &ArtifactId, part: &str) -> Result<Vec<u8>> {
         self.inner.catalog.read_file(tenant, id, part).await
+    }
+
+    /// A stored debug file by an identifier of its module (the symbol server), `None` when no
+    /// stored file fits; `protocol` labels the request in the metrics.
+    pub async fn debug_file(
+        &self,
+        tenant: Tenant,
+        query: DebugFileQuery,
+        protocol: &'static str,
+    ) -> Result<Option<DebugFile>> {
+        self.inner.symbols.find(tenant, query, protocol).await
     }
 
     /// The Fleet hashes of a live JavaScript artifact (Elastic's list and delete): stored at

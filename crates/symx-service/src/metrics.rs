@@ -57,6 +57,11 @@ pub struct Metrics {
     /// Objects removed from the shared bucket by this replica's purge, by what they held
     /// (`artifact`, `index`, `file`, `log`, `snapshot`).
     pub object_store_removed: IntCounterVec,
+    /// Debug files asked of the symbol server, by protocol (`debuginfod`, `ssqp`, `unified`,
+    /// `native`, `grpc`) and outcome (`found`, `not_found`, `error`).
+    pub symbol_requests: IntCounterVec,
+    /// Bytes of debug files served, by protocol.
+    pub symbol_bytes: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -163,6 +168,18 @@ impl Metrics {
                 &r,
                 "object_store_conditional_put",
                 "1 when the shared bucket honours conditional PUT, 0 when not, -1 until probed",
+            ),
+            symbol_requests: counter_vec(
+                &r,
+                "symbol_requests_total",
+                "Debug files asked of the symbol server, by protocol and outcome",
+                &["protocol", "outcome"],
+            ),
+            symbol_bytes: counter_vec(
+                &r,
+                "symbol_bytes_total",
+                "Bytes of debug files served by the symbol server, by protocol",
+                &["protocol"],
             ),
             missing_lookups: counter_vec(
                 &r,

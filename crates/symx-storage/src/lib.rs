@@ -1044,19 +1044,10 @@ impl Storage {
 
     /// The whole content of a stored file, decompressed and checked against its sha256.
     pub fn read_blob(&self, file: &FileRecord) -> Result<Vec<u8>> {
-        let sha = parse_sha(&file.sha256)
-            .ok_or_else(|| Error::Corrupt(file.sha256.clone(), "bad sha256".into()))?;
-        let cf = self.cf(Column::Blobs)?;
+        let sha = blob_sha(file)?;
         let mut out = Vec::with_capacity(file.size as usize);
-        let chunks = file.size.div_ceil(CHUNK_SIZE as u64).max(1);
-        for c in 0..chunks {
-            let v = self
-                .db
-                .get_pinned_cf(cf, keys::blob_chunk(&sha, c as u32))?
-                .ok_or_else(|| Error::Corrupt(file.sha256.clone(), format!("chunk {c} missing")))?;
-            let chunk = zstd::bulk::decompress(&v, CHUNK_SIZE)
-                .map_err(|e| Error::Corrupt(file.sha256.clone(), e.to_string()))?;
-            out.extend_from_slice(&chunk);
+        for c in 0..chunk_count(file.size) {
+            out.extend_from_slice(&self.read_chunk(file, &sha, c)?);
         }
         let digest: [u8; 32] = Sha256::digest(&out).into();
         if digest != sha {
@@ -1066,6 +1057,25 @@ impl Storage {
             ));
         }
         Ok(out)
+    }
+
+    /// One chunk of a stored file, decompressed ([`CHUNK_SIZE`] bytes, the last one shorter).
+    fn read_chunk(&self, file: &FileRecord, sha: &[u8; 32], c: u32) -> Result<Vec<u8>> {
+        let cf = self.cf(Column::Blobs)?;
+        let v = self
+            .db
+            .get_pinned_cf(cf, keys::blob_chunk(sha, c))?
+            .ok_or_else(|| Error::Corrupt(file.sha256.clone(), format!("chunk {c} missing")))?;
+        let chunk = zstd::bulk::decompress(&v, CHUNK_SIZE)
+            .map_err(|e| Error::Corrupt(file.sha256.clone(), e.to_string()))?;
+        let want = (file.size - u64::from(c) * CHUNK_SIZE as u64).min(CHUNK_SIZE as u64);
+        if chunk.len() as u64 != want {
+            return Err(Error::Corrupt(
+                file.sha256.clone(),
+                format!("chunk {c} holds {} bytes, not {want}", chunk.len()),
+            ));
+        }
+        Ok(chunk)
     }
 
     /// Soft-deletes live artifacts: they stop resolving and listing, and can be restored
@@ -1302,6 +1312,105 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+fn blob_sha(file: &FileRecord) -> Result<[u8; 32]> {
+    parse_sha(&file.sha256).ok_or_else(|| Error::Corrupt(file.sha256.clone(), "bad sha256".into()))
+}
+
+fn chunk_count(size: u64) -> u32 {
+    size.div_ceil(CHUNK_SIZE as u64).max(1) as u32
+}
+
+/// A stored file read as a stream with seeks, one decompressed chunk in memory at a time: a
+/// 2 GB debug file is served, or its headers parsed, without holding it whole. Reads are not
+/// checked against the sha256 (a reader of part of a file cannot); a caller reading it all
+/// in order checks the digest itself.
+pub struct BlobReader {
+    storage: std::sync::Arc<Storage>,
+    file: FileRecord,
+    sha: [u8; 32],
+    pos: u64,
+    /// The chunk last read: its number and bytes.
+    chunk: Option<(u32, Vec<u8>)>,
+}
+
+impl BlobReader {
+    pub fn new(storage: std::sync::Arc<Storage>, file: FileRecord) -> Result<Self> {
+        let sha = blob_sha(&file)?;
+        Ok(Self {
+            storage,
+            file,
+            sha,
+            pos: 0,
+            chunk: None,
+        })
+    }
+
+    /// The file's size in bytes.
+    pub fn len(&self) -> u64 {
+        self.file.size
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.file.size == 0
+    }
+
+    /// The file's sha256.
+    pub fn sha256(&self) -> [u8; 32] {
+        self.sha
+    }
+}
+
+impl std::fmt::Debug for BlobReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobReader")
+            .field("sha256", &self.file.sha256)
+            .field("pos", &self.pos)
+            .finish()
+    }
+}
+
+impl Read for BlobReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.file.size || buf.is_empty() {
+            return Ok(0);
+        }
+        let c = (self.pos / CHUNK_SIZE as u64) as u32;
+        if self.chunk.as_ref().is_none_or(|(n, _)| *n != c) {
+            let bytes = self
+                .storage
+                .read_chunk(&self.file, &self.sha, c)
+                .map_err(std::io::Error::other)?;
+            self.chunk = Some((c, bytes));
+        }
+        let Some((_, bytes)) = &self.chunk else {
+            return Ok(0);
+        };
+        let at = (self.pos - u64::from(c) * CHUNK_SIZE as u64) as usize;
+        let n = buf.len().min(bytes.len().saturating_sub(at));
+        buf[..n].copy_from_slice(&bytes[at..at + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for BlobReader {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let target = match to {
+            std::io::SeekFrom::Start(n) => Some(n),
+            std::io::SeekFrom::End(d) => self.file.size.checked_add_signed(d),
+            std::io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        let target = target.ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "seek before the start of the file",
+            )
+        })?;
+        self.pos = target;
+        Ok(target)
+    }
 }
 
 pub fn parse_sha(hex_str: &str) -> Option<[u8; 32]> {
