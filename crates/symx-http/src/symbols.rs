@@ -272,7 +272,14 @@ pub(crate) async fn serve(State(symx): State<Symx>, req: Request) -> Response {
         .header(header::CONTENT_LENGTH, found.size)
         .header(header::ETAG, &etag)
         .header("X-Debuginfod-Size", found.size)
-        .header("X-Symx-Artifact-Id", found.artifact.as_str());
+        .header("X-Symx-Artifact-Id", found.artifact.as_str())
+        // debuginfod clients give their cached copy this time.
+        .header(
+            header::LAST_MODIFIED,
+            httpdate::fmt_http_date(
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(found.uploaded_at_ms),
+            ),
+        );
     if let Ok(v) = HeaderValue::from_str(&found.name) {
         builder = builder.header("X-Debuginfod-File", v);
     }

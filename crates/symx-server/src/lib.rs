@@ -56,12 +56,7 @@ impl Server {
         };
         let http = {
             let app = symx_http::router(symx.clone());
-            tokio::spawn(async move {
-                axum::serve(http_listener, app)
-                    .with_graceful_shutdown(drained(rx))
-                    .await?;
-                Ok(())
-            })
+            tokio::spawn(serve_http(http_listener, app, drained(rx)))
         };
         let purge = symx.spawn_purge_loop();
         let sync = symx.spawn_sync_loop();
@@ -141,6 +136,55 @@ pub fn check_exposure(config: &Config, auth_required: bool) -> anyhow::Result<()
 
 /// Resolves when shutdown is asked for. tonic and axum then stop accepting and wait for
 /// in-flight requests; `symxd` bounds that wait by the configured grace period.
+/// How long a client has to send a request's headers on the HTTP listener.
+const HTTP_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves `app` on `listener` until `shutdown`, then lets open connections finish their
+/// requests. HTTP/1.1 with header names in title case (`Content-Length`): they are
+/// case-insensitive, but LLVM 14's debuginfod client (`llvm-debuginfod-find`,
+/// `llvm-symbolizer --debuginfod`) reads `Content-Length: ` as written and fails without it.
+async fn serve_http(
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .title_case_headers(true)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HTTP_HEADER_TIMEOUT);
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors, say: wait rather than spin.
+                    tracing::warn!(error = %e, "accepting an HTTP connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Small responses (errors, health) go out at once.
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let conn = graceful.watch(
+            http1.serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+        );
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "an HTTP connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
 async fn drained(mut rx: watch::Receiver<bool>) {
     while !*rx.borrow() {
         if rx.changed().await.is_err() {

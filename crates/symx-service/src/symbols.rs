@@ -77,6 +77,8 @@ pub struct DebugFile {
     pub size: u64,
     /// A tag of its content: the stored file's sha256, and the range when it is part of one.
     pub etag: String,
+    /// When it was uploaded (Unix ms).
+    pub uploaded_at_ms: u64,
     source: Source,
     pool: Pool,
     served: prometheus::IntCounter,
@@ -434,6 +436,7 @@ impl Symbols {
             name,
             size,
             etag,
+            uploaded_at_ms: rec.created_at_ms,
             source,
             pool: self.pool.clone(),
             served: self.metrics.symbol_bytes.with_label_values(&[protocol]),
