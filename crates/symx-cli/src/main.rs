@@ -9,7 +9,7 @@ mod upload;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use symx_proto::v1 as pb;
 use symx_proto::v1::artifact_service_client::ArtifactServiceClient;
 use symx_proto::v1::symbolication_service_client::SymbolicationServiceClient;
@@ -78,6 +78,26 @@ enum Command {
     /// The missing-artifact report: lookups that found no artifact, newest first, each with
     /// how often it was asked and the upload command that would answer it.
     Missing(MissingArgs),
+    /// Fetch a stored native file by an identifier of its module: a GNU build id, a Mach-O
+    /// UUID, a PDB GUID and age (`guid-age`, or `GUIDAGE` as symbol servers spell it) or a PE
+    /// code id. Without --executable, the file with the debug information (a `.debug` file,
+    /// the dSYM slice of that UUID, the PDB).
+    Fetch(FetchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct FetchArgs {
+    id: String,
+    /// The file with the code (the binary, the PE) rather than the debug file.
+    #[arg(long)]
+    executable: bool,
+    /// Only this ELF section (debuginfod's `section`), from the debug file when it holds it.
+    #[arg(long)]
+    section: Option<String>,
+    /// Where to write it (`-` for stdout); default: the uploaded file name, in the current
+    /// directory.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -599,6 +619,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Symbolicate(args) => symbolicate(args, ch, json).await,
         Command::Reprocess(args) => reprocess::run(args, ch).await,
+        Command::Fetch(args) => fetch(args, ch, json).await,
         Command::Missing(args) => {
             let since_ms = match &args.since {
                 Some(age) => {
@@ -636,6 +657,97 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `symx fetch`: the file is written to a temporary file beside its destination and renamed
+/// once complete and of the announced size, so a cut-short download never leaves a file that
+/// looks whole.
+async fn fetch(args: FetchArgs, ch: Conn, as_json: bool) -> Result<()> {
+    use std::io::Write;
+    let mut stream = artifacts_client(ch)
+        .fetch_debug_file(pb::FetchDebugFileRequest {
+            id: args.id.clone(),
+            executable: args.executable,
+            section: args.section.clone().unwrap_or_default(),
+        })
+        .await
+        .map_err(rpc_error)?
+        .into_inner();
+    let info = stream
+        .message()
+        .await
+        .map_err(rpc_error)?
+        .and_then(|c| c.info)
+        .context("the server sent no description of the file")?;
+    let to_stdout = args.output.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    let dest = match &args.output {
+        Some(p) => p.clone(),
+        // The server's name, never a path of its choosing.
+        None => PathBuf::from(
+            Path::new(&info.name)
+                .file_name()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| std::ffi::OsStr::new("debugfile")),
+        ),
+    };
+    let mut file = if to_stdout {
+        None
+    } else {
+        let dir = dest
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let temp = tempfile::NamedTempFile::new_in(dir)
+            .with_context(|| format!("cannot write in {}", dir.display()))?;
+        Some(std::io::BufWriter::new(temp))
+    };
+    let mut stdout = std::io::stdout().lock();
+    let mut got = 0u64;
+    while let Some(chunk) = stream.message().await.map_err(rpc_error)? {
+        got += chunk.data.len() as u64;
+        match &mut file {
+            Some(f) => f.write_all(&chunk.data)?,
+            None => stdout.write_all(&chunk.data)?,
+        }
+    }
+    if got != info.size {
+        bail!(
+            "the download stopped after {got} of {} bytes; nothing was kept",
+            info.size
+        );
+    }
+    let Some(file) = file else {
+        stdout.flush()?;
+        return Ok(());
+    };
+    let temp = file.into_inner().map_err(|e| e.into_error())?;
+    temp.persist(&dest)
+        .with_context(|| format!("cannot write {}", dest.display()))?;
+    // A temporary file is private (0600); the fetched file is an ordinary one.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o644))?;
+    }
+    if as_json {
+        json::print(&serde_json::json!({
+            "path": dest.display().to_string(),
+            "artifact_id": info.artifact_id,
+            "kind": info.kind,
+            "name": info.name,
+            "size": info.size,
+        }))?;
+    } else {
+        println!(
+            "{} ({} bytes, {} artifact {}) written to {}",
+            info.name,
+            info.size,
+            info.kind,
+            info.artifact_id,
+            dest.display()
+        );
+    }
+    Ok(())
 }
 
 async fn symbolicate(args: SymbolicateArgs, ch: Conn, as_json: bool) -> Result<()> {

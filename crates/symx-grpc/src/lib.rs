@@ -420,9 +420,67 @@ impl ArtifactService for ArtifactApi {
         });
         Ok(Response::new(Box::pin(out)))
     }
+
+    type FetchDebugFileStream = DebugFileStream;
+
+    async fn fetch_debug_file(
+        &self,
+        request: Request<pb::FetchDebugFileRequest>,
+    ) -> Result<Response<Self::FetchDebugFileStream>, Status> {
+        let (who, _admission) = admit(&self.symx, &request, Scope::Read, false).await?;
+        let tenant = who.tenant().clone();
+        let req = request.into_inner();
+        if req.id.trim().is_empty() {
+            return Err(invalid("id", "an id is required"));
+        }
+        let query = symx_service::DebugFileQuery {
+            module: symx_service::ModuleId::Any(req.id.trim().to_owned()),
+            want: if req.executable {
+                symx_service::FileWanted::Executable
+            } else {
+                symx_service::FileWanted::Debuginfo
+            },
+            name: None,
+            section: Some(req.section).filter(|s| !s.is_empty()),
+        };
+        let found = within(&self.symx, async {
+            self.symx
+                .debug_file(tenant, query, "grpc")
+                .await
+                .map_err(status)
+        })
+        .await?
+        .ok_or_else(|| {
+            Status::not_found(format!("no stored file has the id {}", req.id.trim()))
+        })?;
+        let info = pb::DebugFileChunk {
+            info: Some(pb::DebugFileInfo {
+                artifact_id: found.artifact.to_string(),
+                kind: found.kind.mapkind().to_owned(),
+                name: found.name.clone(),
+                size: found.size,
+                etag: found.etag.clone(),
+            }),
+            data: Vec::new(),
+        };
+        // The bytes follow as the client takes them; an error ends the stream.
+        let data = found.into_stream().map(|piece| {
+            piece
+                .map(|data| pb::DebugFileChunk {
+                    info: None,
+                    data: data.to_vec(),
+                })
+                .map_err(status)
+        });
+        Ok(Response::new(Box::pin(
+            futures::stream::once(async { Ok(info) }).chain(data),
+        )))
+    }
 }
 
 type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::UploadEvent, Status>> + Send>>;
+
+type DebugFileStream = Pin<Box<dyn Stream<Item = Result<pb::DebugFileChunk, Status>> + Send>>;
 
 type ReprocessStream = Pin<Box<dyn Stream<Item = Result<pb::ReprocessResult, Status>> + Send>>;
 

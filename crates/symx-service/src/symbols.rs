@@ -467,11 +467,9 @@ impl Symbols {
             return Ok(Some(make(range_of(reader, range)?, range.size, etag, name)));
         }
         if let ModuleId::MachUuid(uuid) = module {
+            // Named as the DWARF file inside the archive (`libapp.dylib`), not the archive.
             return self.mach_slice(reader, uuid).map(|found| {
-                found.map(|(source, size, etag)| {
-                    let name = name.unwrap_or_else(|| format!("{uuid}.dwarf"));
-                    make(source, size, etag, name)
-                })
+                found.map(|(source, size, etag, entry)| make(source, size, etag, entry))
             });
         }
         let size = file.size;
@@ -489,13 +487,14 @@ impl Symbols {
         Ok(Some(make(source, size, file.sha256.clone(), name)))
     }
 
-    /// The slice with `uuid` of a dSYM archive's DWARF files: each DWARF file is extracted to
-    /// a spool file until one holds it (the archive was checked against its limits at upload).
+    /// The slice with `uuid` of a dSYM archive's DWARF files, with the DWARF file's name: each
+    /// DWARF file is extracted to a spool file until one holds it (the archive was checked
+    /// against its limits at upload).
     fn mach_slice(
         &self,
         reader: BlobReader,
         uuid: &str,
-    ) -> Result<Option<(Source, u64, String)>> {
+    ) -> Result<Option<(Source, u64, String, String)>> {
         let sha = reader.sha256();
         let mut archive = symx_native::dsym::DsymArchive::open(
             std::io::BufReader::new(reader),
@@ -535,7 +534,8 @@ impl Symbols {
                     check: None,
                     _spool: Some(dir),
                 };
-                return Ok(Some((source, slice.range.size, etag)));
+                let name = basename(&entry.path).to_owned();
+                return Ok(Some((source, slice.range.size, etag, name)));
             }
             std::fs::remove_file(&path)?;
         }
