@@ -13,7 +13,7 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install o
 if command -v dpkg-query >/dev/null 2>&1; then
   # libclang-cpp (on the machine by default) is not the libclang bindgen loads.
   for pkg in libclang-dev clang g++ make binutils python3 llvm-14 unzip git curl \
-    default-jre-headless proguard-cli libcommons-lang3-java; do
+    default-jre-headless proguard-cli libcommons-lang3-java gdb debuginfod; do
     installed "$pkg" || missing+=("$pkg")
   done
   # Node may come from outside Debian (the machine image); only install it when absent.

@@ -23,5 +23,6 @@ mod native;
 mod react;
 mod replicas;
 mod snapshots;
+mod symbols;
 mod tenants;
 mod windows;

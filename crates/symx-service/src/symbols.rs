@@ -358,7 +358,7 @@ impl Symbols {
                         let Some(rec) = self.storage.get(tenant, &id)? else {
                             continue;
                         };
-                        if rec.deleted_at_ms.is_some() || !self.named(&rec, query) {
+                        if rec.deleted_at_ms.is_some() || !self.named(&rec, &module, query) {
                             continue;
                         }
                         let want = if query.section.is_some() {
@@ -394,8 +394,14 @@ impl Symbols {
     }
 
     /// Whether a stored file answers to the name the client asked under (case-insensitive;
-    /// files uploaded without a name answer to any).
-    fn named(&self, rec: &ArtifactRecord, query: &DebugFileQuery) -> bool {
+    /// files uploaded without a name answer to any). Only Windows keys need the name: a
+    /// timestamp and an image size can repeat across files, while a build id or a UUID is
+    /// the file's own (and a binary ships under another name than it was uploaded with:
+    /// `app` for `app.stripped`).
+    fn named(&self, rec: &ArtifactRecord, module: &ModuleId, query: &DebugFileQuery) -> bool {
+        if !matches!(module, ModuleId::Pdb { .. } | ModuleId::PeCode(_)) {
+            return true;
+        }
         match (&query.name, rec.metadata.filename.as_deref()) {
             (Some(asked), Some(stored)) => basename(stored).eq_ignore_ascii_case(basename(asked)),
             _ => true,

@@ -1062,9 +1062,13 @@ impl Storage {
     /// One chunk of a stored file, decompressed ([`CHUNK_SIZE`] bytes, the last one shorter).
     fn read_chunk(&self, file: &FileRecord, sha: &[u8; 32], c: u32) -> Result<Vec<u8>> {
         let cf = self.cf(Column::Blobs)?;
+        // A file read streams through once: it must not push the catalog's and lookups' hot
+        // blocks out of the block cache.
+        let mut once = rocksdb::ReadOptions::default();
+        once.fill_cache(false);
         let v = self
             .db
-            .get_pinned_cf(cf, keys::blob_chunk(sha, c))?
+            .get_pinned_cf_opt(cf, keys::blob_chunk(sha, c), &once)?
             .ok_or_else(|| Error::Corrupt(file.sha256.clone(), format!("chunk {c} missing")))?;
         let chunk = zstd::bulk::decompress(&v, CHUNK_SIZE)
             .map_err(|e| Error::Corrupt(file.sha256.clone(), e.to_string()))?;
