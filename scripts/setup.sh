@@ -4,7 +4,8 @@
 # (tests/datadog-ci/run.sh), llvm-14 (llvm-dwarfdump/llvm-lipo stand in for Xcode's tools),
 # unzip, git and Node.js with npm; curl for the Elastic examples (tests/elastic/run.sh); gcc,
 # clang, binutils (addr2line, readelf, objcopy), python3, a Java runtime, ProGuard and Commons
-# Lang for the conformance suite (tests/conformance/run.sh).
+# Lang for the conformance suite (tests/conformance/run.sh); gdb and elfutils' debuginfod-find
+# (package debuginfod) for the symbol server's tests (tests/e2e/symbols.rs).
 # Idempotent: does nothing when present.
 set -euo pipefail
 
