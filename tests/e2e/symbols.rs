@@ -599,3 +599,126 @@ async fn a_large_debug_file_streams_in_bounded_memory() {
         size >> 20
     );
 }
+
+/// Sources: `symx upload elf app.debug` takes the bundle sentry-cli wrote beside it
+/// (`app.src.zip`); gdb, not finding the file where the debug information says, lists it
+/// through symx; debuginfod-find, the unified layout and `symx fetch` serve the file and the
+/// bundle byte for byte; a bundle that is not one is refused at upload, naming the part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_uploaded_with_a_debug_file_are_served() {
+    let srv = TestServer::start().await.expect("server");
+    let dir = native("sources");
+    let build_id = std::fs::read_to_string(dir.join("build-id.txt"))
+        .expect("build-id.txt")
+        .trim()
+        .to_owned();
+    let bundle = bytes_of(&dir.join("app.src.zip"));
+    let source = bytes_of(&dir.join("app.c"));
+    // The path the debug information names the source by (the manifest says the same).
+    let zip = zip::ZipArchive::new(std::io::Cursor::new(bundle.clone())).expect("bundle");
+    let path = zip
+        .file_names()
+        .find(|n| n.ends_with("/app.c"))
+        .expect("app.c in the bundle")
+        .trim_start_matches("files")
+        .to_owned();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let stripped = tmp.path().join("app");
+    let strip = run(Command::new("llvm-objcopy-14")
+        .arg("--strip-all")
+        .arg(dir.join("app"))
+        .arg(&stripped));
+    assert!(strip.status.success(), "{}", text(&strip));
+    let (endpoint, base) = (srv.endpoint(), srv.http());
+    let (t, p, id, want_source, want_bundle) = (
+        tmp.path().to_owned(),
+        path.clone(),
+        build_id.clone(),
+        source.clone(),
+        bundle.clone(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let up = stdout_of(&symx_cli(
+            &endpoint,
+            &["upload", "elf", &dir.join("app.debug").display().to_string()],
+        ));
+        assert!(up.contains("1 uploaded"), "{up}");
+        // gdb looks for the file where the debug information says (a prefix it cannot find,
+        // as on another machine), then asks the debuginfod server.
+        let root = p.split('/').nth(1).expect("a first directory").to_owned();
+        let gdb = text(&run(Command::new("gdb")
+            .args(["-batch", "-nx"])
+            .args(["-iex", "set debuginfod enabled on"])
+            .args(["-iex", &format!("set substitute-path /{root} /nonexistent-{root}")])
+            .args(["-ex", "list sum_of_squares"])
+            .arg(&stripped)
+            .env("DEBUGINFOD_URLS", &base)
+            .env("DEBUGINFOD_CACHE_PATH", t.join("gdb"))));
+        let lines: Vec<&str> = std::str::from_utf8(&want_source)
+            .expect("utf-8")
+            .lines()
+            .collect();
+        let at = lines
+            .iter()
+            .position(|l| l.contains("int sum_of_squares("))
+            .expect("the function's line");
+        for (n, line) in lines.iter().enumerate().skip(at.saturating_sub(2)).take(5) {
+            let listed = format!("{}\t{line}", n + 1);
+            assert!(gdb.contains(&listed), "gdb did not list `{listed}`:\n{gdb}");
+        }
+        let found = run(Command::new("debuginfod-find")
+            .args(["source", &id, &p])
+            .env("DEBUGINFOD_URLS", &base)
+            .env("DEBUGINFOD_CACHE_PATH", t.join("elfutils")));
+        assert!(found.status.success(), "{}", text(&found));
+        let cached = String::from_utf8_lossy(&found.stdout).trim().to_owned();
+        assert!(bytes_of(Path::new(&cached)) == want_source, "the source differs");
+        for (args, want) in [
+            (vec!["--source", p.as_str()], &want_source),
+            (vec!["--source-bundle"], &want_bundle),
+        ] {
+            let dest = t.join("fetched");
+            let mut argv = vec!["fetch", id.as_str()];
+            argv.extend(args.iter().copied());
+            let dest_s = dest.display().to_string();
+            argv.extend(["-o", dest_s.as_str()]);
+            stdout_of(&symx_cli(&endpoint, &argv));
+            assert!(bytes_of(&dest) == *want, "symx fetch {args:?} differs");
+        }
+    })
+    .await
+    .expect("clients");
+    let base = srv.http();
+    let got = body(
+        &format!("{base}/{}/{}/sourcebundle", &build_id[..2], &build_id[2..]),
+        None,
+        200,
+    )
+    .await;
+    assert!(got == bundle, "the unified sourcebundle differs");
+    body(
+        &format!("{base}/buildid/{build_id}/source/no/such/file.c"),
+        None,
+        404,
+    )
+    .await;
+
+    // Garbage where the bundle goes: refused, naming the part, nothing stored.
+    let mut art = srv.artifacts().await.expect("client");
+    let err = upload(
+        &mut art,
+        pb::UploadMetadata {
+            r#type: pb::UploadType::ElfSymbolFile as i32,
+            overwrite: true,
+            ..Default::default()
+        },
+        &[
+            ("elf_symbol_file", bytes_of(&native("sources/app.debug"))),
+            ("sources", b"SYSB\x02\0\0\0not a zip".to_vec()),
+        ],
+    )
+    .await
+    .expect_err("a broken bundle");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("sources"), "{}", err.message());
+}

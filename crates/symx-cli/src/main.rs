@@ -94,6 +94,13 @@ struct FetchArgs {
     /// Only this ELF section (debuginfod's `section`), from the debug file when it holds it.
     #[arg(long)]
     section: Option<String>,
+    /// One source file, by the path the debug information names it by, from the source
+    /// bundle uploaded with the module.
+    #[arg(long, conflicts_with_all = ["section", "source_bundle"])]
+    source: Option<String>,
+    /// The source bundle uploaded with the module, whole.
+    #[arg(long, conflicts_with = "section")]
+    source_bundle: bool,
     /// Where to write it (`-` for stdout); default: the uploaded file name, in the current
     /// directory.
     #[arg(short, long)]
@@ -669,6 +676,8 @@ async fn fetch(args: FetchArgs, ch: Conn, as_json: bool) -> Result<()> {
             id: args.id.clone(),
             executable: args.executable,
             section: args.section.clone().unwrap_or_default(),
+            source: args.source.clone().unwrap_or_default(),
+            source_bundle: args.source_bundle,
         })
         .await
         .map_err(rpc_error)?

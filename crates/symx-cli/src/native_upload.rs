@@ -28,6 +28,41 @@ pub struct Planned {
     pub parts: Vec<(String, PathBuf)>,
 }
 
+/// The native file parts a source bundle may come with.
+const WITH_SOURCES: &[&str] = &[
+    "elf_symbol_file",
+    "ndk_symbol_file",
+    "flutter_symbol_file",
+    "pe_symbol_file",
+];
+
+/// Adds, to each planned native file, the source bundle beside it as its `sources` part:
+/// `<stem>.src.zip` (`app.src.zip` for `app.debug` or `app.pdb`, where `sentry-cli
+/// debug-files bundle-sources` writes it) or `<name>.src.zip`. The symbol server then
+/// answers debuginfod's `/source/<path>` from it.
+pub fn attach_source_bundles(plans: &mut [Planned]) {
+    for p in plans {
+        let Some((_, file)) = p
+            .parts
+            .iter()
+            .find(|(name, _)| WITH_SOURCES.contains(&name.as_str()))
+        else {
+            continue;
+        };
+        let Some(name) = file.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+        let bundle = [format!("{stem}.src.zip"), format!("{name}.src.zip")]
+            .into_iter()
+            .map(|n| file.with_file_name(n))
+            .find(|b| b.is_file());
+        if let Some(bundle) = bundle {
+            p.parts.push(("sources".into(), bundle));
+        }
+    }
+}
+
 /// A file or folder skipped while planning, and why.
 pub struct Skipped {
     pub path: PathBuf,

@@ -635,6 +635,8 @@ pub async fn run(cmd: UploadCommand, ch: Conn, as_json: bool) -> Result<()> {
         UploadCommand::Il2cpp(a) => (plan_il2cpp(a)?, none(), false),
         UploadCommand::Raw(a) => (plan_raw(a)?, none(), false),
     };
+    let mut plans = plans;
+    native_upload::attach_source_bundles(&mut plans);
     for s in &skipped_early {
         if !as_json {
             eprintln!("skipped {}: {}", s.path.display(), s.why);

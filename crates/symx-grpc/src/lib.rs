@@ -435,13 +435,16 @@ impl ArtifactService for ArtifactApi {
         }
         let query = symx_service::DebugFileQuery {
             module: symx_service::ModuleId::Any(req.id.trim().to_owned()),
-            want: if req.executable {
+            want: if req.source_bundle {
+                symx_service::FileWanted::SourceBundle
+            } else if req.executable {
                 symx_service::FileWanted::Executable
             } else {
                 symx_service::FileWanted::Debuginfo
             },
             name: None,
             section: Some(req.section).filter(|s| !s.is_empty()),
+            source: Some(req.source).filter(|s| !s.is_empty()),
         };
         let found = within(&self.symx, async {
             self.symx

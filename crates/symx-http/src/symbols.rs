@@ -1,16 +1,17 @@
 //! The symbol server's HTTP paths: every stored ELF, Mach-O, PE and PDB file, served to the
 //! tools that already know how to ask.
 //!
-//! * debuginfod: `/buildid/<build id>/debuginfo`, `/executable`, `/section/<name>`
-//!   (`/source/<path>` answers 404: symx stores no source files).
+//! * debuginfod: `/buildid/<build id>/debuginfo`, `/executable`, `/section/<name>`,
+//!   `/source/<path>` (from the source bundle uploaded with one of the module's files).
 //! * Microsoft's symbol server (SSQP, symstore): `/<file.pdb>/<GUID><age>/<file.pdb>`,
 //!   `/<file.dll>/<TIMESTAMP><SizeOfImage>/<file.dll>`, and SSQP's ELF and Mach-O keys
 //!   (`_.debug/elf-buildid-sym-<id>/_.debug`, `<file>/elf-buildid-<id>/<file>`,
 //!   `_.dwarf/mach-uuid-sym-<uuid>/_.dwarf`); names and ids in any case; the two-tier
-//!   layout (`ap/app.pdb/...`) too. A probe for a compressed file (`app.pd_`) or a
-//!   `file.ptr` answers 404 without a lookup.
+//!   layout (`ap/app.pdb/...`) too; a PE's or PDB's source bundle as `<app.pdb>/<id>/app.src.zip`.
+//!   A probe for a compressed file (`app.pd_`) or a `file.ptr` answers 404 without a lookup.
 //! * Symbolicator's `unified` layout: `/<id[..2]>/<id[2..]>/debuginfo|executable`, the id
-//!   being the GNU build id (ELF), the UUID (Mach-O) or the PDB GUID and age (PE, PDB); and
+//!   being the GNU build id (ELF), the UUID (Mach-O) or the PDB GUID and age (PE, PDB), and
+//!   `/sourcebundle`; and
 //!   its `native` layout for ELF and Mach-O (`ab/cdef....debug`, `ABCD/.../ABCDEF...`).
 //!
 //! Keys: `Authorization` (Bearer, Basic with the key as password as in
@@ -70,6 +71,7 @@ fn file(protocol: &'static str, module: ModuleId, want: FileWanted) -> Asked {
             want,
             name: None,
             section: None,
+            source: None,
         },
     }
 }
@@ -143,11 +145,20 @@ fn debuginfod(id: &str, rest: &[&str]) -> Asked {
                 want: FileWanted::Debuginfo,
                 name: None,
                 section: Some((*name).to_owned()),
+                source: None,
             },
         },
-        ["source", ..] => Asked::Never {
+        // The path as the debug information names it (absolute: its leading `/` is the one
+        // after `source`).
+        ["source", path @ ..] if !path.is_empty() => Asked::File {
             protocol: P,
-            why: "symx stores no source files",
+            query: DebugFileQuery {
+                module,
+                want: FileWanted::Debuginfo,
+                name: None,
+                section: None,
+                source: Some(format!("/{}", path.join("/"))),
+            },
         },
         _ => Asked::Unknown,
     }
@@ -158,8 +169,8 @@ fn unified(id: &str, last: &str) -> Asked {
     match last {
         "debuginfo" => file(P, ModuleId::Any(id.to_owned()), FileWanted::Debuginfo),
         "executable" => file(P, ModuleId::Any(id.to_owned()), FileWanted::Executable),
-        "breakpad" | "sourcebundle" | "uuidmap" | "bcsymbolmap" | "il2cpp" | "proguard"
-        | "portablepdb" => Asked::Never {
+        "sourcebundle" => file(P, ModuleId::Any(id.to_owned()), FileWanted::SourceBundle),
+        "breakpad" | "uuidmap" | "bcsymbolmap" | "il2cpp" | "proguard" | "portablepdb" => Asked::Never {
             protocol: P,
             why: "symx stores no files of this type under this layout",
         },
@@ -169,9 +180,14 @@ fn unified(id: &str, last: &str) -> Asked {
 
 fn symstore(name: &str, key: &str, last: &str) -> Asked {
     const P: &str = "ssqp";
-    if !last.eq_ignore_ascii_case(name) {
-        // `app.pd_` (a compressed copy), `file.ptr` (a pointer file), `app.sym` (Breakpad),
-        // `app.src.zip`: clients probe for these; symx stores none.
+    // Symbolicator's source bundle of a PE or PDB: `app.pdb/<id>/app.src.zip`.
+    let bundle = last
+        .to_ascii_lowercase()
+        .strip_suffix(".src.zip")
+        .is_some_and(|s| name.to_ascii_lowercase().rsplit_once('.').map_or(false, |(n, _)| n == s));
+    if !bundle && !last.eq_ignore_ascii_case(name) {
+        // `app.pd_` (a compressed copy), `file.ptr` (a pointer file), `app.sym` (Breakpad):
+        // clients probe for these; symx stores none.
         return Asked::Never {
             protocol: P,
             why: "symx stores no compressed copies, pointer files or Breakpad files",
@@ -207,6 +223,16 @@ fn symstore(name: &str, key: &str, last: &str) -> Asked {
         file(P, ModuleId::PeCode(key_lower), FileWanted::Executable)
     } else {
         return Asked::Unknown;
+    };
+    let asked = match asked {
+        Asked::File {
+            protocol,
+            mut query,
+        } if bundle => {
+            query.want = FileWanted::SourceBundle;
+            Asked::File { protocol, query }
+        }
+        other => other,
     };
     // SSQP's ELF and Mach-O debug keys name no file (`_.debug`, `_.dwarf`).
     if name.starts_with("_.") {
@@ -353,6 +379,15 @@ mod tests {
             q.module,
             ModuleId::Any("4c4c44f155553144a194bbc525239dcd".into())
         );
+        let (_, q) = query("/buildid/1e17/source/usr/src/app%20one.c");
+        assert_eq!(q.source.as_deref(), Some("/usr/src/app one.c"));
+        let (_, q) = query("/4c/4c44f155553144a194bbc525239dcd/sourcebundle");
+        assert_eq!(q.want, FileWanted::SourceBundle);
+        let (_, q) = query("/app.pdb/3BC9CB97D09A52BF4C4C44205044422E1/app.src.zip");
+        assert_eq!(
+            (q.want, q.name.as_deref()),
+            (FileWanted::SourceBundle, Some("app.pdb"))
+        );
         let (p, q) = query("/1e/178778753aa68d811fb8191bedd7f3a71b25a3.debug");
         assert_eq!((p, q.want), ("native", FileWanted::Debuginfo));
         let (_, q) = query("/4C4C/44F1/5555/3144/A194/BBC525239DCD");
@@ -363,7 +398,6 @@ mod tests {
         for never in [
             "/app.pdb/3BC9CB97D09A52BF4C4C44205044422E1/app.pd_",
             "/app.pdb/3BC9CB97D09A52BF4C4C44205044422E1/file.ptr",
-            "/buildid/1e17/source/usr/src/app.c",
             "/4c/4c44f155553144a194bbc525239dcd/breakpad",
         ] {
             assert!(matches!(asked(never), Asked::Never { .. }), "{never}");

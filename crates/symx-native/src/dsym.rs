@@ -60,7 +60,7 @@ impl<R> std::fmt::Debug for DsymArchive<R> {
     }
 }
 
-fn invalid(msg: impl Into<String>) -> Error {
+pub(crate) fn invalid(msg: impl Into<String>) -> Error {
     Error::InvalidArchive(msg.into())
 }
 
@@ -79,59 +79,115 @@ fn is_dwarf_path(path: &str) -> bool {
         && parts[0] != "__MACOSX"
 }
 
+/// One entry of a checked archive.
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
+    pub name: String,
+    pub size: u64,
+    pub index: usize,
+    pub is_dir: bool,
+}
+
+/// Opens a zip archive and checks its central directory against `limits` (entry count, total
+/// expansion, per-entry ratio, unsafe paths); extracts nothing. Shared by dSYM archives and
+/// source bundles.
+pub(crate) fn open_checked<R: Read + Seek>(
+    reader: R,
+    limits: &Limits,
+) -> Result<(ZipArchive<R>, Vec<Entry>), Error> {
+    let mut zip =
+        ZipArchive::new(reader).map_err(|e| invalid(format!("not a readable zip archive: {e}")))?;
+    if zip.len() > limits.max_entries {
+        return Err(invalid(format!(
+            "{} entries, more than the limit of {}",
+            zip.len(),
+            limits.max_entries
+        )));
+    }
+    let mut total: u64 = 0;
+    let mut entries = Vec::with_capacity(zip.len());
+    for index in 0..zip.len() {
+        let entry = zip
+            .by_index_raw(index)
+            .map_err(|e| invalid(format!("entry {index}: {e}")))?;
+        let name = entry.name().to_owned();
+        // `enclosed_name` takes `/tmp/x` for `tmp/x`: absolute names and drive letters are
+        // refused here, as the module docs say.
+        let absolute = name.starts_with('/')
+            || (name.len() >= 2
+                && name.as_bytes()[1] == b':'
+                && name.as_bytes()[0].is_ascii_alphabetic());
+        if absolute || entry.enclosed_name().is_none() || name.contains('\\') {
+            return Err(invalid(format!(
+                "entry `{name}` has an unsafe path (absolute, `..` or backslashes)"
+            )));
+        }
+        let (size, packed) = (entry.size(), entry.compressed_size());
+        total = total.saturating_add(size);
+        if total > limits.max_total_bytes {
+            return Err(invalid(format!(
+                "entries expand to more than the limit of {} bytes (at `{name}`)",
+                limits.max_total_bytes
+            )));
+        }
+        if size > 1 << 20 && size / packed.max(1) > limits.max_ratio {
+            return Err(invalid(format!(
+                "entry `{name}` expands {size} bytes from {packed} (more than {}:1): \
+                 rejected as a zip bomb",
+                limits.max_ratio
+            )));
+        }
+        entries.push(Entry {
+            is_dir: entry.is_dir(),
+            name,
+            size,
+            index,
+        });
+    }
+    Ok((zip, entries))
+}
+
+/// Writes one entry of a checked archive to `out`; never more than its declared size.
+pub(crate) fn extract_entry<R: Read + Seek>(
+    zip: &mut ZipArchive<R>,
+    index: usize,
+    name: &str,
+    size: u64,
+    out: &mut impl Write,
+) -> Result<u64, Error> {
+    let file = zip
+        .by_index(index)
+        .map_err(|e| invalid(format!("entry `{name}`: {e}")))?;
+    // One byte past the declared size tells a lying header from an honest one.
+    let mut limited = file.take(size.saturating_add(1));
+    let n = std::io::copy(&mut limited, out)
+        .map_err(|e| invalid(format!("entry `{name}` cannot be read: {e}")))?;
+    if n != size {
+        return Err(invalid(format!(
+            "entry `{name}` holds {} bytes, not the {size} its header declares",
+            if n > size {
+                "more".to_owned()
+            } else {
+                n.to_string()
+            },
+        )));
+    }
+    Ok(n)
+}
+
 impl<R: Read + Seek> DsymArchive<R> {
     /// Reads and checks the central directory; extracts nothing.
     pub fn open(reader: R, limits: &Limits) -> Result<Self, Error> {
-        let mut zip = ZipArchive::new(reader)
-            .map_err(|e| invalid(format!("not a readable zip archive: {e}")))?;
-        if zip.len() > limits.max_entries {
-            return Err(invalid(format!(
-                "{} entries, more than the limit of {}",
-                zip.len(),
-                limits.max_entries
-            )));
-        }
-        let mut total: u64 = 0;
-        let mut dwarf = Vec::new();
-        for index in 0..zip.len() {
-            let entry = zip
-                .by_index_raw(index)
-                .map_err(|e| invalid(format!("entry {index}: {e}")))?;
-            let name = entry.name().to_owned();
-            // `enclosed_name` takes `/tmp/x` for `tmp/x`: absolute names and drive letters are
-            // refused here, as the module docs say.
-            let absolute = name.starts_with('/')
-                || (name.len() >= 2
-                    && name.as_bytes()[1] == b':'
-                    && name.as_bytes()[0].is_ascii_alphabetic());
-            if absolute || entry.enclosed_name().is_none() || name.contains('\\') {
-                return Err(invalid(format!(
-                    "entry `{name}` has an unsafe path (absolute, `..` or backslashes)"
-                )));
-            }
-            let (size, packed) = (entry.size(), entry.compressed_size());
-            total = total.saturating_add(size);
-            if total > limits.max_total_bytes {
-                return Err(invalid(format!(
-                    "entries expand to more than the limit of {} bytes (at `{name}`)",
-                    limits.max_total_bytes
-                )));
-            }
-            if size > 1 << 20 && size / packed.max(1) > limits.max_ratio {
-                return Err(invalid(format!(
-                    "entry `{name}` expands {size} bytes from {packed} (more than {}:1): \
-                     rejected as a zip bomb",
-                    limits.max_ratio
-                )));
-            }
-            if !entry.is_dir() && is_dwarf_path(&name) {
-                dwarf.push(DwarfEntry {
-                    path: name,
-                    size,
-                    index,
-                });
-            }
-        }
+        let (zip, entries) = open_checked(reader, limits)?;
+        let dwarf: Vec<DwarfEntry> = entries
+            .into_iter()
+            .filter(|e| !e.is_dir && is_dwarf_path(&e.name))
+            .map(|e| DwarfEntry {
+                path: e.name,
+                size: e.size,
+                index: e.index,
+            })
+            .collect();
         if dwarf.is_empty() {
             return Err(invalid(
                 "no DWARF file in the archive (expected <name>.dSYM/Contents/Resources/DWARF/<binary>)",
@@ -147,27 +203,7 @@ impl<R: Read + Seek> DsymArchive<R> {
 
     /// Writes one DWARF file to `out`; never more than its declared size.
     pub fn extract(&mut self, entry: &DwarfEntry, out: &mut impl Write) -> Result<u64, Error> {
-        let file = self
-            .zip
-            .by_index(entry.index)
-            .map_err(|e| invalid(format!("entry `{}`: {e}", entry.path)))?;
-        // One byte past the declared size tells a lying header from an honest one.
-        let mut limited = file.take(entry.size.saturating_add(1));
-        let n = std::io::copy(&mut limited, out)
-            .map_err(|e| invalid(format!("entry `{}` cannot be read: {e}", entry.path)))?;
-        if n != entry.size {
-            return Err(invalid(format!(
-                "entry `{}` holds {} bytes, not the {} its header declares",
-                entry.path,
-                if n > entry.size {
-                    "more".to_owned()
-                } else {
-                    n.to_string()
-                },
-                entry.size
-            )));
-        }
-        Ok(n)
+        extract_entry(&mut self.zip, entry.index, &entry.path, entry.size, out)
     }
 }
 

@@ -62,6 +62,7 @@ mod expansion;
 mod ids;
 mod index;
 pub mod layout;
+pub mod sources;
 mod lines;
 
 pub use ids::go_build_id;

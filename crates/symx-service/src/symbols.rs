@@ -10,6 +10,7 @@
 //! one architecture of a dSYM archive's DWARF file (extracted to a spool file first): always
 //! streamed a piece at a time, so a 2 GB debug file costs a few MB of memory.
 
+use crate::build::native::{SOURCES_PART, read_sources_index};
 use crate::error::{Result, ServiceError};
 use crate::indexes::Indexes;
 use crate::lookups::Lookup;
@@ -36,6 +37,9 @@ pub enum FileWanted {
     Debuginfo,
     /// The file with the code (a binary, a PE).
     Executable,
+    /// The source bundle uploaded with one of the module's files (Symbolicator's
+    /// `sourcebundle`).
+    SourceBundle,
 }
 
 /// The identifier a client names a module by.
@@ -65,6 +69,9 @@ pub struct DebugFileQuery {
     /// One ELF section of the module's files (debuginfod's `/section/<name>`): from the
     /// debug file when it holds the bytes, else from the binary.
     pub section: Option<String>,
+    /// One source file, by the path the debug information names it by (debuginfod's
+    /// `/source/<path>`), from the source bundle uploaded with one of the module's files.
+    pub source: Option<String>,
 }
 
 /// A file found for a query, ready to stream.
@@ -288,8 +295,13 @@ fn fit(rec: &ArtifactRecord, module: &ModuleId, want: FileWanted) -> Option<u8> 
         (ModuleId::Pdb { .. }, FileWanted::Executable) | (ModuleId::PeCode(_), _) => {
             (class == Some("pe")).then_some(0)
         }
-        (ModuleId::Any(_), _) => None,
+        (ModuleId::Any(_), _) | (_, FileWanted::SourceBundle) => None,
     }
+}
+
+/// A file name without its last extension (`app.pdb` -> `app`).
+fn stem(name: &str) -> &str {
+    name.rsplit_once('.').map_or(name, |(s, _)| s)
 }
 
 /// The last part of a path, either separator.
@@ -366,6 +378,13 @@ impl Symbols {
                         } else {
                             query.want
                         };
+                        if query.source.is_some() || want == FileWanted::SourceBundle {
+                            // Whichever file of the module the bundle came with.
+                            if rec.file(SOURCES_PART).is_some() {
+                                candidates.push((0, rec));
+                            }
+                            continue;
+                        }
                         if let Some(rank) = fit(&rec, &module, want).or_else(|| {
                             // A section may come from the binary as well.
                             query
@@ -456,6 +475,25 @@ impl Symbols {
                 _spool: None,
             })
         };
+        if let Some(path) = &query.source {
+            return self.source_file(tenant, &rec, path).map(|found| {
+                found.map(|(source, size, etag, name)| make(source, size, etag, name))
+            });
+        }
+        if query.want == FileWanted::SourceBundle {
+            let Some(bundle) = rec.file(SOURCES_PART).cloned() else {
+                return Ok(None);
+            };
+            let reader = BlobReader::new(self.storage.clone(), bundle.clone())?;
+            let source = Source {
+                check: Some((Sha256::new(), reader.sha256())),
+                reader: Box::new(reader),
+                left: bundle.size,
+                _spool: None,
+            };
+            let name = format!("{}.src.zip", name.as_deref().map_or(id_name.as_str(), stem));
+            return Ok(Some(make(source, bundle.size, bundle.sha256.clone(), name)));
+        }
         if let Some(section) = &query.section {
             let found = symx_native::layout::elf_section(
                 BlobReader::new(self.storage.clone(), file.clone())?,
@@ -481,8 +519,8 @@ impl Symbols {
         let size = file.size;
         let sha = reader.sha256();
         let name = name.unwrap_or_else(|| match query.want {
-            FileWanted::Debuginfo => format!("{id_name}.debug"),
             FileWanted::Executable => id_name.clone(),
+            _ => format!("{id_name}.debug"),
         });
         let source = Source {
             reader: Box::new(reader),
@@ -491,6 +529,49 @@ impl Symbols {
             _spool: None,
         };
         Ok(Some(make(source, size, file.sha256.clone(), name)))
+    }
+
+    /// One file of the source bundle stored with `rec`, extracted to a spool file; `None` when
+    /// the bundle has no file of that path.
+    fn source_file(
+        &self,
+        tenant: &Tenant,
+        rec: &ArtifactRecord,
+        path: &str,
+    ) -> Result<Option<(Source, u64, String, String)>> {
+        let (Some(bundle), Some(index)) = (
+            rec.file(SOURCES_PART),
+            self.storage.read_index(tenant, &rec.id, SOURCES_PART)?,
+        ) else {
+            return Ok(None);
+        };
+        let files = read_sources_index(&index)?;
+        let Some(file) = symx_native::sources::find(&files, path) else {
+            return Ok(None);
+        };
+        let reader = BlobReader::new(self.storage.clone(), bundle.clone())?;
+        let dir = tempfile::Builder::new()
+            .prefix("serve-")
+            .tempdir_in(&self.spool)?;
+        let spooled = dir.path().join("source");
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&spooled)?);
+        symx_native::sources::extract(
+            std::io::BufReader::new(reader),
+            &self.archive_limits,
+            file,
+            &mut out,
+        )
+        .map_err(|e| ServiceError::internal(format!("a stored source bundle: {e}")))?;
+        std::io::Write::flush(&mut out)?;
+        drop(out);
+        let source = Source {
+            reader: Box::new(std::fs::File::open(&spooled)?),
+            left: file.size,
+            check: None,
+            _spool: Some(dir),
+        };
+        let etag = format!("{}-{}", bundle.sha256, file.entry);
+        Ok(Some((source, file.size, etag, basename(&file.path).to_owned())))
     }
 
     /// The slice with `uuid` of a dSYM archive's DWARF files, with the DWARF file's name: each

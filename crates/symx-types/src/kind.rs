@@ -180,11 +180,13 @@ impl UploadType {
             ],
             Self::JvmMappingFile => &[("jvm_mapping_file", true), ("repository", false)],
             Self::IosSymbols => &[("symbols_archive", true)],
-            Self::FlutterSymbolFile => &[("flutter_symbol_file", true)],
-            Self::NdkSymbolFile => &[("ndk_symbol_file", true)],
+            // `sources`: a source bundle of the file (Sentry's, or a plain zip), served by the
+            // symbol server.
+            Self::FlutterSymbolFile => &[("flutter_symbol_file", true), ("sources", false)],
+            Self::NdkSymbolFile => &[("ndk_symbol_file", true), ("sources", false)],
             Self::Il2cppMappingFile => &[("il2cpp_mapping_file", true)],
-            Self::ElfSymbolFile => &[("elf_symbol_file", true)],
-            Self::PeSymbolFile => &[("pe_symbol_file", true)],
+            Self::ElfSymbolFile => &[("elf_symbol_file", true), ("sources", false)],
+            Self::PeSymbolFile => &[("pe_symbol_file", true), ("sources", false)],
             Self::Repository => &[("repository", true)],
         }
     }

@@ -295,3 +295,26 @@ fn check_ids(
     }
     Ok(())
 }
+
+/// The optional part (and the index built of it) of a native upload that holds a source
+/// bundle of its file.
+pub(crate) const SOURCES_PART: &str = "sources";
+
+/// The `sources` index of a source bundle spooled at `path`: its files and their entries, as
+/// JSON (the symbol server finds a path there without opening the archive). Refuses a
+/// bundle past the archive limits, naming the part.
+pub(crate) fn sources_index(path: &Path, limits: &dsym::Limits) -> Result<Vec<u8>> {
+    let file = std::io::BufReader::new(std::fs::File::open(path)?);
+    let files = symx_native::sources::bundle_files(file, limits).map_err(|e| ServiceError {
+        field: Some(SOURCES_PART.into()),
+        ..ServiceError::from(e)
+    })?;
+    serde_json::to_vec(&files)
+        .map_err(|e| ServiceError::internal(format!("cannot store the sources index: {e}")))
+}
+
+/// The files of a stored `sources` index.
+pub(crate) fn read_sources_index(bytes: &[u8]) -> Result<Vec<symx_native::sources::SourceFile>> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ServiceError::internal(format!("a stored sources index: {e}")))
+}

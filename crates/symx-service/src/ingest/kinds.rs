@@ -171,8 +171,15 @@ fn native(
     if let Some(hash) = meta.file_hash.as_deref().filter(|v| !v.is_empty()) {
         lookups.push(Lookup::FileHash(hash.to_ascii_lowercase()));
     }
+    let mut indexes = native.indexes;
+    if let Some(bundle) = files.path(crate::build::native::SOURCES_PART) {
+        indexes.push((
+            crate::build::native::SOURCES_PART.to_owned(),
+            crate::build::native::sources_index(bundle, &builder.archive_limits())?,
+        ));
+    }
     Ok(Built {
-        indexes: native.indexes,
+        indexes,
         lookups,
         debug_id: native.debug_id,
     })
