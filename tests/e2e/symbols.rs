@@ -53,7 +53,11 @@ fn upload_fixtures(endpoint: &str, key: Option<&str>) {
         }
         let out = run(&mut cmd);
         assert!(out.status.success(), "upload {rel}: {}", text(&out));
-        assert!(text(&out).contains("1 uploaded"), "upload {rel}: {}", text(&out));
+        assert!(
+            text(&out).contains("1 uploaded"),
+            "upload {rel}: {}",
+            text(&out)
+        );
     }
 }
 
@@ -254,7 +258,10 @@ async fn gdb_and_debuginfod_clients_read_symbols_from_symx() {
                 .env("DEBUGINFOD_CACHE_PATH", t.join(cache)))
         };
         for (what, want) in [
-            (vec!["debuginfo", BUILD_ID], bytes_of(&native("elf/crash.debug"))),
+            (
+                vec!["debuginfo", BUILD_ID],
+                bytes_of(&native("elf/crash.debug")),
+            ),
             (
                 vec!["executable", BUILD_ID],
                 bytes_of(&native("elf/crash.stripped")),
@@ -264,13 +271,27 @@ async fn gdb_and_debuginfod_clients_read_symbols_from_symx() {
             (vec!["section", BUILD_ID, ".dynsym"], dynsym.clone()),
         ] {
             let out = elfutils(&what, "e1");
-            assert!(out.status.success(), "debuginfod-find {what:?}: {}", text(&out));
+            assert!(
+                out.status.success(),
+                "debuginfod-find {what:?}: {}",
+                text(&out)
+            );
             let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            assert!(bytes_of(Path::new(&path)) == want, "debuginfod-find {what:?} differs");
+            assert!(
+                bytes_of(Path::new(&path)) == want,
+                "debuginfod-find {what:?} differs"
+            );
         }
-        let missing = elfutils(&["debuginfo", "00112233445566778899aabbccddeeff00112233"], "e2");
+        let missing = elfutils(
+            &["debuginfo", "00112233445566778899aabbccddeeff00112233"],
+            "e2",
+        );
         assert!(!missing.status.success());
-        assert!(text(&missing).contains("No such file"), "{}", text(&missing));
+        assert!(
+            text(&missing).contains("No such file"),
+            "{}",
+            text(&missing)
+        );
         // No key: the server answers 401, and the client finds nothing.
         let anonymous = run(Command::new("debuginfod-find")
             .args(["debuginfo", BUILD_ID])
@@ -286,7 +307,11 @@ async fn gdb_and_debuginfod_clients_read_symbols_from_symx() {
                 .args([flag, BUILD_ID])
                 .env("DEBUGINFOD_URLS", &acme2)
                 .env("DEBUGINFOD_CACHE_PATH", t.join("l1")));
-            assert!(out.status.success(), "llvm-debuginfod-find {flag}: {}", text(&out));
+            assert!(
+                out.status.success(),
+                "llvm-debuginfod-find {flag}: {}",
+                text(&out)
+            );
             let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
             assert!(
                 bytes_of(Path::new(&path)) == bytes_of(&want),
@@ -335,13 +360,28 @@ async fn every_layout_serves_every_native_kind() {
         (format!("/ap/app.pdb/{key}/app.pdb"), &pdb),
         (format!("/app.dll/{code}/app.dll"), &dll),
         (format!("/App.DLL/{}/app.dll", code.to_lowercase()), &dll),
-        (format!("/_.debug/elf-buildid-sym-{BUILD_ID}/_.debug"), &debug),
+        (
+            format!("/_.debug/elf-buildid-sym-{BUILD_ID}/_.debug"),
+            &debug,
+        ),
         (format!("/crash/elf-buildid-{BUILD_ID}/crash"), &stripped),
         (format!("/buildid/{BUILD_ID}/debuginfo"), &debug),
-        (format!("/buildid/{}/executable", BUILD_ID.to_uppercase()), &stripped),
-        (format!("/{}/{}/debuginfo", &BUILD_ID[..2], &BUILD_ID[2..]), &debug),
-        (format!("/{}/{}/executable", &BUILD_ID[..2], &BUILD_ID[2..]), &stripped),
-        (format!("/{}/{}.debug", &BUILD_ID[..2], &BUILD_ID[2..]), &debug),
+        (
+            format!("/buildid/{}/executable", BUILD_ID.to_uppercase()),
+            &stripped,
+        ),
+        (
+            format!("/{}/{}/debuginfo", &BUILD_ID[..2], &BUILD_ID[2..]),
+            &debug,
+        ),
+        (
+            format!("/{}/{}/executable", &BUILD_ID[..2], &BUILD_ID[2..]),
+            &stripped,
+        ),
+        (
+            format!("/{}/{}.debug", &BUILD_ID[..2], &BUILD_ID[2..]),
+            &debug,
+        ),
         (format!("/{}/{}", &BUILD_ID[..2], &BUILD_ID[2..]), &stripped),
     ];
     // Unified: PE and PDB by the PDB signature in lower case.
@@ -370,8 +410,16 @@ async fn every_layout_serves_every_native_kind() {
     for (path, want) in &cases {
         let url = format!("{base}{path}");
         let got = body(&url, None, 200).await;
-        assert!(got == **want, "{path}: {} bytes differ from the upload", got.len());
-        let head = reqwest::Client::new().head(&url).send().await.expect("HEAD");
+        assert!(
+            got == **want,
+            "{path}: {} bytes differ from the upload",
+            got.len()
+        );
+        let head = reqwest::Client::new()
+            .head(&url)
+            .send()
+            .await
+            .expect("HEAD");
         assert_eq!(head.status().as_u16(), 200, "HEAD {path}");
         assert_eq!(
             head.headers()
@@ -425,7 +473,10 @@ async fn every_layout_serves_every_native_kind() {
     let arm64 = slices[0].clone();
     let checks: Vec<(Vec<String>, Vec<u8>)> = vec![
         (vec![BUILD_ID.into()], debug.clone()),
-        (vec![BUILD_ID.into(), "--executable".into()], stripped.clone()),
+        (
+            vec![BUILD_ID.into(), "--executable".into()],
+            stripped.clone(),
+        ),
         (vec![format!("{guid_dashed}-{age_num}")], pdb.clone()),
         (vec![code.clone()], dll.clone()),
         (vec![arm64.0.clone()], arm64.1.clone()),
@@ -472,7 +523,11 @@ async fn every_symbol_route_keeps_tenants_apart() {
         format!("/app.dll/{code}/app.dll"),
         format!("/_.debug/elf-buildid-sym-{BUILD_ID}/_.debug"),
         format!("/{}/{}/debuginfo", &BUILD_ID[..2], &BUILD_ID[2..]),
-        format!("/{}/{}/debuginfo", &pdb[..2].to_lowercase(), &pdb[2..].to_lowercase()),
+        format!(
+            "/{}/{}/debuginfo",
+            &pdb[..2].to_lowercase(),
+            &pdb[2..].to_lowercase()
+        ),
         format!("/{}/{}.debug", &BUILD_ID[..2], &BUILD_ID[2..]),
     ];
     let client = reqwest::Client::new();
@@ -510,7 +565,10 @@ async fn every_symbol_route_keeps_tenants_apart() {
         .await
         .expect_err("globex");
     assert_eq!(err.code(), Code::NotFound);
-    let err = art.fetch_debug_file(fetch(None)).await.expect_err("anonymous");
+    let err = art
+        .fetch_debug_file(fetch(None))
+        .await
+        .expect_err("anonymous");
     assert_eq!(err.code(), Code::Unauthenticated);
     let mut stream = art
         .fetch_debug_file(fetch(Some(&acme)))
@@ -580,7 +638,11 @@ async fn a_large_debug_file_streams_in_bounded_memory() {
         hasher.update(&piece);
     }
     assert_eq!(got, size);
-    assert_eq!(<[u8; 32]>::from(hasher.finalize()), want, "the streamed file differs");
+    assert_eq!(
+        <[u8; 32]>::from(hasher.finalize()),
+        want,
+        "the streamed file differs"
+    );
     // The stalled client resumes and gets the rest.
     let mut rest = first.len() as u64;
     while let Some(piece) = stalled.next().await {
@@ -640,7 +702,11 @@ async fn sources_uploaded_with_a_debug_file_are_served() {
     tokio::task::spawn_blocking(move || {
         let up = stdout_of(&symx_cli(
             &endpoint,
-            &["upload", "elf", &dir.join("app.debug").display().to_string()],
+            &[
+                "upload",
+                "elf",
+                &dir.join("app.debug").display().to_string(),
+            ],
         ));
         assert!(up.contains("1 uploaded"), "{up}");
         // gdb looks for the file where the debug information says (a prefix it cannot find,
@@ -649,7 +715,10 @@ async fn sources_uploaded_with_a_debug_file_are_served() {
         let gdb = text(&run(Command::new("gdb")
             .args(["-batch", "-nx"])
             .args(["-iex", "set debuginfod enabled on"])
-            .args(["-iex", &format!("set substitute-path /{root} /nonexistent-{root}")])
+            .args([
+                "-iex",
+                &format!("set substitute-path /{root} /nonexistent-{root}"),
+            ])
             .args(["-ex", "list sum_of_squares"])
             .arg(&stripped)
             .env("DEBUGINFOD_URLS", &base)
@@ -672,7 +741,10 @@ async fn sources_uploaded_with_a_debug_file_are_served() {
             .env("DEBUGINFOD_CACHE_PATH", t.join("elfutils")));
         assert!(found.status.success(), "{}", text(&found));
         let cached = String::from_utf8_lossy(&found.stdout).trim().to_owned();
-        assert!(bytes_of(Path::new(&cached)) == want_source, "the source differs");
+        assert!(
+            bytes_of(Path::new(&cached)) == want_source,
+            "the source differs"
+        );
         for (args, want) in [
             (vec!["--source", p.as_str()], &want_source),
             (vec!["--source-bundle"], &want_bundle),

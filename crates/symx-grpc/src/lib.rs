@@ -453,9 +453,7 @@ impl ArtifactService for ArtifactApi {
                 .map_err(status)
         })
         .await?
-        .ok_or_else(|| {
-            Status::not_found(format!("no stored file has the id {}", req.id.trim()))
-        })?;
+        .ok_or_else(|| Status::not_found(format!("no stored file has the id {}", req.id.trim())))?;
         let info = pb::DebugFileChunk {
             info: Some(pb::DebugFileInfo {
                 artifact_id: found.artifact.to_string(),

@@ -18,11 +18,11 @@
 //! `http://symx:KEY@host/`, or ApiKey), or, for clients that send no headers, a path
 //! prefix `/key/<key>/` before any of the paths above. The tenant is the key's.
 
+use crate::guard::Style;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use crate::guard::Style;
 use symx_service::{DebugFileQuery, FileWanted, ModuleId, Principal, ServiceError, Symx};
 use symx_types::ErrorCode;
 
@@ -50,7 +50,9 @@ pub(crate) enum Asked {
 /// The key a path carries in its `/key/<key>/` prefix, and the rest of the path.
 pub(crate) fn split_key(path: &str) -> (Option<&str>, &str) {
     let trimmed = path.trim_start_matches('/');
-    if let Some(rest) = trimmed.strip_prefix(KEY_PREFIX).and_then(|r| r.strip_prefix('/'))
+    if let Some(rest) = trimmed
+        .strip_prefix(KEY_PREFIX)
+        .and_then(|r| r.strip_prefix('/'))
         && let Some((token, rest)) = rest.split_once('/')
         && symx_service::split_token(token).is_some()
     {
@@ -94,7 +96,9 @@ pub(crate) fn parse(segments: &[String]) -> Asked {
     let s: Vec<&str> = segments.iter().map(String::as_str).collect();
     match s.as_slice() {
         ["buildid", id, rest @ ..] => debuginfod(id, rest),
-        [p, name, key, last] if p.len() == 2 && name.get(..2).is_some_and(|n| n.eq_ignore_ascii_case(p)) => {
+        [p, name, key, last]
+            if p.len() == 2 && name.get(..2).is_some_and(|n| n.eq_ignore_ascii_case(p)) =>
+        {
             symstore(name, key, last)
         }
         [a, b, last] if a.len() == 2 && is_hex(a) && is_hex(b) => unified(&format!("{a}{b}"), last),
@@ -119,7 +123,11 @@ pub(crate) fn parse(segments: &[String]) -> Asked {
             };
             let parts = [*a, *b, *c, *d, *e, last];
             let sizes = [4, 4, 4, 4, 4, 12];
-            if parts.iter().zip(sizes).all(|(p, n)| p.len() == n && is_hex(p)) {
+            if parts
+                .iter()
+                .zip(sizes)
+                .all(|(p, n)| p.len() == n && is_hex(p))
+            {
                 file("native", ModuleId::MachUuid(parts.concat()), want)
             } else {
                 Asked::Unknown
@@ -170,10 +178,12 @@ fn unified(id: &str, last: &str) -> Asked {
         "debuginfo" => file(P, ModuleId::Any(id.to_owned()), FileWanted::Debuginfo),
         "executable" => file(P, ModuleId::Any(id.to_owned()), FileWanted::Executable),
         "sourcebundle" => file(P, ModuleId::Any(id.to_owned()), FileWanted::SourceBundle),
-        "breakpad" | "uuidmap" | "bcsymbolmap" | "il2cpp" | "proguard" | "portablepdb" => Asked::Never {
-            protocol: P,
-            why: "symx stores no files of this type under this layout",
-        },
+        "breakpad" | "uuidmap" | "bcsymbolmap" | "il2cpp" | "proguard" | "portablepdb" => {
+            Asked::Never {
+                protocol: P,
+                why: "symx stores no files of this type under this layout",
+            }
+        }
         _ => Asked::Unknown,
     }
 }
@@ -184,7 +194,11 @@ fn symstore(name: &str, key: &str, last: &str) -> Asked {
     let bundle = last
         .to_ascii_lowercase()
         .strip_suffix(".src.zip")
-        .is_some_and(|s| name.to_ascii_lowercase().rsplit_once('.').map_or(false, |(n, _)| n == s));
+        .is_some_and(|s| {
+            name.to_ascii_lowercase()
+                .rsplit_once('.')
+                .is_some_and(|(n, _)| n == s)
+        });
     if !bundle && !last.eq_ignore_ascii_case(name) {
         // `app.pd_` (a compressed copy), `file.ptr` (a pointer file), `app.sym` (Breakpad):
         // clients probe for these; symx stores none.
@@ -246,10 +260,13 @@ fn symstore(name: &str, key: &str, last: &str) -> Asked {
 pub(crate) fn segments(path: &str) -> Vec<String> {
     path.split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
         .collect()
 }
-
 
 /// The handler of every symbol-server path (the router's fallback, behind the gate).
 pub(crate) async fn serve(State(symx): State<Symx>, req: Request) -> Response {
@@ -265,10 +282,7 @@ pub(crate) async fn serve(State(symx): State<Symx>, req: Request) -> Response {
     };
     let not_found = |why: &str| Style::Symbols.error(&ServiceError::new(ErrorCode::NotFound, why));
     let Some(who) = req.extensions().get::<Principal>().cloned() else {
-        return Style::Symbols.error(&ServiceError::new(
-            ErrorCode::Unauthenticated,
-            "no caller",
-        ));
+        return Style::Symbols.error(&ServiceError::new(ErrorCode::Unauthenticated, "no caller"));
     };
     let (_, rest) = split_key(req.uri().path());
     let (protocol, query) = match parse(&segments(rest)) {
@@ -366,7 +380,11 @@ mod tests {
         let (_, q) = query("/_.debug/elf-buildid-sym-1e17ab/_.debug");
         assert_eq!(
             (q.module, q.want, q.name),
-            (ModuleId::BuildId("1e17ab".into()), FileWanted::Debuginfo, None)
+            (
+                ModuleId::BuildId("1e17ab".into()),
+                FileWanted::Debuginfo,
+                None
+            )
         );
         let (_, q) = query("/_.dwarf/mach-uuid-sym-4c4c44f155553144a194bbc525239dcd/_.dwarf");
         assert_eq!(
@@ -402,7 +420,12 @@ mod tests {
         ] {
             assert!(matches!(asked(never), Asked::Never { .. }), "{never}");
         }
-        for unknown in ["/", "/favicon.ico", "/buildid/xyz/debuginfo", "/a/b/c/d/e/f/g"] {
+        for unknown in [
+            "/",
+            "/favicon.ico",
+            "/buildid/xyz/debuginfo",
+            "/a/b/c/d/e/f/g",
+        ] {
             assert_eq!(asked(unknown), Asked::Unknown, "{unknown}");
         }
     }
@@ -411,7 +434,10 @@ mod tests {
     fn a_key_prefix_is_split_off() {
         let key = format!("symx_{}_{}", "0".repeat(16), "a".repeat(64));
         let path = format!("/key/{key}/buildid/ab/debuginfo");
-        assert_eq!(split_key(&path), (Some(key.as_str()), "buildid/ab/debuginfo"));
+        assert_eq!(
+            split_key(&path),
+            (Some(key.as_str()), "buildid/ab/debuginfo")
+        );
         // A file that happens to be named `key` is no prefix.
         assert_eq!(split_key("/key/ABCDEF12/key").0, None);
     }

@@ -35,11 +35,13 @@ pub fn elf_section<R: Read + Seek>(reader: R, name: &str) -> Result<Option<ElfSe
     let cache = ReadCache::new(reader);
     let data = &cache;
     match FileKind::parse(data).map_err(invalid)? {
-        FileKind::Elf32 => section_in::<object::elf::FileHeader32<object::Endianness>, _>(data, name),
-        FileKind::Elf64 => section_in::<object::elf::FileHeader64<object::Endianness>, _>(data, name),
-        other => Err(Error::InvalidObject(format!(
-            "not an ELF file ({other:?})"
-        ))),
+        FileKind::Elf32 => {
+            section_in::<object::elf::FileHeader32<object::Endianness>, _>(data, name)
+        }
+        FileKind::Elf64 => {
+            section_in::<object::elf::FileHeader64<object::Endianness>, _>(data, name)
+        }
+        other => Err(Error::InvalidObject(format!("not an ELF file ({other:?})"))),
     }
 }
 
@@ -117,8 +119,12 @@ fn slice_uuid(data: &[u8], offset: u64) -> Result<Option<[u8; 16]>, Error> {
         header.uuid(endian, data, offset).map_err(invalid)
     }
     match FileKind::parse_at(data, offset).map_err(invalid)? {
-        FileKind::MachO32 => uuid_of::<object::macho::MachHeader32<object::Endianness>>(data, offset),
-        FileKind::MachO64 => uuid_of::<object::macho::MachHeader64<object::Endianness>>(data, offset),
+        FileKind::MachO32 => {
+            uuid_of::<object::macho::MachHeader32<object::Endianness>>(data, offset)
+        }
+        FileKind::MachO64 => {
+            uuid_of::<object::macho::MachHeader64<object::Endianness>>(data, offset)
+        }
         other => Err(Error::InvalidObject(format!(
             "the slice at {offset} is not a Mach-O object ({other:?})"
         ))),
@@ -181,7 +187,10 @@ mod tests {
         assert_eq!(slices.len(), 2, "{slices:?}");
         for s in &slices {
             assert!(
-                uuids.to_ascii_lowercase().replace('-', "").contains(&s.uuid),
+                uuids
+                    .to_ascii_lowercase()
+                    .replace('-', "")
+                    .contains(&s.uuid),
                 "{} not in {uuids}",
                 s.uuid
             );

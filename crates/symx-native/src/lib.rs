@@ -62,8 +62,8 @@ mod expansion;
 mod ids;
 mod index;
 pub mod layout;
-pub mod sources;
 mod lines;
+pub mod sources;
 
 pub use ids::go_build_id;
 pub use index::{Frames, NativeFrame, NativeIndex};

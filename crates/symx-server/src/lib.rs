@@ -171,9 +171,8 @@ async fn serve_http(
         // Small responses (errors, health) go out at once.
         let _ = stream.set_nodelay(true);
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        let conn = graceful.watch(
-            http1.serve_connection(hyper_util::rt::TokioIo::new(stream), service),
-        );
+        let conn =
+            graceful.watch(http1.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "an HTTP connection ended with an error");

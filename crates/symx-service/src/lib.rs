@@ -43,10 +43,10 @@ pub use error::{Result, ServiceError};
 pub use indexes::cache::IndexCache;
 pub use ingest::{UploadOutcome, UploadSession};
 pub use missing::{MissingEntry, MissingKey, MissingQuery, MissingSeen, UploadNews};
-pub use symbols::{DebugFile, DebugFileQuery, FileWanted, ModuleId};
 pub use resolve::request::{
     Explanation, Frame, FrameResult, Reason, StackTrace, SymbolicateRequest, SymbolicateResponse,
 };
+pub use symbols::{DebugFile, DebugFileQuery, FileWanted, ModuleId};
 
 use access::admission::Limiter;
 use access::keys::Keys;

@@ -571,7 +571,12 @@ impl Symbols {
             _spool: Some(dir),
         };
         let etag = format!("{}-{}", bundle.sha256, file.entry);
-        Ok(Some((source, file.size, etag, basename(&file.path).to_owned())))
+        Ok(Some((
+            source,
+            file.size,
+            etag,
+            basename(&file.path).to_owned(),
+        )))
     }
 
     /// The slice with `uuid` of a dSYM archive's DWARF files, with the DWARF file's name: each
@@ -587,7 +592,7 @@ impl Symbols {
             std::io::BufReader::new(reader),
             &self.archive_limits,
         )
-            .map_err(|e| ServiceError::internal(format!("a stored dSYM archive: {e}")))?;
+        .map_err(|e| ServiceError::internal(format!("a stored dSYM archive: {e}")))?;
         let dir = tempfile::Builder::new()
             .prefix("serve-")
             .tempdir_in(&self.spool)?;
@@ -609,12 +614,7 @@ impl Symbols {
             if let Some(slice) = slices.into_iter().find(|s| s.uuid == uuid) {
                 let mut file = std::fs::File::open(&path)?;
                 file.seek(SeekFrom::Start(slice.range.offset))?;
-                let etag = format!(
-                    "{}-{}-{}",
-                    hex::encode(sha),
-                    i,
-                    slice.range.offset
-                );
+                let etag = format!("{}-{}-{}", hex::encode(sha), i, slice.range.offset);
                 let source = Source {
                     reader: Box::new(file.take(slice.range.size)),
                     left: slice.range.size,
@@ -650,8 +650,12 @@ mod tests {
             "3bc9cb97-d09a-52bf-4c4c-44205044422e"
         );
         let uuid = ModuleId::Any("4C4C44F1-5555-3144-A194-BBC525239DCD".into()).readings();
-        assert!(uuid.contains(&ModuleId::MachUuid("4c4c44f155553144a194bbc525239dcd".into())));
-        assert!(uuid.contains(&ModuleId::BuildId("4c4c44f155553144a194bbc525239dcd".into())));
+        assert!(uuid.contains(&ModuleId::MachUuid(
+            "4c4c44f155553144a194bbc525239dcd".into()
+        )));
+        assert!(uuid.contains(&ModuleId::BuildId(
+            "4c4c44f155553144a194bbc525239dcd".into()
+        )));
         let pe = ModuleId::Any("6B02C28D5000".into()).readings();
         assert!(pe.contains(&ModuleId::PeCode("6b02c28d5000".into())));
         assert!(ModuleId::Any("not-hex".into()).readings().is_empty());

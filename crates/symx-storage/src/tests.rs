@@ -248,11 +248,17 @@ fn a_blob_reader_reads_any_range_across_chunks() {
         r.read_exact(&mut got).expect("read_exact");
         assert!(got == content[at..at + len], "range {at}+{len} differs");
     }
-    assert_eq!(r.seek(SeekFrom::End(-3)).expect("seek"), content.len() as u64 - 3);
+    assert_eq!(
+        r.seek(SeekFrom::End(-3)).expect("seek"),
+        content.len() as u64 - 3
+    );
     let mut tail = Vec::new();
     r.read_to_end(&mut tail).expect("read");
     assert_eq!(tail, content[content.len() - 3..]);
-    assert!(r.seek(SeekFrom::Current(-(content.len() as i64) - 1)).is_err());
+    assert!(
+        r.seek(SeekFrom::Current(-(content.len() as i64) - 1))
+            .is_err()
+    );
 }
 
 #[test]
