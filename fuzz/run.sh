@@ -38,6 +38,7 @@ seed il2cpp_build "$fx"/il2cpp/*.json
 seed native_build "$fx"/native/edges/edges "$fx"/native/edges/edges-symtab "$fx"/native/pe/app.pdb \
   "$fx"/native/pe/app.dll "$fx"/native/go/app "$fx"/native/android/libnative.so
 seed dsym_archive "$fx"/native/macho/*.zip
+seed symbol_files "$fx"/native/sources/app.src.zip "$fx"/native/sources/app.debug "$fx"/native/macho/libapp.dylib
 seed stacktrace_text "$fx"/stacktraces/*
 seed upload_metadata "$fx"/datadog/events/*
 

@@ -56,7 +56,10 @@ fn section_in<'data, Elf: FileHeader, R: ReadRef<'data>>(
         return Ok(None);
     };
     Ok(Some(match section.file_range(endian) {
-        Some((offset, size)) => ElfSection::Bytes(Range { offset, size }),
+        Some((offset, size)) if offset.checked_add(size).is_some() => {
+            ElfSection::Bytes(Range { offset, size })
+        }
+        Some(_) => return Err(invalid(format!("section {name} ends past 2^64"))),
         None => ElfSection::NoBits,
     }))
 }
@@ -97,6 +100,16 @@ pub fn macho_slices(data: &[u8]) -> Result<Vec<MachSlice>, Error> {
     };
     let mut out = Vec::with_capacity(ranges.len());
     for range in ranges {
+        if range
+            .offset
+            .checked_add(range.size)
+            .is_none_or(|end| end > data.len() as u64)
+        {
+            return Err(invalid(format!(
+                "a slice at {} of {} bytes runs past the file",
+                range.offset, range.size
+            )));
+        }
         if let Some(uuid) = slice_uuid(data, range.offset)? {
             out.push(MachSlice {
                 uuid: hex::encode(uuid),

@@ -500,7 +500,9 @@ impl Symbols {
                 section,
             );
             let range = match found {
-                Ok(Some(ElfSection::Bytes(range))) if range.offset + range.size <= file.size => {
+                Ok(Some(ElfSection::Bytes(range)))
+                    if range.offset.saturating_add(range.size) <= file.size =>
+                {
                     range
                 }
                 // No bytes here (NOBITS, absent, not an ELF file): another file may have them.
