@@ -5,7 +5,8 @@
 # unzip, git and Node.js with npm; curl for the Elastic examples (tests/elastic/run.sh); gcc,
 # clang, binutils (addr2line, readelf, objcopy), python3, a Java runtime, ProGuard and Commons
 # Lang for the conformance suite (tests/conformance/run.sh); gdb and elfutils' debuginfod-find
-# (package debuginfod) for the symbol server's tests (tests/e2e/symbols.rs).
+# (package debuginfod) for the symbol server's tests (tests/e2e/symbols.rs); Chromium for the
+# console's browser tests (tests/console/run.sh, driven by playwright-core from npm).
 # Idempotent: does nothing when present.
 set -euo pipefail
 
@@ -14,7 +15,7 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install o
 if command -v dpkg-query >/dev/null 2>&1; then
   # libclang-cpp (on the machine by default) is not the libclang bindgen loads.
   for pkg in libclang-dev clang g++ make binutils python3 llvm-14 unzip git curl \
-    default-jre-headless proguard-cli libcommons-lang3-java gdb debuginfod; do
+    default-jre-headless proguard-cli libcommons-lang3-java gdb debuginfod chromium; do
     installed "$pkg" || missing+=("$pkg")
   done
   # Node may come from outside Debian (the machine image); only install it when absent.

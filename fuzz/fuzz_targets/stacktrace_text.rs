@@ -4,12 +4,8 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-// The CLI's parsers are one dependency-free file of the `symx` binary: compiled here as they
-// are, without the CLI's gRPC stack.
-#[allow(dead_code)]
-#[path = "../../crates/symx-cli/src/stacktrace.rs"]
-mod stacktrace;
-use stacktrace::{StackLine, is_apple_ips, parse};
+// The parsers the CLI and the console share (`symx_types::stacktrace`).
+use symx_types::stacktrace::{StackLine, is_apple_ips, parse};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -3,7 +3,6 @@
 mod json;
 mod native_upload;
 mod reprocess;
-mod stacktrace;
 mod upload;
 
 use anyhow::{Context, Result, bail};
@@ -13,6 +12,7 @@ use std::path::{Path, PathBuf};
 use symx_proto::v1 as pb;
 use symx_proto::v1::artifact_service_client::ArtifactServiceClient;
 use symx_proto::v1::symbolication_service_client::SymbolicationServiceClient;
+use symx_types::stacktrace;
 use tonic::transport::Channel;
 
 #[derive(Parser, Debug)]

@@ -32,6 +32,8 @@ pub(crate) enum Style {
     Elastic,
     /// Plain text (debuggers show it as is).
     Symbols,
+    /// symx's own JSON routes (the console's): `{"error": {"code", "message", "field"}}`.
+    Symx,
 }
 
 /// What a route needs.
@@ -55,7 +57,9 @@ impl Style {
     pub(crate) fn error(self, e: &ServiceError) -> Response {
         let status = match self {
             Self::DatadogIntake => crate::datadog::upload_status(e.code),
-            Self::DatadogApi | Self::Elastic | Self::Symbols => crate::status_of(e.code),
+            Self::DatadogApi | Self::Elastic | Self::Symbols | Self::Symx => {
+                crate::status_of(e.code)
+            }
         };
         if status.is_server_error() {
             tracing::error!(code = ?e.code, error = %e, "request failed");
@@ -83,6 +87,13 @@ impl Style {
                 "statusCode": status.as_u16(),
                 "error": status.canonical_reason().unwrap_or("Error"),
                 "message": e.message_with_field(),
+            })),
+            Self::Symx => json(serde_json::json!({
+                "error": {
+                    "code": e.code,
+                    "message": e.message_with_field(),
+                    "field": e.field,
+                }
             })),
             Self::Symbols => (
                 status,
@@ -156,7 +167,7 @@ async fn principal(
         symx.authenticate(key.as_deref()).await.map_err(refuse)
     };
     let who = match gate.style {
-        Style::Elastic => authenticate(elastic_key(headers)).await?,
+        Style::Elastic | Style::Symx => authenticate(elastic_key(headers)).await?,
         Style::Symbols => {
             let key = match crate::symbols::split_key(path) {
                 (Some(key), _) => Some(key.to_owned()),

@@ -39,6 +39,8 @@ pub(crate) fn status_of(code: symx_types::ErrorCode) -> StatusCode {
     }
 }
 
+mod api;
+mod console;
 pub mod datadog;
 pub mod elastic;
 pub mod event;
@@ -92,6 +94,15 @@ pub fn router(symx: Symx) -> Router {
     let elastic_delete = Router::new()
         .route("/api/apm/sourcemaps/{id}", delete(elastic::delete))
         .route_layer(gate(Style::Elastic, Scope::Read, Scope::Delete, false));
+    // symx's own JSON routes (the console's); symbolication is the expensive one.
+    let symx_api = Router::new()
+        .route("/api/symx/v1/whoami", get(api::whoami))
+        .route("/api/symx/v1/filters", get(api::filters))
+        .route("/api/symx/v1/artifacts", get(api::list))
+        .route("/api/symx/v1/artifacts/{id}", get(api::artifact))
+        .route("/api/symx/v1/missing", get(api::missing))
+        .route("/api/symx/v1/symbolicate", post(api::symbolicate))
+        .route_layer(gate(Style::Symx, Scope::Read, Scope::Read, true));
     // The symbol server's paths are the vendors' own layouts, rooted at `/` (or under a
     // `/key/<key>/` prefix): every path no other route takes.
     let symbol_server = Router::new()
@@ -103,6 +114,8 @@ pub fn router(symx: Symx) -> Router {
         .merge(datadog_api)
         .merge(elastic_upload)
         .merge(elastic_delete)
+        .merge(symx_api)
+        .merge(console::routes())
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -111,7 +124,11 @@ pub fn router(symx: Symx) -> Router {
 }
 
 async fn metrics(State(symx): State<Symx>) -> Response {
-    symx.index_cache().publish();
+    // The store's size is a RocksDB property read: cheap, but off the async threads anyway.
+    let gauges = symx.clone();
+    if let Err(e) = tokio::task::spawn_blocking(move || gauges.publish_gauges()).await {
+        tracing::warn!(error = %e, "publishing gauges failed");
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -211,6 +228,7 @@ mod tests {
                 Style::DatadogApi,
                 Style::Elastic,
                 Style::Symbols,
+                Style::Symx,
             ] {
                 let resp = style.error(&e);
                 let want = match style {
@@ -245,6 +263,7 @@ mod tests {
                         assert_eq!(body["statusCode"], want.as_u16(), "{text}")
                     }
                     Style::DatadogIntake => assert!(body["errors"].is_array(), "{text}"),
+                    Style::Symx => assert_eq!(body["error"]["field"], "filter[id]", "{text}"),
                     Style::Symbols => {}
                 }
             }

@@ -37,7 +37,7 @@ pub use access::{
     split_token,
 };
 pub use catalog::query::{Filters, ListPage, ListQuery, SourceMapFile, SourceMapSelector};
-pub use catalog::view::ArtifactView;
+pub use catalog::view::{ArtifactFile, ArtifactView};
 pub use config::{Config, ConfigError};
 pub use error::{Result, ServiceError};
 pub use indexes::cache::IndexCache;
@@ -177,6 +177,16 @@ impl Symx {
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Sets the gauges read at scrape time (the index cache's size and entries, its budget,
+    /// the store's size on disk); called before the metrics are rendered.
+    pub fn publish_gauges(&self) {
+        self.inner.indexes.cache.publish();
+        let m = &self.inner.metrics;
+        m.cache_budget_bytes
+            .set(self.inner.config.cache.max_bytes as i64);
+        m.storage_bytes.set(self.inner.storage.disk_bytes() as i64);
     }
 
     pub fn index_cache(&self) -> &IndexCache {

@@ -62,6 +62,11 @@ pub struct Metrics {
     pub symbol_requests: IntCounterVec,
     /// Bytes of debug files served, by protocol.
     pub symbol_bytes: IntCounterVec,
+    /// The index cache's budget (`cache.max_bytes`), beside `cache_bytes`.
+    pub cache_budget_bytes: IntGauge,
+    /// The store's size on disk (RocksDB's table files and memtables), set when the metrics
+    /// are read.
+    pub storage_bytes: IntGauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -168,6 +173,16 @@ impl Metrics {
                 &r,
                 "object_store_conditional_put",
                 "1 when the shared bucket honours conditional PUT, 0 when not, -1 until probed",
+            ),
+            cache_budget_bytes: gauge(
+                &r,
+                "cache_budget_bytes",
+                "The index cache's budget in bytes (cache.max_bytes)",
+            ),
+            storage_bytes: gauge(
+                &r,
+                "storage_bytes",
+                "Bytes of the store on disk (table files and memtables)",
             ),
             symbol_requests: counter_vec(
                 &r,

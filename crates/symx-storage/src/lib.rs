@@ -1300,6 +1300,24 @@ impl Storage {
     }
 
     /// Cheap liveness probe for readiness checks.
+    /// The store's size in bytes: every column family's table files and memtables, as
+    /// RocksDB estimates them.
+    pub fn disk_bytes(&self) -> u64 {
+        Column::ALL
+            .iter()
+            .filter_map(|c| self.cf(*c).ok())
+            .map(|cf| {
+                [
+                    "rocksdb.total-sst-files-size",
+                    "rocksdb.size-all-mem-tables",
+                ]
+                .iter()
+                .filter_map(|p| self.db.property_int_value_cf(cf, *p).ok().flatten())
+                .sum::<u64>()
+            })
+            .sum()
+    }
+
     pub fn ping(&self) -> Result<()> {
         self.db
             .get_cf(self.cf(Column::Meta)?, keys::SCHEMA_VERSION_KEY)?;

@@ -11,6 +11,7 @@ mod frame;
 mod kind;
 mod metadata;
 
+pub mod stacktrace;
 pub mod time;
 
 pub use error::{ErrorCode, HasErrorCode};

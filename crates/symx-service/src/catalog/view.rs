@@ -20,6 +20,18 @@ pub struct ArtifactView {
     pub debug_id: Option<String>,
     /// Attribute name (as in the list document) to value.
     pub attributes: BTreeMap<String, String>,
+    /// The stored files: part name, size, sha256 (the console's details).
+    pub files: Vec<ArtifactFile>,
+}
+
+/// One stored file of an artifact.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArtifactFile {
+    /// The upload part it came in (`source_map`, `elf_symbol_file`, `sources`, ...).
+    pub part: String,
+    pub size: u64,
+    /// Lowercase hex sha256 of the content.
+    pub sha256: String,
 }
 
 impl ArtifactView {
@@ -118,6 +130,15 @@ impl ArtifactView {
             size: rec.size(),
             debug_id: rec.debug_id.clone(),
             attributes: a,
+            files: rec
+                .files
+                .iter()
+                .map(|f| ArtifactFile {
+                    part: f.part.clone(),
+                    size: f.size,
+                    sha256: f.sha256.clone(),
+                })
+                .collect(),
         }
     }
 }

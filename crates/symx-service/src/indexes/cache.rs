@@ -125,6 +125,11 @@ impl IndexCache {
         Ok(v)
     }
 
+    /// Whether the index of `key` is loaded (no load, no recency update).
+    pub fn holds(&self, key: &IndexKey) -> bool {
+        self.cache.contains_key(key)
+    }
+
     pub fn invalidate(&self, key: &IndexKey) {
         self.cache.invalidate(key);
     }

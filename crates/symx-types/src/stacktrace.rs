@@ -1,4 +1,5 @@
-//! Raw stack text: JavaScript `Error.stack` as V8 (Chrome, Node, Edge), Firefox and Safari
+//! Raw stack text, as people paste it (the `symx symbolicate` CLI and the console read it with
+//! these parsers): JavaScript `Error.stack` as V8 (Chrome, Node, Edge), Firefox and Safari
 //! print it; Android tombstone / logcat native frames
 //! (`#00 pc 000000000001a2b4  /data/app/.../libfoo.so (func+12) (BuildId: 1e17...)`); Dart
 //! "non-symbolic" stack traces of Flutter release builds (`build_id: '...'` then
