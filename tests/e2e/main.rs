@@ -5,6 +5,7 @@ mod architecture;
 mod bounds;
 mod catalog;
 mod cli;
+mod console;
 mod datadog;
 mod durability;
 mod explain;
