@@ -163,6 +163,18 @@ async fn two_tenants(srv: &TestServer) -> (String, String) {
     (acme, globex)
 }
 
+/// A server with keys of two tenants, the native fixtures uploaded by acme with the CLI.
+async fn keyed_server_with_fixtures() -> (TestServer, String, String) {
+    let srv = TestServer::start().await.expect("server");
+    let (acme, globex) = two_tenants(&srv).await;
+    let endpoint = srv.endpoint();
+    let key = acme.clone();
+    tokio::task::spawn_blocking(move || upload_fixtures(&endpoint, Some(&key)))
+        .await
+        .expect("upload");
+    (srv, acme, globex)
+}
+
 /// gdb's answers about the crash fixture: the line of a function, a breakpoint and the
 /// backtrace there, run under gdb. Addresses of stack data are masked (the two binaries'
 /// paths differ in length, so their stacks sit at different addresses).
@@ -211,13 +223,7 @@ fn gdb_answers(binary: &Path, urls: Option<&str>, cache: &Path) -> String {
 /// the binary and a section byte for byte; another tenant's key gets nothing.
 #[tokio::test]
 async fn gdb_and_debuginfod_clients_read_symbols_from_symx() {
-    let srv = TestServer::start().await.expect("server");
-    let (acme, globex) = two_tenants(&srv).await;
-    let endpoint = srv.endpoint();
-    let key = acme.clone();
-    tokio::task::spawn_blocking(move || upload_fixtures(&endpoint, Some(&key)))
-        .await
-        .expect("upload");
+    let (srv, acme, globex) = keyed_server_with_fixtures().await;
     let tmp = tempfile::tempdir().expect("tmp");
     let base = srv.http();
     let acme_url = format!("{base}/key/{acme}");
@@ -504,13 +510,7 @@ async fn every_layout_serves_every_native_kind() {
 /// does not exist, is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_symbol_route_keeps_tenants_apart() {
-    let srv = TestServer::start().await.expect("server");
-    let (acme, globex) = two_tenants(&srv).await;
-    let endpoint = srv.endpoint();
-    let key = acme.clone();
-    tokio::task::spawn_blocking(move || upload_fixtures(&endpoint, Some(&key)))
-        .await
-        .expect("upload");
+    let (srv, acme, globex) = keyed_server_with_fixtures().await;
     let base = srv.http();
     let pdb = pdb_key();
     let code = pe_code_id();

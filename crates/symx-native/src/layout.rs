@@ -151,13 +151,7 @@ fn file_range((offset, size): (u64, u64)) -> Range {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(rel: &str) -> Vec<u8> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/fixtures/native")
-            .join(rel);
-        std::fs::read(path).expect("fixture")
-    }
+    use crate::test_fixture as fixture;
 
     /// Section ranges as `readelf -S` prints them for the fixture (offset, size); code in a
     /// separate debug file is NOBITS.

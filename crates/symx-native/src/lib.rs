@@ -65,6 +65,15 @@ pub mod layout;
 mod lines;
 pub mod sources;
 
+/// A file of `tests/fixtures/native` (unit tests).
+#[cfg(test)]
+pub(crate) fn test_fixture(rel: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/native")
+        .join(rel);
+    std::fs::read(path).expect("fixture")
+}
+
 pub use ids::go_build_id;
 pub use index::{Frames, NativeFrame, NativeIndex};
 

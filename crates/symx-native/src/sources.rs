@@ -104,14 +104,8 @@ pub fn find<'a>(files: &'a [SourceFile], asked: &str) -> Option<&'a SourceFile> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_fixture as fixture;
     use std::io::Cursor;
-
-    fn fixture(rel: &str) -> Vec<u8> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/fixtures/native")
-            .join(rel);
-        std::fs::read(path).expect("fixture")
-    }
 
     /// The bundle sentry-cli made of the source fixture's debug file: its manifest's path,
     /// and the program's source byte for byte.
