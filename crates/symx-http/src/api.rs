@@ -193,6 +193,9 @@ pub(crate) struct TextRequest {
 /// The largest stack text the console sends (a crash report with every thread).
 const MAX_TEXT: usize = 4 << 20;
 
+/// The largest request body of these routes: the text and the JSON around it.
+pub(crate) const MAX_BODY: usize = MAX_TEXT + (64 << 10);
+
 /// `POST /api/symx/v1/symbolicate`: pasted stack text, read by the CLI's parsers, resolved;
 /// the answer has one entry per line of the text (a frame's answer, a throwable, or text as
 /// it was).

@@ -36,7 +36,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
-/// `/console` and its two assets.
+/// `/console`, its two assets, and an empty `/favicon.ico`.
 pub(crate) fn routes() -> Router<Symx> {
     let page = || async { asset("text/html; charset=utf-8", INDEX) };
     Router::new()
@@ -49,5 +49,10 @@ pub(crate) fn routes() -> Router<Symx> {
         .route(
             "/console/console.css",
             get(|| async { asset("text/css; charset=utf-8", STYLE) }),
+        )
+        // Browsers ask for it on every page; no icon, rather than the symbol server's 401.
+        .route(
+            "/favicon.ico",
+            get(|| async { axum::http::StatusCode::NO_CONTENT }),
         )
 }

@@ -102,6 +102,7 @@ pub fn router(symx: Symx) -> Router {
         .route("/api/symx/v1/artifacts/{id}", get(api::artifact))
         .route("/api/symx/v1/missing", get(api::missing))
         .route("/api/symx/v1/symbolicate", post(api::symbolicate))
+        .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY))
         .route_layer(gate(Style::Symx, Scope::Read, Scope::Read, true));
     // The symbol server's paths are the vendors' own layouts, rooted at `/` (or under a
     // `/key/<key>/` prefix): every path no other route takes.
