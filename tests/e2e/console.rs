@@ -77,18 +77,7 @@ async fn the_console_and_its_routes_answer_per_key() {
     };
     let admin = create("acme", vec![pb::Scope::Admin], None).await;
     let reader = create("acme", vec![pb::Scope::Read], Some(admin.clone())).await;
-    let other = srv
-        .server
-        .symx
-        .create_key(
-            &symx_service::Principal::open(),
-            Some(symx_types::Tenant::new("globex").expect("tenant")),
-            "globex",
-            &["read".into()],
-        )
-        .await
-        .expect("globex")
-        .token;
+    let other = srv.tenant_key("globex", &["read"]).await;
 
     let (status, body) = call(
         reqwest::Method::GET,

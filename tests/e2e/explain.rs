@@ -425,17 +425,7 @@ async fn a_late_upload_is_reported_announced_and_reprocessed() {
         .into_inner()
         .token;
     // Authentication is on now; tenant B's key is made as `symxd keys create` would.
-    let b = srv
-        .server
-        .symx
-        .create_key(
-            &symx_service::Principal::open(),
-            Some(symx_types::Tenant::new("globex").expect("tenant")),
-            "globex",
-            &["read".into(), "upload".into()],
-        )
-        .await
-        .map(|k| k.token);
+    let b = srv.tenant_key("globex", &["read", "upload"]).await;
     let mut art = srv.artifacts().await.expect("client");
     let mut sym = srv.symbolication().await.expect("client");
 
@@ -515,7 +505,6 @@ async fn a_late_upload_is_reported_announced_and_reprocessed() {
     assert!(text.contains(&format!("fix: {}", m.fix)), "{text}");
 
     // Tenant B: an empty report, and a watcher that sees none of A's uploads.
-    let b = b.expect("tenant B's key");
     assert_eq!(list_missing(&mut art, Some(&b)).await.total, 0);
     let mut watch_b = art
         .watch_uploads(with_key(pb::WatchUploadsRequest {}, &b))

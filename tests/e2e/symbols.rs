@@ -148,18 +148,7 @@ async fn two_tenants(srv: &TestServer) -> (String, String) {
         .expect("acme key")
         .into_inner()
         .token;
-    let globex = srv
-        .server
-        .symx
-        .create_key(
-            &symx_service::Principal::open(),
-            Some(symx_types::Tenant::new("globex").expect("tenant")),
-            "globex-read",
-            &["read".into()],
-        )
-        .await
-        .expect("globex key")
-        .token;
+    let globex = srv.tenant_key("globex", &["read"]).await;
     (acme, globex)
 }
 

@@ -73,18 +73,7 @@ async fn setup(srv: &TestServer) -> Keys {
         .await
         .expect_err("other tenant");
     assert_eq!(err.code(), Code::PermissionDenied);
-    let b_admin = srv
-        .server
-        .symx
-        .create_key(
-            &symx_service::Principal::open(),
-            Some(symx_types_tenant("globex")),
-            "globex-admin",
-            &["admin".into()],
-        )
-        .await
-        .expect("globex admin")
-        .token;
+    let b_admin = srv.tenant_key("globex", &["admin"]).await;
     Keys {
         a_all: create(srv, Some(&a_admin), "", &["read", "upload", "delete"]).await,
         a_read: create(srv, Some(&a_admin), "", &["read"]).await,
@@ -92,10 +81,6 @@ async fn setup(srv: &TestServer) -> Keys {
         a_admin,
         b_admin,
     }
-}
-
-fn symx_types_tenant(name: &str) -> symx_types::Tenant {
-    symx_types::Tenant::new(name).expect("tenant")
 }
 
 fn list_req(service: &str) -> pb::ListRequest {

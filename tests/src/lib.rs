@@ -91,6 +91,22 @@ impl TestServer {
             .expect("metrics body")
     }
 
+    /// A key of `tenant` with `scopes`, made in process the way `symxd keys create` makes
+    /// one: no caller key needed, even once authentication is on.
+    pub async fn tenant_key(&self, tenant: &str, scopes: &[&str]) -> String {
+        self.server
+            .symx
+            .create_key(
+                &symx_service::Principal::open(),
+                Some(symx_types::Tenant::new(tenant).expect("tenant")),
+                &format!("{tenant}-{}", scopes.join("-")),
+                &scopes.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
+            )
+            .await
+            .expect("key")
+            .token
+    }
+
     pub async fn restart(self) -> anyhow::Result<Self> {
         let Self { server, dir } = self;
         server.shutdown().await?;

@@ -798,73 +798,60 @@ async fn symbolicate(args: SymbolicateArgs, ch: Conn, as_json: bool) -> Result<(
         }
         return Ok(());
     }
-    // Raw stack text. Each JVM throwable (`Caused by:`, `Suppressed:`) starts a stack trace
-    // of its own; frames before any throwable form the first.
+    // Raw stack text, grouped into stack traces (one per JVM throwable).
     let lines = stacktrace::parse(&text);
-    let new_trace = |exception: Option<pb::JvmThrowable>| pb::StackTrace {
-        service: args.service.clone().unwrap_or_default(),
-        version: args.version.clone().unwrap_or_default(),
-        variant: args.variant.clone().unwrap_or_default(),
-        build_id: args.build_id.clone().unwrap_or_default(),
-        exception,
-        frames: Vec::new(),
-        git_commit_sha: args.git_commit_sha.clone().unwrap_or_default(),
-        git_repository_url: String::new(),
-    };
-    let mut traces: Vec<pb::StackTrace> = Vec::new();
-    // Per line: the (trace, frame) its answer is at, or the trace a throwable line opened.
-    let mut slots: Vec<Option<(usize, Option<usize>)>> = Vec::with_capacity(lines.len());
-    let mut frames_total = 0usize;
-    for l in &lines {
-        let frame = match l {
-            stacktrace::StackLine::Frame { frame, .. } => pb::frame::Frame::Js(pb::JsFrame {
-                abs_path: frame.url.clone(),
-                line: frame.line,
-                column: frame.column,
-                function: frame.function.clone().unwrap_or_default(),
+    let (grouped, slots) = stacktrace::group(&lines);
+    let frame_of = |line: &stacktrace::StackLine| match line {
+        stacktrace::StackLine::Frame { frame, .. } => Some(pb::frame::Frame::Js(pb::JsFrame {
+            abs_path: frame.url.clone(),
+            line: frame.line,
+            column: frame.column,
+            function: frame.function.clone().unwrap_or_default(),
+            debug_id: String::new(),
+            bytecode_offset: frame.bytecode.then_some(frame.column),
+            hermes_function_id: None,
+        })),
+        // Native pcs are module-relative (tombstone pcs, Dart `virt` addresses, Apple image
+        // offsets); frame 0 of a thread is exact, the others return addresses.
+        stacktrace::StackLine::Native { frame, .. } => {
+            Some(pb::frame::Frame::Native(pb::NativeFrame {
                 debug_id: String::new(),
-                bytecode_offset: frame.bytecode.then_some(frame.column),
-                hermes_function_id: None,
-            }),
-            // Native pcs are module-relative (tombstone pcs, Dart `virt` addresses, Apple
-            // image offsets); frame 0 of a thread is exact, the others return addresses.
-            stacktrace::StackLine::Native { frame, .. } => {
-                pb::frame::Frame::Native(pb::NativeFrame {
-                    debug_id: String::new(),
-                    code_id: frame.build_id.clone().unwrap_or_default(),
-                    image_addr: 0,
-                    instruction_addr: frame.pc,
-                    exact: Some(frame.exact),
-                    module: frame.module.clone(),
-                })
-            }
-            stacktrace::StackLine::Jvm { frame, .. } => pb::frame::Frame::Jvm(pb::JvmFrame {
-                class_name: frame.class.clone(),
-                method: frame.method.clone(),
-                line: frame.line,
-                file: frame.file.clone().unwrap_or_default(),
-            }),
-            stacktrace::StackLine::Throwable { throwable, .. } => {
-                traces.push(new_trace(Some(pb::JvmThrowable {
-                    class_name: throwable.class.clone(),
-                    message: throwable.message.clone().unwrap_or_default(),
-                })));
-                slots.push(Some((traces.len() - 1, None)));
-                continue;
-            }
-            stacktrace::StackLine::Text(_) => {
-                slots.push(None);
-                continue;
-            }
-        };
-        if traces.is_empty() {
-            traces.push(new_trace(None));
+                code_id: frame.build_id.clone().unwrap_or_default(),
+                image_addr: 0,
+                instruction_addr: frame.pc,
+                exact: Some(frame.exact),
+                module: frame.module.clone(),
+            }))
         }
-        let t = traces.len() - 1;
-        traces[t].frames.push(pb::Frame { frame: Some(frame) });
-        slots.push(Some((t, Some(traces[t].frames.len() - 1))));
-        frames_total += 1;
-    }
+        stacktrace::StackLine::Jvm { frame, .. } => Some(pb::frame::Frame::Jvm(pb::JvmFrame {
+            class_name: frame.class.clone(),
+            method: frame.method.clone(),
+            line: frame.line,
+            file: frame.file.clone().unwrap_or_default(),
+        })),
+        stacktrace::StackLine::Throwable { .. } | stacktrace::StackLine::Text(_) => None,
+    };
+    let traces: Vec<pb::StackTrace> = grouped
+        .iter()
+        .map(|t| pb::StackTrace {
+            service: args.service.clone().unwrap_or_default(),
+            version: args.version.clone().unwrap_or_default(),
+            variant: args.variant.clone().unwrap_or_default(),
+            build_id: args.build_id.clone().unwrap_or_default(),
+            exception: t.exception.map(|e| pb::JvmThrowable {
+                class_name: e.class.clone(),
+                message: e.message.clone().unwrap_or_default(),
+            }),
+            frames: t
+                .frames
+                .iter()
+                .map(|l| pb::Frame { frame: frame_of(l) })
+                .collect(),
+            git_commit_sha: args.git_commit_sha.clone().unwrap_or_default(),
+            git_repository_url: String::new(),
+        })
+        .collect();
+    let frames_total: usize = traces.iter().map(|t| t.frames.len()).sum();
     if frames_total == 0 {
         bail!(
             "no stack frames found in the input (expected V8, Firefox or Safari Error.stack text, an Android tombstone, a Dart non-symbolic trace, an Apple .crash or .ips report, a Java stack trace, or JSON)"
@@ -890,7 +877,7 @@ async fn symbolicate(args: SymbolicateArgs, ch: Conn, as_json: bool) -> Result<(
         json::print(&v)?;
         return Ok(());
     }
-    let answer = |slot: Option<(usize, Option<usize>)>| {
+    let answer = |slot: stacktrace::Slot| {
         let (t, f) = slot?;
         resp.stacktraces.get(t)?.frames.get(f?)
     };

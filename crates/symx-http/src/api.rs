@@ -190,6 +190,59 @@ pub(crate) struct TextRequest {
     context_lines: Option<u32>,
 }
 
+/// The stack traces of parsed lines as the service takes them (the request's release on
+/// each), and each line's slot.
+fn traces_of(
+    lines: &[StackLine],
+    req: &TextRequest,
+) -> (Vec<symx_service::StackTrace>, Vec<stacktrace::Slot>) {
+    let nonempty = |s: &Option<String>| s.clone().filter(|v| !v.trim().is_empty());
+    let frame_of = |line: &&StackLine| match line {
+        StackLine::Frame { frame, .. } => Some(symx_service::Frame::Js(JsFrame {
+            url: frame.url.clone(),
+            line: frame.line,
+            column: frame.column,
+            function: frame.function.clone(),
+            debug_id: None,
+            bytecode_offset: frame.bytecode.then_some(frame.column),
+            hermes_function_id: None,
+        })),
+        StackLine::Native { frame, .. } => Some(symx_service::Frame::Native(NativeFrame {
+            debug_id: None,
+            code_id: frame.build_id.clone(),
+            image_addr: 0,
+            instruction_addr: frame.pc,
+            exact: Some(frame.exact),
+            module: Some(frame.module.clone()).filter(|m| !m.is_empty()),
+        })),
+        StackLine::Jvm { frame, .. } => Some(symx_service::Frame::Jvm(JvmFrame {
+            class: frame.class.clone(),
+            method: frame.method.clone(),
+            line: frame.line,
+            file: frame.file.clone(),
+        })),
+        StackLine::Throwable { .. } | StackLine::Text(_) => None,
+    };
+    let (grouped, slots) = stacktrace::group(lines);
+    let traces = grouped
+        .iter()
+        .map(|t| symx_service::StackTrace {
+            service: nonempty(&req.service),
+            version: nonempty(&req.version),
+            variant: nonempty(&req.variant),
+            build_id: nonempty(&req.build_id),
+            exception: t.exception.map(|e| JvmThrowable {
+                class: e.class.clone(),
+                message: e.message.clone(),
+            }),
+            frames: t.frames.iter().filter_map(frame_of).collect(),
+            git_commit_sha: None,
+            git_repository_url: None,
+        })
+        .collect();
+    (traces, slots)
+}
+
 /// The largest stack text the console sends (a crash report with every thread).
 const MAX_TEXT: usize = 4 << 20;
 
@@ -210,66 +263,17 @@ pub(crate) async fn symbolicate(
             format!("text of {} bytes is larger than {MAX_TEXT}", req.text.len()),
         ));
     }
-    let nonempty = |s: &Option<String>| s.clone().filter(|v| !v.trim().is_empty());
-    let lines = stacktrace::parse(&req.text);
-    let new_trace = |exception: Option<JvmThrowable>| symx_service::StackTrace {
-        service: nonempty(&req.service),
-        version: nonempty(&req.version),
-        variant: nonempty(&req.variant),
-        build_id: nonempty(&req.build_id),
-        exception,
-        frames: Vec::new(),
-        git_commit_sha: None,
-        git_repository_url: None,
+    // Parsing up to 4 MiB of text is CPU work: off the async threads.
+    let read = tokio::task::spawn_blocking(move || {
+        let lines = stacktrace::parse(&req.text);
+        let traces = traces_of(&lines, &req);
+        (lines, traces, req)
+    })
+    .await;
+    let (lines, (traces, slots), req) = match read {
+        Ok(read) => read,
+        Err(e) => return error(&ServiceError::internal(format!("reading the text: {e}"))),
     };
-    // Per line: (trace, frame) of its answer, or the trace a throwable opened.
-    let mut traces: Vec<symx_service::StackTrace> = Vec::new();
-    let mut slots: Vec<Option<(usize, Option<usize>)>> = Vec::with_capacity(lines.len());
-    for l in &lines {
-        let frame = match l {
-            StackLine::Frame { frame, .. } => symx_service::Frame::Js(JsFrame {
-                url: frame.url.clone(),
-                line: frame.line,
-                column: frame.column,
-                function: frame.function.clone(),
-                debug_id: None,
-                bytecode_offset: frame.bytecode.then_some(frame.column),
-                hermes_function_id: None,
-            }),
-            StackLine::Native { frame, .. } => symx_service::Frame::Native(NativeFrame {
-                debug_id: None,
-                code_id: frame.build_id.clone(),
-                image_addr: 0,
-                instruction_addr: frame.pc,
-                exact: Some(frame.exact),
-                module: Some(frame.module.clone()).filter(|m| !m.is_empty()),
-            }),
-            StackLine::Jvm { frame, .. } => symx_service::Frame::Jvm(JvmFrame {
-                class: frame.class.clone(),
-                method: frame.method.clone(),
-                line: frame.line,
-                file: frame.file.clone(),
-            }),
-            StackLine::Throwable { throwable, .. } => {
-                traces.push(new_trace(Some(JvmThrowable {
-                    class: throwable.class.clone(),
-                    message: throwable.message.clone(),
-                })));
-                slots.push(Some((traces.len() - 1, None)));
-                continue;
-            }
-            StackLine::Text(_) => {
-                slots.push(None);
-                continue;
-            }
-        };
-        if traces.is_empty() {
-            traces.push(new_trace(None));
-        }
-        let t = traces.len() - 1;
-        traces[t].frames.push(frame);
-        slots.push(Some((t, Some(traces[t].frames.len() - 1))));
-    }
     if traces.iter().all(|t| t.frames.is_empty()) {
         return error(&ServiceError::invalid(
             "text",

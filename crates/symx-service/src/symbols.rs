@@ -112,6 +112,32 @@ struct Source {
 }
 
 impl Source {
+    /// A whole stored file, checked against its sha256 as it streams.
+    fn whole(reader: BlobReader) -> Self {
+        Self {
+            left: reader.len(),
+            check: Some((Sha256::new(), reader.sha256())),
+            reader: Box::new(reader),
+            _spool: None,
+        }
+    }
+
+    /// A byte range of `reader` (part of a stored file, or of a spool file living in
+    /// `spool`); unchecked: a digest covers whole files only.
+    fn range(
+        mut reader: impl Read + Seek + Send + 'static,
+        range: Range,
+        spool: Option<tempfile::TempDir>,
+    ) -> Result<Self> {
+        reader.seek(SeekFrom::Start(range.offset))?;
+        Ok(Self {
+            reader: Box::new(reader.take(range.size)),
+            left: range.size,
+            check: None,
+            _spool: spool,
+        })
+    }
+
     /// The next piece; at the end of a whole file, the content is checked against its sha256
     /// (a mismatch withholds the last piece, so the client sees a cut-short body, never a
     /// complete wrong one).
@@ -299,6 +325,19 @@ fn fit(rec: &ArtifactRecord, module: &ModuleId, want: FileWanted) -> Option<u8> 
     }
 }
 
+/// A file `name` in `dir` (a spool directory) that `write` fills.
+fn spool_file(
+    dir: &tempfile::TempDir,
+    name: &str,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<()>,
+) -> Result<PathBuf> {
+    let path = dir.path().join(name);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
+    write(&mut out)?;
+    std::io::Write::flush(&mut out)?;
+    Ok(path)
+}
+
 /// A file name without its last extension (`app.pdb` -> `app`).
 fn stem(name: &str) -> &str {
     name.rsplit_once('.').map_or(name, |(s, _)| s)
@@ -442,7 +481,6 @@ impl Symbols {
             return Ok(None);
         };
         self.indexes.ensure_local(tenant, &rec.id)?;
-        let reader = BlobReader::new(self.storage.clone(), file.clone())?;
         let name = rec
             .metadata
             .filename
@@ -455,51 +493,33 @@ impl Symbols {
             ModuleId::Pdb { guid, age } => format!("{guid}{age:x}"),
             ModuleId::Any(s) => s.clone(),
         };
-        let make = |source: Source, size: u64, etag: String, name: String| DebugFile {
+        let make = |source: Source, etag: String, name: String| DebugFile {
             artifact: rec.id.clone(),
             kind: rec.kind,
             name,
-            size,
+            size: source.left,
             etag,
             uploaded_at_ms: rec.created_at_ms,
             source,
             pool: self.pool.clone(),
             served: self.metrics.symbol_bytes.with_label_values(&[protocol]),
         };
-        let range_of = |mut reader: BlobReader, range: Range| -> Result<Source> {
-            reader.seek(SeekFrom::Start(range.offset))?;
-            Ok(Source {
-                reader: Box::new(reader.take(range.size)),
-                left: range.size,
-                check: None,
-                _spool: None,
-            })
-        };
         if let Some(path) = &query.source {
-            return self.source_file(tenant, &rec, path).map(|found| {
-                found.map(|(source, size, etag, name)| make(source, size, etag, name))
-            });
+            return Ok(self
+                .source_file(tenant, &rec, path)?
+                .map(|(source, etag, name)| make(source, etag, name)));
         }
         if query.want == FileWanted::SourceBundle {
             let Some(bundle) = rec.file(SOURCES_PART).cloned() else {
                 return Ok(None);
             };
-            let reader = BlobReader::new(self.storage.clone(), bundle.clone())?;
-            let source = Source {
-                check: Some((Sha256::new(), reader.sha256())),
-                reader: Box::new(reader),
-                left: bundle.size,
-                _spool: None,
-            };
             let name = format!("{}.src.zip", name.as_deref().map_or(id_name.as_str(), stem));
-            return Ok(Some(make(source, bundle.size, bundle.sha256.clone(), name)));
+            let source = Source::whole(BlobReader::new(self.storage.clone(), bundle.clone())?);
+            return Ok(Some(make(source, bundle.sha256, name)));
         }
+        let mut reader = BlobReader::new(self.storage.clone(), file.clone())?;
         if let Some(section) = &query.section {
-            let found = symx_native::layout::elf_section(
-                BlobReader::new(self.storage.clone(), file.clone())?,
-                section,
-            );
-            let range = match found {
+            let range = match symx_native::layout::elf_section(&mut reader, section) {
                 Ok(Some(ElfSection::Bytes(range)))
                     if range.offset.saturating_add(range.size) <= file.size =>
                 {
@@ -510,27 +530,27 @@ impl Symbols {
             };
             let etag = format!("{}-{}-{}", file.sha256, range.offset, range.size);
             let name = format!("{id_name}{section}");
-            return Ok(Some(make(range_of(reader, range)?, range.size, etag, name)));
+            return Ok(Some(make(Source::range(reader, range, None)?, etag, name)));
         }
         if let ModuleId::MachUuid(uuid) = module {
             // Named as the DWARF file inside the archive (`libapp.dylib`), not the archive.
-            return self.mach_slice(reader, uuid).map(|found| {
-                found.map(|(source, size, etag, entry)| make(source, size, etag, entry))
-            });
+            return Ok(self
+                .mach_slice(reader, uuid)?
+                .map(|(source, etag, entry)| make(source, etag, entry)));
         }
-        let size = file.size;
-        let sha = reader.sha256();
         let name = name.unwrap_or_else(|| match query.want {
             FileWanted::Executable => id_name.clone(),
             _ => format!("{id_name}.debug"),
         });
-        let source = Source {
-            reader: Box::new(reader),
-            left: size,
-            check: Some((Sha256::new(), sha)),
-            _spool: None,
-        };
-        Ok(Some(make(source, size, file.sha256.clone(), name)))
+        Ok(Some(make(Source::whole(reader), file.sha256, name)))
+    }
+
+    /// A directory in the service's spool for the files one answer extracts; removed with
+    /// the answer's stream.
+    fn spool_dir(&self) -> Result<tempfile::TempDir> {
+        Ok(tempfile::Builder::new()
+            .prefix("serve-")
+            .tempdir_in(&self.spool)?)
     }
 
     /// One file of the source bundle stored with `rec`, extracted to a spool file; `None` when
@@ -540,7 +560,7 @@ impl Symbols {
         tenant: &Tenant,
         rec: &ArtifactRecord,
         path: &str,
-    ) -> Result<Option<(Source, u64, String, String)>> {
+    ) -> Result<Option<(Source, String, String)>> {
         let (Some(bundle), Some(index)) = (
             rec.file(SOURCES_PART),
             self.storage.read_index(tenant, &rec.id, SOURCES_PART)?,
@@ -552,33 +572,24 @@ impl Symbols {
             return Ok(None);
         };
         let reader = BlobReader::new(self.storage.clone(), bundle.clone())?;
-        let dir = tempfile::Builder::new()
-            .prefix("serve-")
-            .tempdir_in(&self.spool)?;
-        let spooled = dir.path().join("source");
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&spooled)?);
-        symx_native::sources::extract(
-            std::io::BufReader::new(reader),
-            &self.archive_limits,
-            file,
-            &mut out,
-        )
-        .map_err(|e| ServiceError::internal(format!("a stored source bundle: {e}")))?;
-        std::io::Write::flush(&mut out)?;
-        drop(out);
-        let source = Source {
-            reader: Box::new(std::fs::File::open(&spooled)?),
-            left: file.size,
-            check: None,
-            _spool: Some(dir),
+        let dir = self.spool_dir()?;
+        let spooled = spool_file(&dir, "source", |out| {
+            symx_native::sources::extract(
+                std::io::BufReader::new(reader),
+                &self.archive_limits,
+                file,
+                out,
+            )
+            .map(drop)
+            .map_err(|e| ServiceError::internal(format!("a stored source bundle: {e}")))
+        })?;
+        let whole = Range {
+            offset: 0,
+            size: file.size,
         };
+        let source = Source::range(std::fs::File::open(&spooled)?, whole, Some(dir))?;
         let etag = format!("{}-{}", bundle.sha256, file.entry);
-        Ok(Some((
-            source,
-            file.size,
-            etag,
-            basename(&file.path).to_owned(),
-        )))
+        Ok(Some((source, etag, basename(&file.path).to_owned())))
     }
 
     /// The slice with `uuid` of a dSYM archive's DWARF files, with the DWARF file's name: each
@@ -588,24 +599,21 @@ impl Symbols {
         &self,
         reader: BlobReader,
         uuid: &str,
-    ) -> Result<Option<(Source, u64, String, String)>> {
+    ) -> Result<Option<(Source, String, String)>> {
         let sha = reader.sha256();
         let mut archive = symx_native::dsym::DsymArchive::open(
             std::io::BufReader::new(reader),
             &self.archive_limits,
         )
         .map_err(|e| ServiceError::internal(format!("a stored dSYM archive: {e}")))?;
-        let dir = tempfile::Builder::new()
-            .prefix("serve-")
-            .tempdir_in(&self.spool)?;
+        let dir = self.spool_dir()?;
         for (i, entry) in archive.dwarf_files().to_vec().into_iter().enumerate() {
-            let path = dir.path().join(format!("dwarf-{i}"));
-            let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
-            archive
-                .extract(&entry, &mut out)
-                .map_err(|e| ServiceError::internal(format!("a stored dSYM archive: {e}")))?;
-            std::io::Write::flush(&mut out)?;
-            drop(out);
+            let path = spool_file(&dir, &format!("dwarf-{i}"), |out| {
+                archive
+                    .extract(&entry, out)
+                    .map(drop)
+                    .map_err(|e| ServiceError::internal(format!("a stored dSYM archive: {e}")))
+            })?;
             let slices = match symx_native::layout::macho_slices(&Mapped::open(&path)?) {
                 Ok(s) => s,
                 Err(e) => {
@@ -614,17 +622,9 @@ impl Symbols {
                 }
             };
             if let Some(slice) = slices.into_iter().find(|s| s.uuid == uuid) {
-                let mut file = std::fs::File::open(&path)?;
-                file.seek(SeekFrom::Start(slice.range.offset))?;
                 let etag = format!("{}-{}-{}", hex::encode(sha), i, slice.range.offset);
-                let source = Source {
-                    reader: Box::new(file.take(slice.range.size)),
-                    left: slice.range.size,
-                    check: None,
-                    _spool: Some(dir),
-                };
-                let name = basename(&entry.path).to_owned();
-                return Ok(Some((source, slice.range.size, etag, name)));
+                let source = Source::range(std::fs::File::open(&path)?, slice.range, Some(dir))?;
+                return Ok(Some((source, etag, basename(&entry.path).to_owned())));
             }
             std::fs::remove_file(&path)?;
         }

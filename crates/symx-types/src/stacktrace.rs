@@ -523,6 +523,49 @@ fn gecko(line: &str) -> Option<TextFrame> {
 }
 
 /// True for an Apple `.ips` report (JSON, but not a symbolicate request).
+/// Where a line's answer is: the stack trace and the frame within it that a frame line went
+/// to, the stack trace a throwable line opened (no frame), or nothing (text).
+pub type Slot = Option<(usize, Option<usize>)>;
+
+/// One stack trace of parsed lines: its throwable (when a JVM throwable line opened it) and
+/// its frame lines, in order.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TraceLines<'a> {
+    pub exception: Option<&'a JvmTextThrowable>,
+    pub frames: Vec<&'a StackLine>,
+}
+
+/// Parsed lines as stack traces: each JVM throwable (`Caused by:`, `Suppressed:`) starts one;
+/// frames before any throwable form the first. Also, per line, its [`Slot`].
+pub fn group(lines: &[StackLine]) -> (Vec<TraceLines<'_>>, Vec<Slot>) {
+    let mut traces: Vec<TraceLines<'_>> = Vec::new();
+    let mut slots = Vec::with_capacity(lines.len());
+    for line in lines {
+        match line {
+            StackLine::Text(_) => slots.push(None),
+            StackLine::Throwable { throwable, .. } => {
+                traces.push(TraceLines {
+                    exception: Some(throwable),
+                    frames: Vec::new(),
+                });
+                slots.push(Some((traces.len() - 1, None)));
+            }
+            _ => {
+                if traces.is_empty() {
+                    traces.push(TraceLines {
+                        exception: None,
+                        frames: Vec::new(),
+                    });
+                }
+                let t = traces.len() - 1;
+                traces[t].frames.push(line);
+                slots.push(Some((t, Some(traces[t].frames.len() - 1))));
+            }
+        }
+    }
+    (traces, slots)
+}
+
 pub fn is_apple_ips(text: &str) -> bool {
     apple_ips(text).is_some()
 }
@@ -574,6 +617,37 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Each throwable opens a stack trace; frames before any throwable form the first; text
+    /// lines have no slot.
+    #[test]
+    fn lines_group_into_stack_traces() {
+        let lines = parse(
+            "java.lang.IllegalStateException: boom\n\tat a.b.c(SourceFile:12)\nCaused by: java.lang.NullPointerException\n\tat a.b.d(Unknown Source)\n\tat a.b.e(SourceFile:3)\n\t... 4 more",
+        );
+        let (traces, slots) = group(&lines);
+        assert_eq!(traces.len(), 2);
+        assert_eq!(
+            traces[0].exception.map(|t| t.class.as_str()),
+            Some("java.lang.IllegalStateException")
+        );
+        assert_eq!((traces[0].frames.len(), traces[1].frames.len()), (1, 2));
+        assert_eq!(
+            slots,
+            vec![
+                Some((0, None)),
+                Some((0, Some(0))),
+                Some((1, None)),
+                Some((1, Some(0))),
+                Some((1, Some(1))),
+                None
+            ]
+        );
+        let js = parse("Error: x\n    at f (https://h.io/a.js:1:2)");
+        let (traces, slots) = group(&js);
+        assert_eq!((traces.len(), traces[0].exception), (1, None));
+        assert_eq!(slots, vec![None, Some((0, Some(0)))]);
     }
 
     #[test]
